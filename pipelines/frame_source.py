@@ -1,0 +1,62 @@
+"""The Ray Data source of sampled frames: one task per time segment decodes it (see
+:func:`pipelines.video.decode_segment`) and streams batches of full-resolution frames."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import numpy as np
+
+from .schemas import Segment
+from .video import SampledFrame, SegmentDecodeResult, decode_segment
+
+
+def _batch(segment: Segment, frames: list[SampledFrame], sampled_total: int) -> dict[str, np.ndarray]:
+    return {
+        "segment": np.full(len(frames), segment.index, np.int32),
+        "frame_idx": np.array([f.frame_idx for f in frames], np.int64),
+        "ts": np.array([f.ts for f in frames], np.float64),
+        "cuts": np.array([json.dumps(f.cuts) for f in frames], dtype=object),
+        "segment_sampled_total": np.full(len(frames), sampled_total, np.int64),
+        "image": np.stack([f.image for f in frames]),
+    }
+
+
+def decode_segments(
+    batch: dict[str, np.ndarray],
+    *,
+    path: str,
+    fps: float,
+    stride: int,
+    cut_threshold: float,
+    min_shot_frames: int,
+    last_segment: int,
+    frames_per_batch: int,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Ray Data ``map_batches`` UDF: segment descriptors in, batches of sampled frames out.
+
+    The last batch of a segment carries ``segment_sampled_total`` (-1 elsewhere) so the consumer knows
+    when every frame of the segment has come through, whatever order the detector pool returns them in.
+    """
+    for i in range(len(batch["index"])):
+        segment = Segment(
+            index=int(batch["index"][i]), start_frame=int(batch["start_frame"][i]), end_frame=int(batch["end_frame"][i])
+        )
+        result = SegmentDecodeResult()
+        frames = decode_segment(
+            path, segment, fps, stride, cut_threshold, min_shot_frames, segment.index == last_segment, result
+        )
+        held: list[SampledFrame] = []
+        count = 0
+        for frame in frames:
+            count += 1
+            held.append(frame)
+            if len(held) > frames_per_batch:  # keep one back: the final batch must carry the total
+                yield _batch(segment, held[:frames_per_batch], -1)
+                held = held[frames_per_batch:]
+        yield _batch(segment, held, count) if held else _empty_final(segment, count)
+
+
+def _empty_final(segment: Segment, count: int) -> dict[str, np.ndarray]:  # pragma: no cover - a segment always has a sample
+    raise RuntimeError(f"segment {segment.index} yielded no frames")

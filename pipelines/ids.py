@@ -1,0 +1,60 @@
+"""Identifier rules shared by the CLI, the pipeline and the HTTP API.
+
+Every id that becomes part of a storage key is checked here first, so no input can name a path
+outside the data directory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+EP_ID_PATTERN = r"^[a-z0-9][a-z0-9_]*(?:-[a-z0-9_]+)*-s\d{2,3}e\d{2,3}$"
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+SHOW_SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+CAST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+_EP_ID = re.compile(EP_ID_PATTERN)
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+_EP_PARTS = re.compile(r"^(?P<show>.+)-s(?P<season>\d{2,3})e(?P<episode>\d{2,3})$")
+
+
+class InvalidIdError(ValueError):
+    """An id that does not match its documented pattern."""
+
+
+@dataclass(frozen=True)
+class EpisodeKey:
+    show: str
+    season: int
+    episode: int
+
+    @property
+    def ep_id(self) -> str:
+        return f"{self.show}-s{self.season:02d}e{self.episode:02d}"
+
+
+def validate_ep_id(ep_id: str) -> str:
+    if not isinstance(ep_id, str) or not _EP_ID.match(ep_id):
+        raise InvalidIdError(
+            f"invalid ep_id {ep_id!r}: expected {{show}}-s{{SS}}e{{EE}} in lower case, e.g. 'rhobh-s05e02'"
+        )
+    return ep_id
+
+
+def validate_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise InvalidIdError(f"invalid run_id {run_id!r}: must match {RUN_ID_PATTERN}")
+    return run_id
+
+
+def parse_ep_id(ep_id: str) -> EpisodeKey:
+    validate_ep_id(ep_id)
+    m = _EP_PARTS.match(ep_id)
+    assert m is not None
+    return EpisodeKey(m["show"], int(m["season"]), int(m["episode"]))
+
+
+def make_ep_id(show: str, season: int, episode: int) -> str:
+    ep_id = EpisodeKey(show.strip().lower(), season, episode).ep_id
+    return validate_ep_id(ep_id)

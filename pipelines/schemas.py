@@ -1,0 +1,302 @@
+"""Typed models for every artifact the pipeline writes. Every writer and reader uses these.
+
+Field names follow the replaced system's documented artifacts (``../shared/seed``) where they exist.
+Times are seconds from the start of the video; frame indices are 0-based decode order; boxes are
+``[x1, y1, x2, y2]`` in source-video pixels.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StageName(str, Enum):
+    detect_track = "detect_track"
+    faces_embed = "faces_embed"
+    cluster = "cluster"
+    screentime = "screentime"
+
+
+STAGE_ORDER: tuple[StageName, ...] = tuple(StageName)
+
+
+class StageState(str, Enum):
+    """The one state vocabulary, shared by stages and jobs."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
+
+
+# --- video + shots -------------------------------------------------------------------------------
+
+
+class VideoMeta(_Model):
+    path: str
+    fps: float
+    frame_count: int
+    duration_s: float
+    width: int
+    height: int
+    codec: str
+    size_bytes: int
+    content_id: str = Field(description="Cheap content fingerprint (size + sampled bytes); keys caches.")
+
+
+class Segment(_Model):
+    index: int
+    start_frame: int
+    end_frame: int  # exclusive
+
+
+class SegmentSummary(_Model):
+    """Written into each segment detection file's metadata."""
+
+    segment: Segment
+    frames_decoded: int
+    sampled_frames: list[int]
+    cut_frames: list[int] = Field(description="Frames that start a new shot (frame differs from the previous one).")
+    detections: int
+
+
+class Shot(_Model):
+    index: int
+    start_frame: int
+    end_frame: int  # exclusive
+    start_s: float
+    end_s: float
+
+
+class ShotsFile(_Model):
+    ep_id: str
+    fps: float
+    shots: list[Shot]
+
+
+# --- detect_track ---------------------------------------------------------------------------------
+
+
+class DetectionRow(_Model):
+    ep_id: str
+    ts: float
+    frame_idx: int
+    det_idx: int = Field(description="Index of the detection within its frame.")
+    conf: float
+    bbox_xyxy: list[float] = Field(min_length=4, max_length=4)
+    landmarks: list[list[float]] = Field(description="5 points (eyes, nose, mouth corners) as [x, y].")
+    track_id: Optional[int]
+
+
+class TrackRow(_Model):
+    track_id: int
+    shot_idx: int
+    first_ts: float
+    last_ts: float
+    first_frame_idx: int
+    last_frame_idx: int
+    frame_count: int = Field(description="Sampled frames in which the track was detected.")
+    start_s: float = Field(description="Estimated on-screen start (first detection, within the sampling step).")
+    end_s: float = Field(description="Estimated on-screen end (last detection, within the sampling step).")
+    mean_conf: float
+    max_face_px: float
+    bboxes_sampled: list[list[float]]
+
+
+class TrackMetrics(_Model):
+    ep_id: str
+    run_id: str
+    frames_total: int
+    frames_sampled: int
+    stride: int
+    detections: int
+    tracks: int
+    shots: int
+    segments: int
+    stitched_links: int
+    wall_s: float
+
+
+# --- faces_embed ---------------------------------------------------------------------------------
+
+
+class FaceRow(_Model):
+    face_id: str
+    track_id: int
+    frame_idx: int
+    ts: float
+    bbox_xyxy: list[float]
+    conf: float
+    quality: float
+    blur: float
+    contrast: float
+    embedding_model: Optional[str]
+    embedding_row: Optional[int] = Field(description="Row in faces.npy; null when skipped.")
+    crop_path: Optional[str]
+    skip: Optional[str] = Field(description="Why the face got no embedding (low_conf, low_contrast, blurry).")
+
+
+class TrackRep(_Model):
+    track_id: int
+    faces_count: int
+    embedded_count: int
+    rep_face_id: Optional[str]
+    prototype_row: Optional[int] = Field(description="Row in track_prototypes.npy; null when no face passed.")
+    spread: float = Field(description="Mean cosine distance of the track's faces to its prototype.")
+    mixed: bool = Field(description="Spread above the configured limit: the track may hold two people.")
+
+
+# --- cluster -------------------------------------------------------------------------------------
+
+
+class Identity(_Model):
+    identity_id: str
+    track_ids: list[int]
+    size: int
+    cohesion: float = Field(description="Mean cosine similarity of member prototypes to the centroid.")
+    rep_face_id: Optional[str]
+    first_ts: float
+
+
+class IdentitiesFile(_Model):
+    ep_id: str
+    run_id: str
+    embedding_model: str
+    similarity_threshold: float
+    identities: list[Identity]
+    unclustered_track_ids: list[int] = Field(description="Tracks with no usable embedding.")
+
+
+class ClusterCentroid(_Model):
+    identity_id: str
+    centroid: list[float]
+
+
+class ClusterCentroidsFile(_Model):
+    ep_id: str
+    run_id: str
+    centroids: list[ClusterCentroid]
+
+
+# --- corrections (kept apart from cluster output) ------------------------------------------------
+
+
+class Assignments(_Model):
+    """Human corrections. Stored in ``assignments.json``, never overwritten by a stage."""
+
+    ep_id: str
+    run_id: str
+    manual_assignments: dict[str, str] = Field(default_factory=dict, description="identity_id -> cast_id")
+    track_overrides: dict[str, str] = Field(default_factory=dict, description="track_id -> cast_id")
+    face_exclusions: list[str] = Field(default_factory=list)
+    updated_at: str = Field(default_factory=utc_now)
+
+
+# --- screentime ----------------------------------------------------------------------------------
+
+
+Interval = list[float]
+
+
+class CastMetrics(_Model):
+    name: str
+    cast_id: Optional[str]
+    person_id: Optional[str]
+    face_visible_seconds: float
+    visual_s: float
+    speaking_s: Optional[float]
+    both_s: Optional[float]
+    confidence: float
+    tracks_count: int
+    faces_count: int
+
+
+class IdentityScreentime(_Model):
+    identity_id: str
+    cast_id: Optional[str]
+    visual_s: float
+    intervals: list[Interval]
+    track_ids: list[int]
+
+
+class TimelineRow(_Model):
+    name: str
+    cast_id: Optional[str]
+    intervals: list[Interval]
+
+
+class ScreentimeMath(_Model):
+    cast_union_coverage_s: float
+    cast_sum_time_s: float
+    multi_cast_overlap_s: float
+    video_duration_s: float
+
+
+class ScreentimeReport(_Model):
+    ep_id: str
+    run_id: str
+    preset: str
+    mode: Literal["tracks", "faces"]
+    generated_at: str = Field(default_factory=utc_now)
+    metrics: list[CastMetrics]
+    identities: list[IdentityScreentime]
+    timeline: list[TimelineRow]
+    math: ScreentimeMath
+    diagnostics: dict[str, float | int | str | list[str]]
+
+
+CSV_COLUMNS = (
+    "name",
+    "cast_id",
+    "person_id",
+    "face_visible_seconds",
+    "visual_s",
+    "speaking_s",
+    "both_s",
+    "confidence",
+    "tracks_count",
+    "faces_count",
+)
+
+
+# --- stage markers + progress --------------------------------------------------------------------
+
+
+class StageMarker(_Model):
+    stage: StageName
+    state: StageState
+    fingerprint: str
+    config: dict
+    started_at: str
+    finished_at: Optional[str] = None
+    counts: dict[str, float | int] = Field(default_factory=dict)
+    error: Optional[str] = None
+    schema_version: int = SCHEMA_VERSION
+
+
+class Progress(_Model):
+    phase: str
+    step: str = ""
+    frames_done: int = 0
+    frames_total: int = 0
+    secs_done: float = 0.0
+    secs_total: float = 0.0
+    fps_infer: Optional[float] = None
+    device: str = "cpu"
+    updated_at: str = Field(default_factory=utc_now)
+    error: Optional[str] = None

@@ -1,0 +1,221 @@
+"""Screen time from tracks: track -> identity -> cast member.
+
+Each counted track contributes its estimated on-screen span (``tracks`` mode) or the chained runs of
+its detections (``faces`` mode). Spans are merged per identity and per cast member, closing gaps up
+to ``gap_tolerance_s`` but never across a shot cut; a member's seconds are the length of the union,
+so overlapping tracks of one person never count twice.
+
+Unlike the replaced system, no coverage gate divides sampled faces by detections: a track counts when
+its mean detector score reaches ``quality_min``, however long it is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from . import intervals as iv
+from .config import ScreentimeConfig
+from .schemas import (
+    Assignments,
+    CastMetrics,
+    DetectionRow,
+    FaceRow,
+    IdentitiesFile,
+    IdentityScreentime,
+    ScreentimeMath,
+    ScreentimeReport,
+    Shot,
+    TimelineRow,
+    TrackRow,
+)
+from .tracking.spans import detection_span, shot_index
+
+UNASSIGNED = "Unassigned"
+
+
+@dataclass
+class ScreentimeInputs:
+    ep_id: str
+    run_id: str
+    fps: float
+    stride: int
+    duration_s: float
+    shots: list[Shot]
+    tracks: list[TrackRow]
+    identities: IdentitiesFile
+    assignments: Assignments
+    faces: list[FaceRow]
+    detections: list[DetectionRow] | None = None  # needed in faces mode only
+
+
+def resolve_cast(inputs: ScreentimeInputs) -> dict[int, str | None]:
+    """cast_id per track: face exclusions > track override > cluster assignment > none."""
+    identity_of = {t: ident.identity_id for ident in inputs.identities.identities for t in ident.track_ids}
+    excluded = set(inputs.assignments.face_exclusions)
+    embedded_faces: dict[int, list[str]] = defaultdict(list)
+    for f in inputs.faces:
+        if f.embedding_row is not None:
+            embedded_faces[f.track_id].append(f.face_id)
+    out: dict[int, str | None] = {}
+    for t in inputs.tracks:
+        faces = embedded_faces.get(t.track_id, [])
+        if faces and all(f in excluded for f in faces):
+            continue  # every face a human looked at was excluded: the track does not count
+        override = inputs.assignments.track_overrides.get(str(t.track_id))
+        ident = identity_of.get(t.track_id)
+        out[t.track_id] = override or (inputs.assignments.manual_assignments.get(ident) if ident else None)
+    return out
+
+
+def _track_spans(inputs: ScreentimeInputs, track: TrackRow, cfg: ScreentimeConfig, excluded: set[str]) -> list[iv.Span]:
+    if cfg.mode == "tracks":
+        return [(track.start_s, track.end_s)]
+    frames = sorted(
+        d.frame_idx
+        for d in (inputs.detections or [])
+        if d.track_id == track.track_id and f"face_{track.track_id:04d}_{d.frame_idx:06d}" not in excluded
+    )
+    if not frames:
+        return []
+    starts = [s.start_frame for s in inputs.shots]
+    max_gap = max(cfg.gap_tolerance_s * inputs.fps, inputs.stride)
+    spans = []
+    run_start = prev = frames[0]
+    for f in frames[1:] + [None]:  # type: ignore[list-item]
+        if f is None or f - prev > max_gap:
+            shot = inputs.shots[shot_index(inputs.shots, run_start, starts)]
+            spans.append(detection_span(run_start, prev, shot, inputs.stride, inputs.fps))
+            if f is not None:
+                run_start = f
+        if f is not None:
+            prev = f
+    return spans
+
+
+def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_names: dict[str, str] | None = None) -> ScreentimeReport:
+    cast_names = cast_names or {}
+    cut_times = [s.start_s for s in inputs.shots[1:]]
+    excluded = set(inputs.assignments.face_exclusions)
+    cast_of = resolve_cast(inputs)
+    identity_of = {t: ident.identity_id for ident in inputs.identities.identities for t in ident.track_ids}
+    faces_per_track: dict[int, int] = defaultdict(int)
+    for t in inputs.tracks:
+        faces_per_track[t.track_id] = t.frame_count
+
+    def finish(spans: list[iv.Span]) -> list[iv.Span]:
+        merged = iv.bridge_gaps(spans, cfg.gap_tolerance_s, cut_times)
+        return iv.pad(merged, cfg.edge_padding_s, 0.0, inputs.duration_s) if cfg.edge_padding_s else merged
+
+    counted: list[TrackRow] = []
+    low_quality = 0
+    for t in inputs.tracks:
+        if t.track_id not in cast_of:
+            continue
+        if t.mean_conf < cfg.quality_min:
+            low_quality += 1
+            continue
+        counted.append(t)
+    spans_of = {t.track_id: _track_spans(inputs, t, cfg, excluded) for t in counted}
+
+    ident_tracks: dict[str, list[TrackRow]] = defaultdict(list)
+    cast_tracks: dict[str, list[TrackRow]] = defaultdict(list)
+    unassigned_tracks: list[TrackRow] = []
+    for t in counted:
+        ident = identity_of.get(t.track_id, f"track_{t.track_id:04d}")
+        ident_tracks[ident].append(t)
+        cast = cast_of[t.track_id]
+        if cast:
+            cast_tracks[cast].append(t)
+        else:
+            unassigned_tracks.append(t)
+
+    identities: list[IdentityScreentime] = []
+    for ident, ts in ident_tracks.items():
+        spans = finish([s for t in ts for s in spans_of[t.track_id]])
+        casts = {cast_of[t.track_id] for t in ts}
+        identities.append(
+            IdentityScreentime(
+                identity_id=ident,
+                cast_id=casts.pop() if len(casts) == 1 else None,
+                visual_s=round(iv.total(spans), 3),
+                intervals=[[round(a, 3), round(b, 3)] for a, b in spans],
+                track_ids=sorted(t.track_id for t in ts),
+            )
+        )
+    identities.sort(key=lambda i: (-i.visual_s, i.identity_id))
+
+    metrics: list[CastMetrics] = []
+    timeline: list[TimelineRow] = []
+    cast_spans: dict[str, list[iv.Span]] = {}
+    for cast, ts in cast_tracks.items():
+        spans = finish([s for t in ts for s in spans_of[t.track_id]])
+        cast_spans[cast] = spans
+        seconds = iv.total(spans)
+        weight = sum(t.end_s - t.start_s for t in ts) or 1.0
+        metrics.append(
+            CastMetrics(
+                name=cast_names.get(cast, cast),
+                cast_id=cast,
+                person_id=cast,
+                face_visible_seconds=round(seconds, 3),
+                visual_s=round(seconds, 3),
+                speaking_s=None,
+                both_s=None,
+                confidence=round(sum(t.mean_conf * (t.end_s - t.start_s) for t in ts) / weight, 4),
+                tracks_count=len(ts),
+                faces_count=sum(faces_per_track[t.track_id] for t in ts),
+            )
+        )
+        timeline.append(TimelineRow(name=cast_names.get(cast, cast), cast_id=cast, intervals=[[round(a, 3), round(b, 3)] for a, b in spans]))
+    metrics.sort(key=lambda m: (-m.visual_s, m.name))
+    timeline.sort(key=lambda r: r.name)
+    unassigned = finish([s for t in unassigned_tracks for s in spans_of[t.track_id]])
+    timeline.append(TimelineRow(name=UNASSIGNED, cast_id=None, intervals=[[round(a, 3), round(b, 3)] for a, b in unassigned]))
+
+    union_all = iv.union(s for spans in cast_spans.values() for s in spans)
+    cast_sum = sum(iv.total(s) for s in cast_spans.values())
+    math = ScreentimeMath(
+        cast_union_coverage_s=round(iv.total(union_all), 3),
+        cast_sum_time_s=round(cast_sum, 3),
+        multi_cast_overlap_s=round(cast_sum - iv.total(union_all), 3),
+        video_duration_s=round(inputs.duration_s, 3),
+    )
+    diagnostics = {
+        "tracks_total": len(inputs.tracks),
+        "tracks_counted": len(counted),
+        "tracks_below_quality_min": low_quality,
+        "tracks_excluded_by_faces": sum(1 for t in inputs.tracks if t.track_id not in cast_of),
+        "tracks_without_identity": sum(1 for t in counted if t.track_id not in identity_of),
+        "identities": len(identities),
+        "unassigned_s": round(iv.total(unassigned), 3),
+    }
+    return ScreentimeReport(
+        ep_id=inputs.ep_id,
+        run_id=inputs.run_id,
+        preset=cfg.preset,
+        mode=cfg.mode,
+        metrics=metrics,
+        identities=identities,
+        timeline=timeline,
+        math=math,
+        diagnostics=diagnostics,
+    )
+
+
+def csv_rows(report: ScreentimeReport) -> list[dict]:
+    """Cast members first, then identities nobody has named yet (name = identity id)."""
+    rows = [m.model_dump() for m in report.metrics]
+    for ident in report.identities:
+        if ident.cast_id is None:
+            rows.append(
+                {
+                    "name": ident.identity_id,
+                    "cast_id": None,
+                    "person_id": ident.identity_id,
+                    "face_visible_seconds": ident.visual_s,
+                    "visual_s": ident.visual_s,
+                    "tracks_count": len(ident.track_ids),
+                }
+            )
+    return rows

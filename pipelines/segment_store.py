@@ -1,0 +1,106 @@
+"""Per-segment detection files: the detector's output for one time segment, written atomically as
+Parquet (one row per detection, with the aligned face chip as JPEG bytes) plus a summary in the
+file's metadata. A finished segment is never recomputed while its fingerprint matches."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .schemas import SegmentSummary
+from .storage import Storage
+
+_META_SUMMARY = b"screenalytics.segment_summary"
+_META_FINGERPRINT = b"screenalytics.fingerprint"
+
+SCHEMA = pa.schema(
+    [
+        ("frame_idx", pa.int64()),
+        ("det_idx", pa.int32()),
+        ("ts", pa.float64()),
+        ("bbox", pa.list_(pa.float32(), 4)),
+        ("conf", pa.float32()),
+        ("landmarks", pa.list_(pa.float32(), 10)),
+        ("blur", pa.float32()),
+        ("contrast", pa.float32()),
+        ("chip_jpeg", pa.binary()),
+    ]
+)
+
+
+@dataclass
+class SegmentDetections:
+    summary: SegmentSummary
+    frame_idx: np.ndarray
+    det_idx: np.ndarray
+    ts: np.ndarray
+    bbox: np.ndarray  # (n, 4)
+    conf: np.ndarray
+    landmarks: np.ndarray  # (n, 10)
+    blur: np.ndarray
+    contrast: np.ndarray
+
+
+def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerprint: str, rows: dict[str, list]) -> None:
+    table = pa.table({name: rows[name] for name in SCHEMA.names}, schema=SCHEMA)
+    table = table.replace_schema_metadata(
+        {_META_SUMMARY: summary.model_dump_json().encode(), _META_FINGERPRINT: fingerprint.encode()}
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    storage.write_bytes(key, buf.getvalue())
+
+
+def segment_fingerprint(storage: Storage, key: str) -> str | None:
+    if not storage.exists(key):
+        return None
+    try:
+        meta = pq.read_schema(io.BytesIO(storage.read_bytes(key))).metadata or {}
+    except (pa.ArrowInvalid, OSError):
+        return None
+    value = meta.get(_META_FINGERPRINT)
+    return value.decode() if value else None
+
+
+def read_segment(storage: Storage, key: str) -> SegmentDetections:
+    columns = [c for c in SCHEMA.names if c != "chip_jpeg"]
+    table = pq.read_table(io.BytesIO(storage.read_bytes(key)), columns=columns)
+    summary = SegmentSummary.model_validate_json((table.schema.metadata or {})[_META_SUMMARY])
+    n = table.num_rows
+
+    def arr(name: str, width: int | None = None) -> np.ndarray:
+        col = table.column(name)
+        if width is None:
+            return col.to_numpy()
+        flat = col.combine_chunks().flatten().to_numpy() if n else np.zeros(0, np.float32)
+        return flat.reshape(n, width)
+
+    return SegmentDetections(
+        summary=summary,
+        frame_idx=arr("frame_idx"),
+        det_idx=arr("det_idx"),
+        ts=arr("ts"),
+        bbox=arr("bbox", 4),
+        conf=arr("conf"),
+        landmarks=arr("landmarks", 10),
+        blur=arr("blur"),
+        contrast=arr("contrast"),
+    )
+
+
+def read_chips(storage: Storage, key: str, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """JPEG chips of the wanted (frame_idx, det_idx) pairs of one segment."""
+    table = pq.read_table(io.BytesIO(storage.read_bytes(key)), columns=["frame_idx", "det_idx", "chip_jpeg"])
+    frames = table.column("frame_idx").to_pylist()
+    dets = table.column("det_idx").to_pylist()
+    chips = table.column("chip_jpeg")
+    return {(f, d): chips[i].as_py() for i, (f, d) in enumerate(zip(frames, dets)) if (f, d) in wanted}
+
+
+def summary_json(summary: SegmentSummary) -> str:
+    return json.dumps(summary.model_dump())

@@ -1,0 +1,262 @@
+"""Stage 1: decode, detect, track.
+
+Ray Data shards the episode into time segments decoded in parallel; detection runs as
+``map_batches`` over a detector actor pool; the driver writes each finished segment's detections
+atomically (a rerun skips finished segments), then tracks each segment and stitches tracks across
+segment boundaries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import ray
+
+from actors.detector_actor import FaceDetectorWorker, decode_payload
+from actors.models.registry import load_detector
+from actors.pools import actor_pool, decode_task_cpus
+
+from ..artifacts import RunLayout, write_jsonl, write_model
+from ..frame_source import decode_segments
+from ..schemas import DetectionRow, Segment, SegmentSummary, ShotsFile, StageName, TrackMetrics, TrackRow, VideoMeta
+from ..segment_store import read_segment, segment_fingerprint, write_segment
+from ..tracking.episode import FrameDetections, track_episode
+from ..tracking.spans import build_shots, detection_span, shot_index
+from ..tracking.tracker import TrackerParams
+from ..video import plan_segments, sampling_stride, summarize_cuts
+from .base import RunContext, fingerprint
+
+STAGE = StageName.detect_track
+MAX_BBOXES_SAMPLED = 8
+
+
+def detector_name(ctx: RunContext) -> str:
+    models = ctx.config.models
+    return "yunet" if models.backend == "yunet_sface" else f"insightface:{models.insightface_dir}"
+
+
+def segment_plan(ctx: RunContext, meta: VideoMeta) -> tuple[int, list[Segment]]:
+    cfg = ctx.config.detect_track
+    stride = sampling_stride(meta.fps, cfg.detect_fps, cfg.stride)
+    return stride, plan_segments(meta.frame_count, meta.fps, cfg.segment_s, stride)
+
+
+def detection_fingerprint(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment]) -> str:
+    """What a segment's detections depend on (not tracker settings: those only re-run tracking)."""
+    cfg = ctx.config.detect_track
+    return fingerprint(
+        "segment-detections",
+        meta.content_id,
+        detector_name(ctx),
+        stride,
+        len(segments),
+        segments[0].end_frame,
+        cfg.det_long_side,
+        cfg.det_thresh,
+        cfg.min_face_px,
+        cfg.cut_threshold,
+        cfg.min_shot_frames,
+    )
+
+
+def _sampled(segment: Segment, stride: int) -> int:
+    return len(range(segment.start_frame, segment.end_frame, stride))
+
+
+def run(ctx: RunContext, meta: VideoMeta) -> dict[str, float]:
+    started = time.time()
+    cfg = ctx.config.detect_track
+    stride, segments = segment_plan(ctx, meta)
+    seg_fp = detection_fingerprint(ctx, meta, stride, segments)
+    todo = [s for s in segments if segment_fingerprint(ctx.storage, ctx.layout.segment(s.index)) != seg_fp]
+    total = sum(_sampled(s, stride) for s in segments)
+    done = total - sum(_sampled(s, stride) for s in todo)
+    ctx.progress(STAGE, done, total, step="detect", segments_reused=len(segments) - len(todo))
+    if todo:
+        _detect_segments(ctx, meta, stride, segments, todo, seg_fp, done, total)
+    ctx.check_canceled()
+    ctx.progress(STAGE, total, total, step="track")
+    return _assemble(ctx, meta, stride, segments, started)
+
+
+def _detect_segments(
+    ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], todo: list[Segment], seg_fp: str, done: int, total: int
+) -> None:
+    cfg = ctx.config.detect_track
+    use_gpu = ctx.config.models.backend == "insightface" and ray.cluster_resources().get("GPU", 0) > 0
+    pool = actor_pool(cfg.num_detectors, use_gpu=use_gpu)
+    pool = type(pool)(size=min(pool.size, max(1, len(todo) * 4)), num_cpus=pool.num_cpus, num_gpus=pool.num_gpus)
+    ds = ray.data.from_items([s.model_dump() for s in todo], override_num_blocks=len(todo))
+    ds = ds.map_batches(
+        decode_segments,
+        fn_kwargs=dict(
+            path=meta.path,
+            fps=meta.fps,
+            stride=stride,
+            cut_threshold=cfg.cut_threshold,
+            min_shot_frames=cfg.min_shot_frames,
+            last_segment=segments[-1].index,
+            frames_per_batch=cfg.batch_size,
+        ),
+        batch_size=1,
+        num_cpus=decode_task_cpus(),
+    )
+    ds = ds.map_batches(
+        FaceDetectorWorker,
+        fn_constructor_kwargs=dict(model_config=ctx.config.models.model_dump(), detect_config=cfg.model_dump()),
+        batch_size=cfg.batch_size,
+        **pool.map_batches_kwargs(),
+    )
+    by_index = {s.index: s for s in todo}
+    buffers: dict[int, list[tuple[int, float, list[int], bytes]]] = {}
+    expected: dict[int, int] = {}
+    t0 = time.time()
+    processed = 0
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
+        ctx.check_canceled()
+        for i in range(len(batch["frame_idx"])):
+            seg = int(batch["segment"][i])
+            buffers.setdefault(seg, []).append(
+                (int(batch["frame_idx"][i]), float(batch["ts"][i]), json.loads(batch["cuts"][i]), batch["payload"][i])
+            )
+            if int(batch["segment_sampled_total"][i]) >= 0:
+                expected[seg] = int(batch["segment_sampled_total"][i])
+        processed += len(batch["frame_idx"])
+        for seg in [s for s in buffers if s in expected and len(buffers[s]) >= expected[s]]:
+            _flush_segment(ctx, by_index[seg], buffers.pop(seg), seg_fp)
+        elapsed = max(1e-6, time.time() - t0)
+        ctx.progress(STAGE, done + processed, total, step="detect", fps_infer=processed / elapsed)
+    if buffers:
+        raise RuntimeError(f"segments {sorted(buffers)} ended without all their frames; nothing was written for them")
+
+
+def _flush_segment(ctx: RunContext, segment: Segment, rows: list[tuple[int, float, list[int], bytes]], seg_fp: str) -> None:
+    rows.sort(key=lambda r: r[0])
+    cols: dict[str, list] = {k: [] for k in ("frame_idx", "det_idx", "ts", "bbox", "conf", "landmarks", "blur", "contrast", "chip_jpeg")}
+    cuts: list[int] = []
+    for frame_idx, ts, frame_cuts, payload in rows:
+        cuts.extend(frame_cuts)
+        dets, quality, chips = decode_payload(payload)
+        for k in range(len(dets)):
+            cols["frame_idx"].append(frame_idx)
+            cols["det_idx"].append(k)
+            cols["ts"].append(ts)
+            cols["bbox"].append(dets[k, :4].tolist())
+            cols["conf"].append(float(dets[k, 4]))
+            cols["landmarks"].append(dets[k, 5:15].tolist())
+            cols["blur"].append(float(quality[k, 0]))
+            cols["contrast"].append(float(quality[k, 1]))
+            cols["chip_jpeg"].append(chips[k])
+    summary = SegmentSummary(
+        segment=segment,
+        frames_decoded=segment.end_frame - segment.start_frame,
+        sampled_frames=[r[0] for r in rows],
+        cut_frames=sorted(set(cuts)),
+        detections=len(cols["frame_idx"]),
+    )
+    write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, cols)
+
+
+def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], started: float) -> dict[str, float]:
+    cfg = ctx.config.detect_track
+    layout: RunLayout = ctx.layout
+    segs = [read_segment(ctx.storage, layout.segment(s.index)) for s in segments]
+    cuts = summarize_cuts([c for s in segs for c in s.summary.cut_frames], cfg.min_shot_frames)
+    shots = build_shots(cuts, meta.frame_count, meta.fps)
+    shot_starts = [s.start_frame for s in shots]
+
+    per_segment_frames: list[list[FrameDetections]] = []
+    det_rows: list[list[np.ndarray]] = []
+    for s in segs:
+        frames = []
+        rows_per_frame = []
+        order = np.argsort(s.frame_idx, kind="stable")
+        by_frame: dict[int, list[int]] = {}
+        for i in order:
+            by_frame.setdefault(int(s.frame_idx[i]), []).append(int(i))
+        for f in s.summary.sampled_frames:
+            idx = np.array(by_frame.get(f, []), dtype=np.int64)
+            frames.append(FrameDetections(f, s.bbox[idx] if len(idx) else np.zeros((0, 4)), s.conf[idx] if len(idx) else np.zeros(0)))
+            rows_per_frame.append(idx)
+        per_segment_frames.append(frames)
+        det_rows.append(rows_per_frame)
+
+    params = TrackerParams(
+        high_thresh=cfg.track_high_thresh,
+        match_iou=cfg.track_match_iou,
+        max_gap_frames=int(round(cfg.track_max_gap_s * meta.fps)),
+    )
+    tracked = track_episode(per_segment_frames, cuts, params)
+
+    detections: list[DetectionRow] = []
+    per_track: dict[int, list[tuple[int, float, np.ndarray, float]]] = {}
+    for s, frames, rows_per_frame, ids_per_frame in zip(segs, per_segment_frames, det_rows, tracked.ids):
+        for fd, rows, ids in zip(frames, rows_per_frame, ids_per_frame):
+            for row, tid in zip(rows, ids):
+                box = s.bbox[row]
+                track_id = int(tid) if tid >= 0 else None
+                detections.append(
+                    DetectionRow(
+                        ep_id=layout.ep_id,
+                        ts=round(fd.frame_idx / meta.fps, 4),
+                        frame_idx=fd.frame_idx,
+                        det_idx=int(s.det_idx[row]),
+                        conf=round(float(s.conf[row]), 4),
+                        bbox_xyxy=[round(float(v), 1) for v in box],
+                        landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in s.landmarks[row].reshape(5, 2)],
+                        track_id=track_id,
+                    )
+                )
+                if track_id is not None:
+                    per_track.setdefault(track_id, []).append((fd.frame_idx, fd.frame_idx / meta.fps, box, float(s.conf[row])))
+
+    tracks: list[TrackRow] = []
+    for track_id in sorted(per_track):
+        obs = sorted(per_track[track_id], key=lambda o: o[0])
+        first, last = obs[0][0], obs[-1][0]
+        shot = shots[shot_index(shots, first, shot_starts)]
+        start_s, end_s = detection_span(first, last, shot, stride, meta.fps)
+        pick = np.linspace(0, len(obs) - 1, min(MAX_BBOXES_SAMPLED, len(obs))).round().astype(int)
+        tracks.append(
+            TrackRow(
+                track_id=track_id,
+                shot_idx=shot.index,
+                first_ts=round(obs[0][1], 4),
+                last_ts=round(obs[-1][1], 4),
+                first_frame_idx=first,
+                last_frame_idx=last,
+                frame_count=len(obs),
+                start_s=round(start_s, 4),
+                end_s=round(end_s, 4),
+                mean_conf=round(float(np.mean([o[3] for o in obs])), 4),
+                max_face_px=round(float(max(o[2][3] - o[2][1] for o in obs)), 1),
+                bboxes_sampled=[[round(float(v), 1) for v in obs[i][2]] + [obs[i][0]] for i in pick],
+            )
+        )
+
+    write_jsonl(ctx.storage, layout.manifest("detections.jsonl"), detections)
+    write_jsonl(ctx.storage, layout.manifest("tracks.jsonl"), tracks)
+    write_model(ctx.storage, layout.manifest("shots.json"), ShotsFile(ep_id=layout.ep_id, fps=meta.fps, shots=shots))
+    write_model(ctx.storage, layout.manifest("video.json"), meta)
+    metrics = TrackMetrics(
+        ep_id=layout.ep_id,
+        run_id=layout.run_id,
+        frames_total=meta.frame_count,
+        frames_sampled=sum(len(s.summary.sampled_frames) for s in segs),
+        stride=stride,
+        detections=len(detections),
+        tracks=len(tracks),
+        shots=len(shots),
+        segments=len(segments),
+        stitched_links=tracked.stitched_links,
+        wall_s=round(time.time() - started, 3),
+    )
+    write_model(ctx.storage, layout.manifest("track_metrics.json"), metrics)
+    return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments)}
+
+
+def preload(ctx: RunContext) -> None:
+    """Load the detector once in the driver to fail fast on broken model files."""
+    load_detector(ctx.config.models)

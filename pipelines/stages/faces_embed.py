@@ -1,0 +1,192 @@
+"""Stage 2: choose faces per track, gate their quality, embed them on an actor pool, and build one
+prototype per track.
+
+Faces come from the aligned chips that detect_track stored, so the video is not decoded again. Per
+track, up to ``max_faces_per_track`` faces spread over its length (always its last) are embedded;
+faces failing the gates stay in faces.jsonl with a skip reason. A track whose faces all fail still
+gets its single best face embedded, so its screen time can be attributed; its low quality shows in
+faces.jsonl.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import ray
+
+from actors.embedder_actor import FaceEmbedderWorker
+from actors.models.registry import embedder_identity
+from actors.pools import actor_pool
+
+from ..artifacts import read_jsonl, read_model, write_jsonl, write_npy
+from ..schemas import DetectionRow, FaceRow, StageName, TrackRep, VideoMeta
+from ..segment_store import read_chips, read_segment
+from .base import RunContext
+from .detect_track import segment_plan
+
+STAGE = StageName.faces_embed
+SHARPNESS_FULL = 100.0
+"""Laplacian variance at which a chip counts as fully sharp in the quality score."""
+
+
+def face_id(track_id: int, frame_idx: int) -> str:
+    return f"face_{track_id:04d}_{frame_idx:06d}"
+
+
+def _spread_pick(n: int, k: int) -> list[int]:
+    """k indices spread evenly over range(n), always including the last."""
+    if n <= k:
+        return list(range(n))
+    return sorted(set(np.linspace(0, n - 1, k).round().astype(int).tolist()) | {n - 1})
+
+
+def run(ctx: RunContext) -> dict[str, float]:
+    cfg = ctx.config.faces_embed
+    layout = ctx.layout
+    meta = read_model(ctx.storage, layout.manifest("video.json"), VideoMeta)
+    _, segments = segment_plan(ctx, meta)
+    seg_len = segments[0].end_frame - segments[0].start_frame
+    detections = [d for d in read_jsonl(ctx.storage, layout.manifest("detections.jsonl"), DetectionRow) if d.track_id is not None]
+    model_name, _ = embedder_identity(ctx.config.models)
+
+    quality: dict[tuple[int, int], tuple[float, float]] = {}
+    for seg in {d.frame_idx // seg_len for d in detections}:
+        sd = read_segment(ctx.storage, layout.segment(seg))
+        for f, k, b, c in zip(sd.frame_idx, sd.det_idx, sd.blur, sd.contrast):
+            quality[(int(f), int(k))] = (float(b), float(c))
+
+    by_track: dict[int, list[DetectionRow]] = defaultdict(list)
+    for d in detections:
+        by_track[d.track_id].append(d)  # type: ignore[index]
+
+    faces: list[FaceRow] = []
+    to_embed: list[int] = []  # indices into faces
+    for track_id in sorted(by_track):
+        dets = sorted(by_track[track_id], key=lambda d: d.frame_idx)
+        rows = []
+        for d in dets:
+            blur, contrast = quality[(d.frame_idx, d.det_idx)]
+            skip = None
+            if d.conf < cfg.min_conf:
+                skip = "low_conf"
+            elif contrast < cfg.min_contrast:
+                skip = "low_contrast"
+            elif blur < cfg.min_blur:
+                skip = "blurry"
+            score = d.conf * min(1.0, blur / SHARPNESS_FULL)
+            rows.append((d, blur, contrast, score, skip))
+        shown = {i for i in _spread_pick(len(rows), cfg.max_faces_per_track)}
+        passing = [i for i, r in enumerate(rows) if r[4] is None]
+        chosen = [passing[i] for i in _spread_pick(len(passing), cfg.max_faces_per_track)] if passing else []
+        if not chosen:
+            chosen = [max(range(len(rows)), key=lambda i: rows[i][3])]
+        for i in sorted(shown | set(chosen)):
+            d, blur, contrast, score, skip = rows[i]
+            embed = i in chosen
+            faces.append(
+                FaceRow(
+                    face_id=face_id(track_id, d.frame_idx),
+                    track_id=track_id,
+                    frame_idx=d.frame_idx,
+                    ts=d.ts,
+                    bbox_xyxy=d.bbox_xyxy,
+                    conf=d.conf,
+                    quality=round(score, 4),
+                    blur=round(blur, 2),
+                    contrast=round(contrast, 2),
+                    embedding_model=model_name if embed else None,
+                    embedding_row=None,
+                    crop_path=layout.crop(track_id, d.frame_idx) if (embed and cfg.write_crops) else None,
+                    skip=None if embed else skip,
+                )
+            )
+            if embed:
+                to_embed.append(len(faces) - 1)
+    ctx.progress(STAGE, 0, len(to_embed), step="embed")
+
+    # Chips for the faces to embed, segment by segment.
+    det_of_face = {(d.track_id, d.frame_idx): d.det_idx for d in detections}
+    wanted: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for fi in to_embed:
+        f = faces[fi]
+        wanted[f.frame_idx // seg_len].add((f.frame_idx, det_of_face[(f.track_id, f.frame_idx)]))
+    chips: dict[tuple[int, int], bytes] = {}
+    for seg, keys in wanted.items():
+        chips.update(read_chips(ctx.storage, layout.segment(seg), keys))
+
+    items = [
+        {"face_row": fi, "chip_jpeg": chips[(faces[fi].frame_idx, det_of_face[(faces[fi].track_id, faces[fi].frame_idx)])]}
+        for fi in to_embed
+    ]
+    embeddings = _embed(ctx, items, len(to_embed))
+    ctx.check_canceled()
+
+    dim = embeddings.shape[1] if len(embeddings) else 0
+    for row, fi in enumerate(to_embed):
+        faces[fi].embedding_row = row
+        if cfg.write_crops:
+            ctx.storage.write_bytes(faces[fi].crop_path, items[row]["chip_jpeg"])  # type: ignore[arg-type]
+
+    reps: list[TrackRep] = []
+    prototypes: list[np.ndarray] = []
+    faces_by_track: dict[int, list[FaceRow]] = defaultdict(list)
+    for f in faces:
+        faces_by_track[f.track_id].append(f)
+    for track_id in sorted(by_track):
+        tf = [f for f in faces_by_track[track_id] if f.embedding_row is not None]
+        vecs = embeddings[[f.embedding_row for f in tf]]
+        weights = np.array([max(f.quality, 1e-3) for f in tf], np.float32)
+        proto = (vecs * weights[:, None]).sum(axis=0)
+        proto /= max(float(np.linalg.norm(proto)), 1e-12)
+        spread = float(np.mean(1.0 - vecs @ proto))
+        best = max(tf, key=lambda f: f.quality)
+        reps.append(
+            TrackRep(
+                track_id=track_id,
+                faces_count=len(by_track[track_id]),
+                embedded_count=len(tf),
+                rep_face_id=best.face_id,
+                prototype_row=len(prototypes),
+                spread=round(spread, 4),
+                mixed=spread > cfg.mixed_spread,
+            )
+        )
+        prototypes.append(proto)
+
+    write_npy(ctx.storage, layout.faces_npy, embeddings.astype(np.float32))
+    write_npy(ctx.storage, layout.prototypes_npy, np.stack(prototypes).astype(np.float32) if prototypes else np.zeros((0, dim), np.float32))
+    write_jsonl(ctx.storage, layout.manifest("faces.jsonl"), faces)
+    write_jsonl(ctx.storage, layout.manifest("track_reps.jsonl"), reps)
+    ctx.progress(STAGE, len(to_embed), len(to_embed), step="embed")
+    return {
+        "faces": len(faces),
+        "embedded": len(to_embed),
+        "skipped": sum(1 for f in faces if f.skip),
+        "tracks": len(reps),
+        "mixed_tracks": sum(1 for r in reps if r.mixed),
+    }
+
+
+def _embed(ctx: RunContext, items: list[dict], total: int) -> np.ndarray:
+    if not items:
+        return np.zeros((0, 128), np.float32)
+    use_gpu = ctx.config.models.backend == "insightface" and ray.cluster_resources().get("GPU", 0) > 0
+    pool = actor_pool(None, use_gpu=use_gpu)
+    size = min(pool.size, max(1, len(items) // 16))
+    pool = type(pool)(size=size, num_cpus=pool.num_cpus, num_gpus=pool.num_gpus)
+    n_blocks = max(1, min(len(items) // 16, 64))
+    ds = ray.data.from_items(items, override_num_blocks=n_blocks).map_batches(
+        FaceEmbedderWorker,
+        fn_constructor_kwargs={"model_config": ctx.config.models.model_dump()},
+        batch_size=16,
+        **pool.map_batches_kwargs(),
+    )
+    out: dict[int, np.ndarray] = {}
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        ctx.check_canceled()
+        for row, vec in zip(batch["face_row"], batch["embedding"]):
+            out[int(row)] = vec
+        ctx.progress(STAGE, len(out), total, step="embed")
+    order = [item["face_row"] for item in items]
+    return np.stack([out[r] for r in order]).astype(np.float32)

@@ -1,0 +1,237 @@
+"""The one storage abstraction: a local directory or an S3 prefix, addressed by relative keys.
+
+Every artifact reader and writer goes through :class:`Storage`. Writes are atomic: local files are
+written to a temporary sibling and renamed; S3 ``PutObject`` is atomic by itself. Keys are
+``/``-separated relative paths built only from validated ids (see :mod:`pipelines.ids`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+class Storage(ABC):
+    """Byte-level access to artifacts under one root."""
+
+    uri: str
+
+    @abstractmethod
+    def read_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key`` atomically: readers see the old object or the new one, never a part."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys under ``prefix`` (recursive), sorted."""
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    @abstractmethod
+    def local_path(self, key: str) -> Path:
+        """A local file holding the object (S3 objects are downloaded to a cache first)."""
+
+    def read_text(self, key: str) -> str:
+        return self.read_bytes(key).decode("utf-8")
+
+    def write_text(self, key: str, text: str) -> None:
+        self.write_bytes(key, text.encode("utf-8"))
+
+    def upload_file(self, key: str, path: Path) -> None:
+        self.write_bytes(key, Path(path).read_bytes())
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root).resolve()
+        self.uri = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.uri}/{key}") from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def upload_file(self, key: str, path: Path) -> None:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/"))
+        if base.is_file():
+            return [prefix.rstrip("/")]
+        if not base.is_dir():
+            return []
+        out = []
+        for p in base.rglob("*"):
+            if p.is_file() and not p.name.endswith(".tmp"):
+                out.append(p.relative_to(self.root).as_posix())
+        return sorted(out)
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self._path(prefix.rstrip("/"))
+        if base.is_file():
+            base.unlink()
+            return 1
+        if not base.is_dir():
+            return 0
+        n = sum(1 for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base)
+        return n
+
+    def local_path(self, key: str) -> Path:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.uri}/{key}")
+        return path
+
+
+class S3Storage(Storage):
+    """Objects under ``s3://bucket/prefix``. ``S3_ENDPOINT_URL`` selects a non-AWS endpoint."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, client=None, cache_dir: str | None = None):
+        import boto3
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client or boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+        self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.cache_dir = Path(cache_dir or os.environ.get("SCREENALYTICS_CACHE_DIR", Path.home() / ".cache" / "screenalytics"))
+
+    def _key(self, key: str) -> str:
+        _check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise FileNotFoundError(f"{self.uri}/{key}") from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def _iter_keys(self, prefix: str) -> Iterator[str]:
+        full = self._key(prefix.rstrip("/")) if prefix else self.prefix
+        paginator = self.client.get_paginator("list_objects_v2")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            for obj in page.get("Contents", []):
+                yield obj["Key"][strip:]
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(self._iter_keys(prefix))
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for i in range(0, len(keys), 1000):
+            self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": self._key(k)} for k in keys[i : i + 1000]]}
+            )
+        return len(keys)
+
+    def local_path(self, key: str) -> Path:
+        dest = self.cache_dir / "s3" / self.bucket / self._key(key)
+        if not dest.is_file():
+            download_s3_object(self.client, self.bucket, self._key(key), dest)
+        return dest
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise StorageError(f"not an s3:// URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def download_s3_object(client, bucket: str, key: str, dest: Path) -> Path:
+    """Download one object atomically to ``dest``; a clear FileNotFoundError when it is missing."""
+    from botocore.exceptions import ClientError
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        client.download_file(bucket, key, tmp)
+        os.replace(tmp, dest)
+    except ClientError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise FileNotFoundError(f"s3://{bucket}/{key} does not exist") from None
+        raise
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def open_storage(uri: str | os.PathLike[str]) -> Storage:
+    """``s3://bucket/prefix`` or a local directory path."""
+    text = str(uri)
+    if text.startswith("s3://"):
+        bucket, prefix = parse_s3_uri(text)
+        return S3Storage(bucket, prefix)
+    return LocalStorage(text)

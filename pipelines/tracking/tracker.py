@@ -1,0 +1,124 @@
+"""A ByteTrack-style IoU tracker for faces on sampled frames.
+
+Two association passes per frame: confident detections first, then the remaining (weaker) ones
+against tracks still unmatched; only confident detections start tracks. Boxes are predicted with the
+track's recent velocity, so faces that move between samples still overlap their prediction. A shot cut
+closes every open track.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    high_thresh: float = 0.6
+    """Detections at or above this score start tracks; weaker ones may only continue them."""
+    match_iou: float = 0.2
+    """Minimum IoU between a predicted track box and a detection to associate them."""
+    max_gap_frames: int = 12
+    """Frames a track may go undetected before it is closed."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.match_iou <= 1:
+            raise ValueError(f"match_iou must be in [0, 1], got {self.match_iou}")
+        if self.max_gap_frames < 0:
+            raise ValueError(f"max_gap_frames must be >= 0, got {self.max_gap_frames}")
+
+
+@dataclass
+class _Track:
+    track_id: int
+    last_frame: int
+    last_box: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+
+    def predict(self, frame_idx: int) -> np.ndarray:
+        return self.last_box + self.velocity * float(frame_idx - self.last_frame)
+
+    def update(self, frame_idx: int, box: np.ndarray) -> None:
+        dt = frame_idx - self.last_frame
+        if dt > 0:
+            observed = (box - self.last_box) / dt
+            self.velocity = 0.5 * self.velocity + 0.5 * observed
+        self.last_box = box.astype(np.float32)
+        self.last_frame = frame_idx
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``(n, 4)`` and ``(m, 4)`` xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def greedy_match(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """Pairs (row, col) by descending IoU, each row and column used once, IoU >= ``min_iou``."""
+    if iou.size == 0:
+        return []
+    rows, cols = np.nonzero(iou >= max(min_iou, 1e-9))
+    order = np.argsort(-iou[rows, cols], kind="stable")
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    pairs = []
+    for k in order:
+        r, c = int(rows[k]), int(cols[k])
+        if r in used_r or c in used_c:
+            continue
+        used_r.add(r)
+        used_c.add(c)
+        pairs.append((r, c))
+    return pairs
+
+
+class IouTracker:
+    """Feed sampled frames in order with :meth:`step`; read ids per detection."""
+
+    def __init__(self, params: TrackerParams, first_id: int = 0):
+        self.params = params
+        self._next_id = first_id
+        self._active: list[_Track] = []
+
+    def step(self, frame_idx: int, boxes: np.ndarray, scores: np.ndarray, cut_before: bool = False) -> np.ndarray:
+        """Associate this frame's detections; returns a track id per detection (-1: not tracked)."""
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        scores = np.asarray(scores, np.float32).reshape(-1)
+        if cut_before:
+            self._active = []
+        self._active = [t for t in self._active if frame_idx - t.last_frame <= self.params.max_gap_frames]
+        ids = np.full(len(boxes), -1, np.int64)
+        unmatched_tracks = list(range(len(self._active)))
+        for confident in (True, False):
+            det_idx = [i for i in range(len(boxes)) if ids[i] < 0 and (scores[i] >= self.params.high_thresh) == confident]
+            if not det_idx or not unmatched_tracks:
+                continue
+            predicted = np.stack([self._active[t].predict(frame_idx) for t in unmatched_tracks])
+            iou = iou_matrix(predicted, boxes[det_idx])
+            taken = []
+            for r, c in greedy_match(iou, self.params.match_iou):
+                track = self._active[unmatched_tracks[r]]
+                track.update(frame_idx, boxes[det_idx[c]])
+                ids[det_idx[c]] = track.track_id
+                taken.append(unmatched_tracks[r])
+            unmatched_tracks = [t for t in unmatched_tracks if t not in taken]
+        for i in range(len(boxes)):
+            if ids[i] < 0 and scores[i] >= self.params.high_thresh:
+                track = _Track(self._next_id, frame_idx, boxes[i].copy())
+                self._next_id += 1
+                self._active.append(track)
+                ids[i] = track.track_id
+        return ids
+
+    @property
+    def next_id(self) -> int:
+        return self._next_id
