@@ -42,5 +42,3 @@ def actor_pool(requested: int | None = None, use_gpu: bool | None = None) -> Poo
     return PoolSpec(size=size, num_cpus=ACTOR_CPU_FRACTION, num_gpus=0.0)
 
 
-def decode_task_cpus() -> float:
-    return ACTOR_CPU_FRACTION

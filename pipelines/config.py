@@ -44,7 +44,7 @@ class ModelConfig(_Section):
 
 class DetectTrackConfig(_Section):
     detect_fps: float = Field(
-        6.0,
+        5.0,
         gt=0,
         description="Frames sampled per second for detection. Higher: tighter on/off times and fewer broken "
         "tracks, linearly more detector time. Track ends are estimated within half a sampling step.",
@@ -53,7 +53,7 @@ class DetectTrackConfig(_Section):
         None, ge=1, description="Explicit frame stride; overrides detect_fps (stride = max(stride, fps/detect_fps))."
     )
     det_long_side: int = Field(
-        640,
+        960,
         ge=160,
         description="Frames are resized so their long side is this many pixels before detection. Larger finds "
         "smaller faces (a face of h px is detected at h*det_long_side/width px) at quadratic cost.",
@@ -155,7 +155,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "low_power": {"detect_track.detect_fps": 3.0, "faces_embed.max_faces_per_track": 3},
     "high_accuracy": {
         "detect_track.detect_fps": 24.0,
-        "detect_track.det_long_side": 960,
+        "detect_track.det_long_side": 1280,
         "faces_embed.max_faces_per_track": 12,
     },
 }

@@ -134,6 +134,10 @@ def run_pipeline(
     from .ray_env import ensure_ray
 
     ensure_ray()
+    if StageName.faces_embed in wanted:
+        from actors.model_actors import start_embedder_pool
+
+        start_embedder_pool(config.models.model_dump())  # loads while detect_track runs
     ctx = RunContext(storage=storage, layout=layout, config=config, progress=progress, cancel_event=cancel_event, cast_names=cast_names or {})
     outcomes: list[StageOutcome] = []
     upstream: str | None = None
@@ -150,8 +154,6 @@ def run_pipeline(
         if stage is not StageName.detect_track and upstream is None:
             prev = STAGE_ORDER[STAGE_ORDER.index(stage) - 1]
             raise MissingInputs(stage, [f"a finished {prev.value} stage for {ep_id}/{run_id}"])
-        if meta is None and stage is not StageName.detect_track:
-            pass
         fp = stage_fingerprint(storage, layout, config, stage, upstream, meta)
         started = time.time()
         if not force and marker and marker.state is StageState.succeeded and marker.fingerprint == fp and _outputs_exist(storage, layout, stage):

@@ -16,10 +16,9 @@ import ray
 
 from actors.detector_actor import FaceDetectorWorker, decode_payload
 from actors.models.registry import load_detector
-from actors.pools import actor_pool, decode_task_cpus
+from actors.pools import actor_pool
 
 from ..artifacts import RunLayout, write_jsonl, write_model
-from ..frame_source import decode_segments
 from ..schemas import DetectionRow, Segment, SegmentSummary, ShotsFile, StageName, TrackMetrics, TrackRow, VideoMeta
 from ..segment_store import read_segment, segment_fingerprint, write_segment
 from ..tracking.episode import FrameDetections, track_episode
@@ -87,26 +86,20 @@ def _detect_segments(
     cfg = ctx.config.detect_track
     use_gpu = ctx.config.models.backend == "insightface" and ray.cluster_resources().get("GPU", 0) > 0
     pool = actor_pool(cfg.num_detectors, use_gpu=use_gpu)
-    pool = type(pool)(size=min(pool.size, max(1, len(todo) * 4)), num_cpus=pool.num_cpus, num_gpus=pool.num_gpus)
+    pool = type(pool)(size=min(pool.size, len(todo)), num_cpus=pool.num_cpus, num_gpus=pool.num_gpus)
+    source = dict(
+        path=meta.path,
+        fps=meta.fps,
+        stride=stride,
+        cut_threshold=cfg.cut_threshold,
+        min_shot_frames=cfg.min_shot_frames,
+        last_segment=segments[-1].index,
+    )
     ds = ray.data.from_items([s.model_dump() for s in todo], override_num_blocks=len(todo))
     ds = ds.map_batches(
-        decode_segments,
-        fn_kwargs=dict(
-            path=meta.path,
-            fps=meta.fps,
-            stride=stride,
-            cut_threshold=cfg.cut_threshold,
-            min_shot_frames=cfg.min_shot_frames,
-            last_segment=segments[-1].index,
-            frames_per_batch=cfg.batch_size,
-        ),
-        batch_size=1,
-        num_cpus=decode_task_cpus(),
-    )
-    ds = ds.map_batches(
         FaceDetectorWorker,
-        fn_constructor_kwargs=dict(model_config=ctx.config.models.model_dump(), detect_config=cfg.model_dump()),
-        batch_size=cfg.batch_size,
+        fn_constructor_kwargs=dict(model_config=ctx.config.models.model_dump(), detect_config=cfg.model_dump(), source=source),
+        batch_size=1,
         **pool.map_batches_kwargs(),
     )
     by_index = {s.index: s for s in todo}

@@ -15,9 +15,8 @@ from collections import defaultdict
 import numpy as np
 import ray
 
-from actors.embedder_actor import FaceEmbedderWorker
+from actors.model_actors import start_embedder_pool
 from actors.models.registry import embedder_identity
-from actors.pools import actor_pool
 
 from ..artifacts import read_jsonl, read_model, write_jsonl, write_npy
 from ..schemas import DetectionRow, FaceRow, StageName, TrackRep, VideoMeta
@@ -168,25 +167,24 @@ def run(ctx: RunContext) -> dict[str, float]:
     }
 
 
-def _embed(ctx: RunContext, items: list[dict], total: int) -> np.ndarray:
+def _embed(ctx: RunContext, items: list[dict], total: int, chunk: int = 16) -> np.ndarray:
+    """Embed on the long-running embedder actors, a chunk of chips per call, as many calls in flight as actors x 2."""
     if not items:
         return np.zeros((0, 128), np.float32)
-    use_gpu = ctx.config.models.backend == "insightface" and ray.cluster_resources().get("GPU", 0) > 0
-    pool = actor_pool(None, use_gpu=use_gpu)
-    size = min(pool.size, max(1, len(items) // 16))
-    pool = type(pool)(size=size, num_cpus=pool.num_cpus, num_gpus=pool.num_gpus)
-    n_blocks = max(1, min(len(items) // 16, 64))
-    ds = ray.data.from_items(items, override_num_blocks=n_blocks).map_batches(
-        FaceEmbedderWorker,
-        fn_constructor_kwargs={"model_config": ctx.config.models.model_dump()},
-        batch_size=16,
-        **pool.map_batches_kwargs(),
-    )
-    out: dict[int, np.ndarray] = {}
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+    actors = start_embedder_pool(ctx.config.models.model_dump())
+    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    results: dict[int, np.ndarray] = {}
+    in_flight: dict[ray.ObjectRef, int] = {}
+    next_chunk = done = 0
+    while next_chunk < len(chunks) or in_flight:
+        while next_chunk < len(chunks) and len(in_flight) < 2 * len(actors):
+            actor = actors[next_chunk % len(actors)]
+            in_flight[actor.embed_jpegs.remote([it["chip_jpeg"] for it in chunks[next_chunk]])] = next_chunk
+            next_chunk += 1
+        ready, _ = ray.wait(list(in_flight), num_returns=1)
+        k = in_flight.pop(ready[0])
+        results[k] = ray.get(ready[0])
+        done += len(chunks[k])
         ctx.check_canceled()
-        for row, vec in zip(batch["face_row"], batch["embedding"]):
-            out[int(row)] = vec
-        ctx.progress(STAGE, len(out), total, step="embed")
-    order = [item["face_row"] for item in items]
-    return np.stack([out[r] for r in order]).astype(np.float32)
+        ctx.progress(STAGE, done, total, step="embed")
+    return np.concatenate([results[k] for k in range(len(chunks))]).astype(np.float32)

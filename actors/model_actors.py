@@ -1,0 +1,55 @@
+"""Long-running embedder actors: named, loaded once, fed batches of face chips.
+
+The pool is started at the beginning of a run (``start_embedder_pool``) so the model loads while the
+detector works, and it is found again by name by later runs in the same Ray cluster (the Serve app,
+batch jobs), so an idle cluster keeps its models warm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import ray
+
+from actors.pools import GPU_FRACTION
+
+ACTOR_CPUS = 0.25
+NAMESPACE = "screenalytics"
+
+
+@ray.remote(num_cpus=ACTOR_CPUS, max_restarts=2, max_task_retries=2)
+class EmbedderActor:
+    def __init__(self, model_config: dict[str, Any]):
+        from actors.models.registry import load_embedder
+        from pipelines.config import ModelConfig
+
+        cv2.setNumThreads(1)
+        self.embedder = load_embedder(ModelConfig(**model_config))
+
+    def info(self) -> dict[str, Any]:
+        return {"model": self.embedder.name, "dim": self.embedder.dim, "device": self.embedder.device}
+
+    def embed_jpegs(self, chips: list[bytes]) -> np.ndarray:
+        images = np.stack([cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in chips])
+        return self.embedder.embed(images)
+
+
+def _pool_key(model_config: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha1(json.dumps(model_config, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def start_embedder_pool(model_config: dict[str, Any], size: int | None = None) -> list[ray.actor.ActorHandle]:
+    """Get or create the named embedder actors for this model config (non-blocking)."""
+    resources = ray.cluster_resources()
+    use_gpu = model_config.get("backend") == "insightface" and resources.get("GPU", 0) > 0
+    size = size or (max(1, int(resources.get("GPU", 0) / GPU_FRACTION / 2)) if use_gpu else max(1, int(resources.get("CPU", 1))))
+    options: dict[str, Any] = {"namespace": NAMESPACE, "get_if_exists": True, "lifetime": None}
+    if use_gpu:
+        options["num_gpus"] = GPU_FRACTION
+    key = _pool_key(model_config)
+    return [EmbedderActor.options(name=f"embedder-{key}-{i}", **options).remote(model_config) for i in range(size)]

@@ -1,0 +1,74 @@
+"""Accuracy benchmark: several episodes built from real face media, scored against exact truth.
+
+    python -m bench.accuracy [--episodes N] [--profile P]
+
+Reports per-person screen-time error, cluster purity, extra clusters per person and detection recall
+(faces >= 40 px), and checks them against the targets in bench/targets.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.artifacts import RunLayout
+from pipelines.ray_env import ensure_ray
+from pipelines.runner import run_pipeline
+from pipelines.sample.evaluate import evaluate_run
+from pipelines.storage import LocalStorage
+
+from .episodes import ACCURACY_EPISODES, bench_dir, episode
+
+TARGETS = json.loads((Path(__file__).parent / "targets.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--episodes", type=int, default=len(ACCURACY_EPISODES))
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args(argv)
+    from pipelines.cli import parse_overrides
+
+    ensure_ray()
+    storage = LocalStorage(bench_dir() / "runs")
+    errors, purities, extras, recalls, spurious = [], [], [], [], 0
+    for seed, seconds in ACCURACY_EPISODES[: args.episodes]:
+        video, truth = episode(seed, seconds)
+        ep_id = f"bench-s01e{seed % 100:02d}"
+        run_id = f"acc-{args.profile or 'balanced'}"
+        t0 = time.time()
+        run_pipeline(storage=storage, ep_id=ep_id, run_id=run_id, video=str(video), profile=args.profile, overrides=parse_overrides(args.overrides))
+        ev = evaluate_run(storage, RunLayout(ep_id, run_id), truth)
+        print(f"\n{ep_id} ({seconds:.0f}s, {time.time() - t0:.1f}s wall): purity {ev.purity:.3f}  extra/person {ev.extra_clusters_per_person:.2f}  "
+              f"spurious ids {ev.spurious_identities}  recall {ev.recall:.3f} ({ev.recall_faces} faces)")
+        for person in sorted(ev.true_s):
+            print(f"  {person:<8} true {ev.true_s[person]:7.2f}s  measured {ev.measured_s.get(person, 0.0):7.2f}s  error {100 * ev.errors.get(person, 0):5.2f}%")
+        errors += list(ev.errors.values())
+        purities.append(ev.purity)
+        extras.append(ev.extra_clusters_per_person)
+        recalls.append((ev.recall, ev.recall_faces))
+        spurious += ev.spurious_identities
+    summary = {
+        "median_error": float(np.median(errors)),
+        "max_error": float(np.max(errors)),
+        "purity": float(np.min(purities)),
+        "extra_clusters_per_person": float(np.mean(extras)),
+        "recall": float(sum(r * n for r, n in recalls) / max(1, sum(n for _, n in recalls))),
+        "spurious_identities": spurious,
+    }
+    print("\nsummary:", json.dumps({k: round(v, 4) for k, v in summary.items()}))
+    failed = [
+        k for k, v in summary.items() if k in TARGETS and ((k in ("purity", "recall") and v < TARGETS[k]) or (k not in ("purity", "recall") and v > TARGETS[k]))
+    ]
+    print("targets:", "met" if not failed else f"MISSED {failed}", json.dumps(TARGETS))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

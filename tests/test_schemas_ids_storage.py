@@ -1,0 +1,84 @@
+import pytest
+from pydantic import ValidationError
+
+from pipelines.artifacts import RunLayout, read_jsonl, write_jsonl, write_model, read_model
+from pipelines.ids import InvalidIdError, make_ep_id, parse_ep_id, validate_ep_id, validate_run_id
+from pipelines.schemas import DetectionRow, StageMarker, StageName, StageState
+from pipelines.storage import LocalStorage, S3Storage, StorageError
+
+
+@pytest.mark.parametrize("ep_id", ["rhobh-s05e02", "the_show-s01e10", "a-b-c-s10e100"])
+def test_valid_ep_ids(ep_id):
+    assert validate_ep_id(ep_id) == ep_id
+
+
+@pytest.mark.parametrize("ep_id", ["../etc-s01e01", "Show-s01e01", "show-s1e1", "show", "show-s01e01/x", ""])
+def test_invalid_ep_ids(ep_id):
+    with pytest.raises(InvalidIdError):
+        validate_ep_id(ep_id)
+
+
+@pytest.mark.parametrize("run_id", ["..", "../x", "a/b", ".hidden", "x" * 129])
+def test_invalid_run_ids(run_id):
+    with pytest.raises(InvalidIdError):
+        validate_run_id(run_id)
+
+
+def test_ep_id_round_trip():
+    assert make_ep_id("RHOBH", 5, 2) == "rhobh-s05e02"
+    assert parse_ep_id("rhobh-s05e02").season == 5
+
+
+def test_storage_rejects_escaping_keys(tmp_path):
+    st = LocalStorage(tmp_path)
+    for key in ["../x", "/abs", "a//b", "a/../b"]:
+        with pytest.raises(StorageError):
+            st.write_text(key, "x")
+
+
+def test_local_write_is_atomic_and_leaves_no_temp(tmp_path):
+    st = LocalStorage(tmp_path)
+    st.write_text("a/b.json", "1")
+    st.write_text("a/b.json", "2")
+    assert st.read_text("a/b.json") == "2"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.json"]
+
+
+def test_artifact_rows_round_trip_and_reject_unknown_fields(tmp_path):
+    st = LocalStorage(tmp_path)
+    layout = RunLayout("show-s01e01", "r1")
+    row = DetectionRow(ep_id="show-s01e01", ts=1.0, frame_idx=24, det_idx=0, conf=0.9, bbox_xyxy=[1, 2, 3, 4], landmarks=[[0, 0]] * 5, track_id=3)
+    write_jsonl(st, layout.manifest("detections.jsonl"), [row])
+    assert read_jsonl(st, layout.manifest("detections.jsonl"), DetectionRow) == [row]
+    with pytest.raises(ValidationError):
+        DetectionRow.model_validate({**row.model_dump(), "surprise": 1})
+    with pytest.raises(ValidationError):
+        DetectionRow.model_validate({**row.model_dump(), "bbox_xyxy": [1, 2, 3]})
+    marker = StageMarker(stage=StageName.cluster, state=StageState.succeeded, fingerprint="f", config={}, started_at="t")
+    write_model(st, layout.marker(StageName.cluster), marker)
+    assert read_model(st, layout.marker(StageName.cluster), StageMarker) == marker
+
+
+def test_layout_matches_the_documented_paths():
+    layout = RunLayout("show-s01e01", "r1")
+    assert layout.manifest("tracks.jsonl") == "manifests/show-s01e01/runs/r1/tracks.jsonl"
+    assert layout.faces_npy == "embeds/show-s01e01/runs/r1/faces.npy"
+    assert layout.crop(7, 120) == "frames/show-s01e01/runs/r1/crops/track_0007/frame_000120.jpg"
+    assert layout.screentime_json == "manifests/show-s01e01/runs/r1/analytics/screentime.json"
+
+
+def test_s3_storage_against_a_real_s3_api(s3_server):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server)
+    client.create_bucket(Bucket="artifacts")
+    st = S3Storage("artifacts", "prefix", client=client)
+    st.write_text("manifests/a.json", "{}")
+    st.write_bytes("embeds/b.npy", b"\x00\x01")
+    assert st.exists("manifests/a.json") and not st.exists("manifests/none.json")
+    assert st.list("manifests") == ["manifests/a.json"]
+    assert st.read_bytes("embeds/b.npy") == b"\x00\x01"
+    with pytest.raises(FileNotFoundError):
+        st.read_bytes("manifests/none.json")
+    assert st.delete_prefix("manifests") == 1
+    assert st.list("") == ["embeds/b.npy"]

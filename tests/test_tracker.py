@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from pipelines.tracking.tracker import IouTracker, TrackerParams, iou_matrix
+
+
+def box(x, y, s=50):
+    return [x, y, x + s, y + s]
+
+
+def test_moving_face_keeps_one_track():
+    tr = IouTracker(TrackerParams(match_iou=0.2, max_gap_frames=10))
+    ids = [tr.step(f, [box(100 + 6 * f, 100)], [0.9])[0] for f in range(0, 40, 4)]
+    assert len(set(ids)) == 1 and ids[0] >= 0
+
+
+def test_two_faces_two_tracks_and_no_swap():
+    tr = IouTracker(TrackerParams())
+    a, b = tr.step(0, [box(0, 0), box(300, 0)], [0.9, 0.9])
+    for f in range(4, 40, 4):
+        ids = tr.step(f, [box(300, 0), box(0, 0)], [0.9, 0.9])  # order swapped in the input
+        assert list(ids) == [b, a]
+
+
+def test_cut_closes_tracks():
+    tr = IouTracker(TrackerParams())
+    first = tr.step(0, [box(0, 0)], [0.9])[0]
+    same_place_after_cut = tr.step(4, [box(0, 0)], [0.9], cut_before=True)[0]
+    assert same_place_after_cut != first
+
+
+def test_gap_longer_than_max_gap_starts_new_track():
+    tr = IouTracker(TrackerParams(max_gap_frames=8))
+    a = tr.step(0, [box(0, 0)], [0.9])[0]
+    assert tr.step(8, [box(0, 0)], [0.9])[0] == a  # within the gap
+    assert tr.step(20, [box(0, 0)], [0.9])[0] != a  # 12 frames later
+
+
+def test_weak_detection_continues_but_never_starts_a_track():
+    tr = IouTracker(TrackerParams(high_thresh=0.6))
+    assert tr.step(0, [box(0, 0)], [0.4])[0] == -1
+    a = tr.step(4, [box(0, 0)], [0.9])[0]
+    assert tr.step(8, [box(2, 0)], [0.4])[0] == a
+
+
+def test_iou_matrix_values():
+    m = iou_matrix(np.array([[0, 0, 10, 10]], np.float32), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32))
+    assert m[0] == pytest.approx([1.0, 1 / 3, 0.0])
+
+
+def test_invalid_params_rejected():
+    with pytest.raises(ValueError, match="match_iou"):
+        TrackerParams(match_iou=1.5)
