@@ -82,7 +82,6 @@ def cluster_prototypes(
         blocked[ri] |= blocked.pop(rj)
 
     groups: list[list[int]] = []
-    cohesion_raw: list[float] = []
     for root, mem in members.items():
         centroid = sums[root] / max(np.linalg.norm(sums[root]), 1e-12)
         sim = x[mem] @ centroid.astype(np.float32)

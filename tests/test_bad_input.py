@@ -2,8 +2,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
-
 import pytest
 
 from pipelines.video import VideoError, probe_video
@@ -39,8 +37,6 @@ def test_probe_rejects(bad_files, kind, message):
 def test_truncated_with_index_up_front_is_caught(tmp_path, sprites):
     """A 'fast start' MP4 keeps its index at the front: cutting it leaves a readable header."""
     import av
-
-    from pipelines.sample.episode import EpisodeSpec, ShotSpec
 
     path = tmp_path / "faststart.mp4"
     with av.open(str(path), "w", options={"movflags": "faststart"}) as out:

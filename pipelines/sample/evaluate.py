@@ -19,8 +19,8 @@ import numpy as np
 
 from ..artifacts import RunLayout, read_jsonl, read_model
 from ..config import ScreentimeConfig
-from ..schemas import Assignments, DetectionRow, FaceRow, IdentitiesFile, ShotsFile, TrackMetrics, TrackRow, VideoMeta
-from ..screentime import ScreentimeInputs, compute_screentime
+from ..schemas import Assignments, DetectionRow, IdentitiesFile, TrackMetrics
+from ..screentime import compute_screentime
 from ..storage import Storage
 from ..tracking.tracker import iou_matrix
 from .episode import GroundTruth
@@ -101,21 +101,10 @@ def evaluate_run(storage: Storage, layout: RunLayout, truth: GroundTruth, min_fa
     extra = sum(max(0, per_person.get(p, 0) - 1) for p in people) / max(1, len(people))
     spurious = sum(1 for label in labels.values() if label is None)
 
-    meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
-    inputs = ScreentimeInputs(
-        ep_id=layout.ep_id,
-        run_id=layout.run_id,
-        fps=meta.fps,
-        stride=metrics.stride,
-        duration_s=meta.duration_s,
-        shots=read_model(storage, layout.manifest("shots.json"), ShotsFile).shots,
-        tracks=read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow),
-        identities=identities,
-        assignments=Assignments(
-            ep_id=layout.ep_id, run_id=layout.run_id, manual_assignments={k: v for k, v in labels.items() if v is not None}
-        ),
-        faces=read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow),
-    )
+    from ..stages.screentime import load_inputs
+
+    named = Assignments(ep_id=layout.ep_id, run_id=layout.run_id, manual_assignments={k: v for k, v in labels.items() if v is not None})
+    inputs = load_inputs(storage, layout, named, with_detections=False)
     report = compute_screentime(inputs, ScreentimeConfig())
     measured = {m.cast_id: m.visual_s for m in report.metrics if m.cast_id}
     errors = {p: abs(measured.get(p, 0.0) - truth.seconds[p]) / truth.seconds[p] for p in people if truth.seconds[p] > 0}

@@ -66,7 +66,6 @@ def _sampled(segment: Segment, stride: int) -> int:
 
 def run(ctx: RunContext, meta: VideoMeta) -> dict[str, float]:
     started = time.time()
-    cfg = ctx.config.detect_track
     stride, segments = segment_plan(ctx, meta)
     seg_fp = detection_fingerprint(ctx, meta, stride, segments)
     todo = [s for s in segments if segment_fingerprint(ctx.storage, ctx.layout.segment(s.index)) != seg_fp]
