@@ -1,0 +1,47 @@
+"""The model interface: the default backend on real faces, and clear errors for missing InsightFace packs."""
+
+import numpy as np
+import pytest
+
+from actors.models.align import align_face
+from actors.models.base import ModelFilesMissing
+from actors.models.registry import check_models, load_detector, load_embedder
+from pipelines.config import ModelConfig
+
+
+def test_yunet_sface_same_person_closer_than_different(sprites):
+    det, emb = load_detector(ModelConfig()), load_embedder(ModelConfig())
+    vectors = {}
+    for name, idx in [("obama", 0), ("obama", 1), ("biden", 0), ("t1_a", 0)]:
+        image = sprites[name][idx].image
+        faces = det.detect([image], 0.5)[0]
+        assert len(faces) >= 1, name
+        best = faces[np.argmax(faces[:, 4])]
+        vectors[(name, idx)] = emb.embed(align_face(image, best[5:15])[None])[0]
+    assert np.linalg.norm(vectors[("biden", 0)]) == pytest.approx(1.0, abs=1e-5)
+    same = vectors[("obama", 0)] @ vectors[("obama", 1)]
+    different = max(vectors[("obama", 0)] @ vectors[("biden", 0)], vectors[("obama", 0)] @ vectors[("t1_a", 0)])
+    assert same > emb.recommended_threshold > different
+
+
+def test_insightface_without_directory_is_a_clear_error():
+    with pytest.raises(ModelFilesMissing, match="insightface_dir"):
+        check_models(ModelConfig(backend="insightface"))
+
+
+def test_insightface_missing_files_are_named(tmp_path):
+    (tmp_path / "det_10g.onnx").write_bytes(b"")
+    with pytest.raises(ModelFilesMissing, match="w600k_r50.onnx"):
+        check_models(ModelConfig(backend="insightface", insightface_dir=str(tmp_path)))
+    with pytest.raises(ModelFilesMissing, match="does not exist"):
+        check_models(ModelConfig(backend="insightface", insightface_dir=str(tmp_path / "nope")))
+
+
+def test_cli_reports_missing_model_pack(test_episode, tmp_path):
+    from .test_bad_input import run_cli
+    from .conftest import repo_root
+
+    video, _ = test_episode
+    proc = run_cli("run", str(video), "--ep-id", "show-s01e01", "--data-dir", str(tmp_path / "d"),
+                   "--set", "models.backend=insightface", "--set", f"models.insightface_dir={tmp_path}", cwd=repo_root())
+    assert proc.returncode == 2 and "no detector in InsightFace model directory" in proc.stderr, proc.stderr
