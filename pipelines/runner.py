@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from actors.models.registry import check_models, embedder_identity
 
-from .artifacts import RunLayout, dumps, read_marker, read_model, write_model
+from .artifacts import RunLayout, read_marker, read_model, write_model
 from .config import PipelineConfig, ResolvedConfig, resolve_config
 from .ids import validate_ep_id, validate_run_id
 from .schemas import STAGE_ORDER, ScreentimeReport, StageMarker, StageName, StageState, VideoMeta, utc_now
@@ -141,15 +141,10 @@ def run_pipeline(
     ctx = RunContext(storage=storage, layout=layout, config=config, progress=progress, cancel_event=cancel_event, cast_names=cast_names or {})
     outcomes: list[StageOutcome] = []
     upstream: str | None = None
-    recomputed = False
     for stage in STAGE_ORDER:
         marker = read_marker(storage, layout, stage)
-        if stage not in wanted:
-            if recomputed:
-                _invalidate(storage, layout, stage)
-                upstream = None
-            else:
-                upstream = marker.fingerprint if marker and marker.state is StageState.succeeded else None
+        if stage not in wanted:  # not run now: later stages chain to its recorded fingerprint, if any
+            upstream = marker.fingerprint if marker and marker.state is StageState.succeeded else None
             continue
         if stage is not StageName.detect_track and upstream is None:
             prev = STAGE_ORDER[STAGE_ORDER.index(stage) - 1]
@@ -163,7 +158,6 @@ def run_pipeline(
             continue
         for later in STAGE_ORDER[STAGE_ORDER.index(stage) + 1 :]:
             _invalidate(storage, layout, later)
-        recomputed = True
         running = StageMarker(stage=stage, state=StageState.running, fingerprint=fp, config=stage_settings(config, stage), started_at=utc_now())
         write_model(storage, layout.marker(stage), running)
         try:
@@ -197,4 +191,4 @@ _MODULES = {
     StageName.screentime: screentime,
 }
 
-__all__ = ["run_pipeline", "RunResult", "StageOutcome", "DEFAULT_RUN_ID", "dumps"]
+__all__ = ["run_pipeline", "RunResult", "StageOutcome", "DEFAULT_RUN_ID"]

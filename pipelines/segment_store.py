@@ -5,7 +5,6 @@ file's metadata. A finished segment is never recomputed while its fingerprint ma
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +100,3 @@ def read_chips(storage: Storage, key: str, wanted: set[tuple[int, int]]) -> dict
     chips = table.column("chip_jpeg")
     return {(f, d): chips[i].as_py() for i, (f, d) in enumerate(zip(frames, dets)) if (f, d) in wanted}
 
-
-def summary_json(summary: SegmentSummary) -> str:
-    return json.dumps(summary.model_dump())

@@ -9,7 +9,6 @@ previous frame; the only frames decoded twice in a run are those seek pre-rolls.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +259,3 @@ def summarize_cuts(cuts: list[int], min_shot_frames: int) -> list[int]:
         out.append(c)
     return out
 
-
-def json_list(values: list[int]) -> str:
-    return json.dumps(values)

@@ -15,7 +15,6 @@ import numpy as np
 import ray
 
 from actors.detector_actor import FaceDetectorWorker, decode_payload
-from actors.models.registry import load_detector
 from actors.pools import actor_pool
 
 from ..artifacts import RunLayout, write_jsonl, write_model
@@ -248,7 +247,3 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
     write_model(ctx.storage, layout.manifest("track_metrics.json"), metrics)
     return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments)}
 
-
-def preload(ctx: RunContext) -> None:
-    """Load the detector once in the driver to fail fast on broken model files."""
-    load_detector(ctx.config.models)
