@@ -55,8 +55,5 @@ def decode_segments(
             if len(held) > frames_per_batch:  # keep one back: the final batch must carry the total
                 yield _batch(segment, held[:frames_per_batch], -1)
                 held = held[frames_per_batch:]
-        yield _batch(segment, held, count) if held else _empty_final(segment, count)
-
-
-def _empty_final(segment: Segment, count: int) -> dict[str, np.ndarray]:  # pragma: no cover - a segment always has a sample
-    raise RuntimeError(f"segment {segment.index} yielded no frames")
+        if held:  # a segment starts on a sampled frame, so it always has one unless decoding raised
+            yield _batch(segment, held, count)

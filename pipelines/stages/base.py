@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from ..artifacts import RunLayout, dumps
 from ..config import PipelineConfig
@@ -50,7 +50,6 @@ class RunContext:
     progress: ProgressSink = no_progress
     cancel_event: Optional[threading.Event] = None
     cast_names: dict[str, str] = field(default_factory=dict)
-    on_stage: Optional[Callable[[StageName, str], None]] = None
 
     def check_canceled(self) -> None:
         if self.cancel_event is not None and self.cancel_event.is_set():

@@ -8,6 +8,7 @@ segment boundaries.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -84,7 +85,7 @@ def _detect_segments(
     cfg = ctx.config.detect_track
     use_gpu = ctx.config.models.backend == "insightface" and ray.cluster_resources().get("GPU", 0) > 0
     pool = actor_pool(cfg.num_detectors, use_gpu=use_gpu)
-    pool = type(pool)(size=min(pool.size, len(todo)), num_cpus=pool.num_cpus, num_gpus=pool.num_gpus)
+    pool = dataclasses.replace(pool, size=min(pool.size, len(todo)))
     source = dict(
         path=meta.path,
         fps=meta.fps,

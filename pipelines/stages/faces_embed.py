@@ -170,7 +170,7 @@ def run(ctx: RunContext) -> dict[str, float]:
 def _embed(ctx: RunContext, items: list[dict], total: int, chunk: int = 16) -> np.ndarray:
     """Embed on the long-running embedder actors, a chunk of chips per call, as many calls in flight as actors x 2."""
     if not items:
-        return np.zeros((0, 128), np.float32)
+        return np.zeros((0, 0), np.float32)
     actors = start_embedder_pool(ctx.config.models.model_dump())
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     results: dict[int, np.ndarray] = {}
