@@ -52,6 +52,7 @@ def ort_session(path: Path, device: str):
         raise RuntimeError(f"models.device=cuda but onnxruntime offers only {available}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1 if providers[0] == "CPUExecutionProvider" else 0
+    options.log_severity_level = 3
     session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     return session, ("cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu")
 

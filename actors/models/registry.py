@@ -9,9 +9,9 @@ from .base import FaceDetector, FaceEmbedder
 
 def load_detector(config: ModelConfig) -> FaceDetector:
     if config.backend == "yunet_sface":
-        from .yunet_sface import YuNetDetector
+        from .yunet_sface import YuNetDetector, YuNetOrtDetector
 
-        return YuNetDetector()
+        return YuNetOrtDetector(device=config.device) if config.runtime == "onnxruntime" else YuNetDetector()
     from .insightface_pack import ScrfdDetector, find_pack
 
     det_path, _ = find_pack(config.insightface_dir)
@@ -20,9 +20,9 @@ def load_detector(config: ModelConfig) -> FaceDetector:
 
 def load_embedder(config: ModelConfig) -> FaceEmbedder:
     if config.backend == "yunet_sface":
-        from .yunet_sface import SFaceEmbedder
+        from .yunet_sface import SFaceEmbedder, SFaceOrtEmbedder
 
-        return SFaceEmbedder()
+        return SFaceOrtEmbedder(device=config.device) if config.runtime == "onnxruntime" else SFaceEmbedder()
     from .insightface_pack import ArcFaceEmbedder, find_pack
 
     _, rec_path = find_pack(config.insightface_dir)

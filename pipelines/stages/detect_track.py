@@ -33,7 +33,7 @@ MAX_BBOXES_SAMPLED = 8
 
 def detector_name(ctx: RunContext) -> str:
     models = ctx.config.models
-    return "yunet" if models.backend == "yunet_sface" else f"insightface:{models.insightface_dir}"
+    return f"yunet:{models.runtime}" if models.backend == "yunet_sface" else f"insightface:{models.insightface_dir}"
 
 
 def segment_plan(ctx: RunContext, meta: VideoMeta) -> tuple[int, list[Segment]]:
