@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=len(ACCURACY_EPISODES))
     parser.add_argument("--profile", default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--force", action="store_true", help="recompute finished stages (after a code change)")
     args = parser.parse_args(argv)
     from pipelines.cli import parse_overrides
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         ep_id = f"bench-s01e{seed % 100:02d}"
         run_id = f"acc-{args.profile or 'balanced'}"
         t0 = time.time()
-        run_pipeline(storage=storage, ep_id=ep_id, run_id=run_id, video=str(video), profile=args.profile, overrides=parse_overrides(args.overrides))
+        run_pipeline(storage=storage, ep_id=ep_id, run_id=run_id, video=str(video), profile=args.profile, overrides=parse_overrides(args.overrides), force=args.force)
         ev = evaluate_run(storage, RunLayout(ep_id, run_id), truth)
         print(f"\n{ep_id} ({seconds:.0f}s, {time.time() - t0:.1f}s wall): purity {ev.purity:.3f}  extra/person {ev.extra_clusters_per_person:.2f}  "
               f"spurious ids {ev.spurious_identities}  recall {ev.recall:.3f} ({ev.recall_faces} faces)")

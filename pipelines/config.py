@@ -63,7 +63,13 @@ class DetectTrackConfig(_Section):
         description="Frames are resized so their long side is this many pixels before detection. Larger finds "
         "smaller faces (a face of h px is detected at h*det_long_side/width px) at quadratic cost.",
     )
-    det_thresh: float = Field(0.5, ge=0, le=1, description="Detector score floor; lower keeps more faces for the tracker.")
+    det_thresh: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Detector score floor. Detections between this and track_high_thresh only continue tracks, so a "
+        "low floor keeps blurred or dark faces tracked without starting false tracks; it costs a chip per detection.",
+    )
     min_face_px: float = Field(16.0, ge=0, description="Faces shorter than this (source pixels) are ignored.")
     cut_threshold: float = Field(
         27.0,

@@ -69,13 +69,18 @@ def stage_fingerprint(
     extra: list[Any] = []
     if stage is StageName.detect_track:
         assert video is not None
-        extra = [video.content_id, config.models.backend, config.models.insightface_dir]
+        extra = [video.content_id, _model_settings(config)]
     elif stage is StageName.faces_embed:
-        extra = [embedder_identity(config.models)[0]]
+        extra = [embedder_identity(config.models)[0], _model_settings(config)]
     elif stage is StageName.screentime:
         key = layout.manifest("assignments.json")
         extra = [storage.read_text(key) if storage.exists(key) else None]
     return fingerprint(stage.value, STAGE_VERSIONS[stage], stage_settings(config, stage), upstream, extra)
+
+
+def _model_settings(config: PipelineConfig) -> dict[str, Any]:
+    """Model settings that can change results (the device cannot: same graphs, same numbers)."""
+    return {k: v for k, v in config.models.model_dump().items() if k != "device"}
 
 
 def resolve_video_source(source: str, cache_dir: Path) -> Path:

@@ -45,3 +45,22 @@ def test_cli_reports_missing_model_pack(test_episode, tmp_path):
     proc = run_cli("run", str(video), "--ep-id", "show-s01e01", "--data-dir", str(tmp_path / "d"),
                    "--set", "models.backend=insightface", "--set", f"models.insightface_dir={tmp_path}", cwd=repo_root())
     assert proc.returncode == 2 and "no detector in InsightFace model directory" in proc.stderr, proc.stderr
+
+
+def test_onnxruntime_runtime_matches_opencv_on_real_faces(sprites):
+    """The graph fix-ups and our YuNet decoding reproduce OpenCV's detections and SFace's embeddings."""
+    from actors.models.yunet_sface import SFaceEmbedder, SFaceOrtEmbedder, YuNetDetector, YuNetOrtDetector
+    from pipelines.tracking.tracker import iou_matrix
+
+    cv_det, ort_det = YuNetDetector(), YuNetOrtDetector(device="cpu")
+    chips = []
+    for name in ("obama", "biden", "t1_a", "hanks"):
+        image = sprites[name][0].image
+        a, b = cv_det.detect([image], 0.5)[0], ort_det.detect([image], 0.5)[0]
+        assert len(a) == len(b) >= 1, name
+        assert iou_matrix(a[:, :4], b[:, :4]).max(axis=1).min() > 0.98
+        assert np.allclose(np.sort(a[:, 4]), np.sort(b[:, 4]), atol=0.01)
+        chips.append(align_face(image, b[np.argmax(b[:, 4])][5:15]))
+    chips = np.stack(chips)
+    cosine = (SFaceEmbedder().embed(chips) * SFaceOrtEmbedder(device="cpu").embed(chips)).sum(axis=1)
+    assert cosine.min() > 0.999
