@@ -167,22 +167,27 @@ def run(ctx: RunContext) -> dict[str, float]:
     }
 
 
-def _embed(ctx: RunContext, items: list[dict], total: int, chunk: int = 16) -> np.ndarray:
-    """Embed on the long-running embedder actors, a chunk of chips per call, as many calls in flight as actors x 2."""
+def _embed(ctx: RunContext, items: list[dict], total: int, max_chunk: int = 32) -> np.ndarray:
+    """Embed on the long-running embedder actors: chips split into even chunks (two per actor at
+    least, for balance), each handed to whichever actor is free."""
     if not items:
         return np.zeros((0, 0), np.float32)
     actors = start_embedder_pool(ctx.config.models.model_dump())
+    chunk = max(1, min(max_chunk, -(-len(items) // (2 * len(actors)))))
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     results: dict[int, np.ndarray] = {}
-    in_flight: dict[ray.ObjectRef, int] = {}
+    in_flight: dict[ray.ObjectRef, tuple[int, int]] = {}  # ref -> (chunk, actor)
+    idle = list(range(len(actors)))
     next_chunk = done = 0
     while next_chunk < len(chunks) or in_flight:
-        while next_chunk < len(chunks) and len(in_flight) < 2 * len(actors):
-            actor = actors[next_chunk % len(actors)]
-            in_flight[actor.embed_jpegs.remote([it["chip_jpeg"] for it in chunks[next_chunk]])] = next_chunk
+        while next_chunk < len(chunks) and idle:
+            a = idle.pop()
+            ref = actors[a].embed_jpegs.remote([it["chip_jpeg"] for it in chunks[next_chunk]])
+            in_flight[ref] = (next_chunk, a)
             next_chunk += 1
         ready, _ = ray.wait(list(in_flight), num_returns=1)
-        k = in_flight.pop(ready[0])
+        k, a = in_flight.pop(ready[0])
+        idle.append(a)
         results[k] = ray.get(ready[0])
         done += len(chunks[k])
         ctx.check_canceled()
