@@ -1,0 +1,409 @@
+"""The FastAPI application: episodes, jobs with live progress, runs and screen time.
+
+``build_app(settings)`` builds it; :mod:`serve_app.app` serves it through Ray Serve, and the same
+factory runs under plain uvicorn. Errors follow FastAPI's ``{"detail": ...}``: 404 unknown episode,
+run or job; 409 a stage whose inputs are missing (named); 422 bad ids or parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, AsyncIterator, Optional
+
+from fastapi import FastAPI, File, HTTPException, Path as PathParam, Query, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from pipelines.artifacts import RunLayout, read_marker, read_model
+from pipelines.config import ConfigError, resolve_config
+from pipelines.ids import EP_ID_PATTERN, RUN_ID_PATTERN, make_ep_id, parse_ep_id, validate_ep_id
+from pipelines.runner import DEFAULT_RUN_ID
+from pipelines.schemas import STAGE_ORDER, IdentitiesFile, ScreentimeReport, StageName, StageState, TrackRow
+from pipelines.artifacts import read_jsonl
+from pipelines.storage import Storage, open_storage
+
+from . import jobs as job_service
+from .models import (
+    AnalyzeScreenTimeRequest,
+    AudioPrerequisites,
+    EpisodeCreateRequest,
+    EpisodeCreateResponse,
+    EpisodeDetailResponse,
+    EpisodeListResponse,
+    EpisodeStatusResponse,
+    EpisodeUpdateRequest,
+    Job,
+    JobListResponse,
+    JobRequest,
+    RunJobRequest,
+    RunListResponse,
+    RunSummary,
+    StageStatus,
+)
+from .state import FINAL_STATES, StateStore
+
+EP = PathParam(pattern=EP_ID_PATTERN, description="{show}-s{SS}e{EE}")
+RUN = PathParam(pattern=RUN_ID_PATTERN)
+RUN_Q = Query(DEFAULT_RUN_ID, pattern=RUN_ID_PATTERN)
+SSE_POLL_S = 0.5
+MAX_UPLOAD_BYTES = 20 * 1024**3
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    data_uri: str
+    db_path: str
+    s3_bucket: Optional[str] = None
+
+    @classmethod
+    def from_env(cls, data_uri: str | None = None) -> "ApiSettings":
+        data_uri = data_uri or os.environ.get("SCREENALYTICS_DATA_DIR", "data")
+        if not data_uri.startswith("s3://"):
+            data_uri = str(Path(data_uri).resolve())
+        default_db = (
+            str(Path.home() / ".cache" / "screenalytics" / "state.sqlite3") if data_uri.startswith("s3://") else f"{data_uri}/state.sqlite3"
+        )
+        return cls(data_uri, os.environ.get("SCREENALYTICS_STATE_DB", default_db), os.environ.get("SCREENALYTICS_S3_BUCKET") or None)
+
+
+def s3_keys(ep_id: str) -> tuple[str, str]:
+    key = parse_ep_id(ep_id)
+    return f"raw/videos/{key.show}/s{key.season:02d}/e{key.episode:02d}/episode.mp4", f"raw/videos/{ep_id}/episode.mp4"
+
+
+def video_key(ep_id: str) -> str:
+    return f"raw/{ep_id}/video.mp4"
+
+
+def build_app(settings: ApiSettings) -> FastAPI:
+    storage: Storage = open_storage(settings.data_uri)
+    store = StateStore(settings.db_path)
+    app = FastAPI(title="Screenalytics", version="0.1.0", description="Who is on screen, and for how long, in TV episodes.")
+
+    def episode_or_404(ep_id: str) -> dict[str, Any]:
+        ep = store.get_episode(ep_id)
+        if ep is None:
+            raise HTTPException(404, f"Episode {ep_id} not found")
+        return ep
+
+    def job_or_404(job_id: str) -> dict[str, Any]:
+        job = store.get_job(job_id)
+        if job is None:
+            raise HTTPException(404, f"Job {job_id} not found")
+        return job
+
+    def s3_client():
+        import boto3
+
+        return boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+
+    def s3_exists(key: str) -> bool:
+        if not settings.s3_bucket:
+            return False
+        from botocore.exceptions import ClientError
+
+        try:
+            s3_client().head_object(Bucket=settings.s3_bucket, Key=key)
+            return True
+        except ClientError:
+            return False
+
+    def source_video(ep: dict[str, Any]) -> Optional[str]:
+        """The episode's video: an upload in the data dir, else S3 (v2 key, then v1)."""
+        if ep.get("video_key") and storage.exists(ep["video_key"]):
+            return str(storage.local_path(ep["video_key"]))
+        for key in s3_keys(ep["ep_id"]):
+            if s3_exists(key):
+                return f"s3://{settings.s3_bucket}/{key}"
+        return None
+
+    def stage_statuses(layout: RunLayout) -> list[StageStatus]:
+        out = []
+        for stage in STAGE_ORDER:
+            m = read_marker(storage, layout, stage)
+            out.append(
+                StageStatus(stage=stage.value, state=m.state.value if m else None, finished_at=m.finished_at if m else None,
+                            counts=dict(m.counts) if m else {}, error=m.error if m else None)
+            )
+        return out
+
+    def start(job_type: str, ep_id: str, run_id: Optional[str], profile: Optional[str], overrides: dict, force: bool, requested: dict) -> dict:
+        validate_or_422(ep_id)
+        ep = episode_or_404(ep_id)
+        run_id = run_id or DEFAULT_RUN_ID
+        try:
+            resolve_config(profile, overrides)
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc)) from None
+        stages = job_service.JOB_STAGES[job_type]
+        layout = RunLayout(ep_id, run_id)
+        video = None
+        if stages[0] is StageName.detect_track:
+            video = source_video(ep)
+            if video is None:
+                raise HTTPException(409, f"detect_track needs the episode's video: upload it to /episodes/{ep_id}/video or put it in S3")
+        else:
+            prev = STAGE_ORDER[STAGE_ORDER.index(stages[0]) - 1]
+            marker = read_marker(storage, layout, prev)
+            if marker is None or marker.state is not StageState.succeeded:
+                raise HTTPException(409, f"{stages[0].value} needs a finished {prev.value} stage for {ep_id}/{run_id}")
+        busy = [j for j in store.list_jobs(ep_id=ep_id) if j["run_id"] == run_id and j["state"] not in FINAL_STATES]
+        if busy:
+            raise HTTPException(409, f"job {busy[0]['job_id']} is already running on {ep_id}/{run_id}")
+        return job_service.submit_job(
+            store, settings.db_path, settings.data_uri, job_type=job_type, ep_id=ep_id, run_id=run_id, video=video,
+            profile=profile, overrides=overrides, force=force, requested=requested,
+        )
+
+    def validate_or_422(ep_id: str) -> None:
+        try:
+            validate_ep_id(ep_id)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    async def job_events(job_id: str) -> AsyncIterator[str]:
+        last = None
+        while True:
+            job = store.get_job(job_id)
+            if job is None:
+                return
+            payload = json.dumps({"job_id": job_id, "state": job["state"], "progress": job["progress"], "error": job["error"]})
+            if payload != last:
+                yield f"event: progress\ndata: {payload}\n\n"
+                last = payload
+            if job["state"] in FINAL_STATES:
+                yield f"event: done\ndata: {payload}\n\n"
+                return
+            await asyncio.sleep(SSE_POLL_S)
+
+    # --- health + audio ---------------------------------------------------------------------------
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "data_dir": settings.data_uri}
+
+    @app.get("/audio/prerequisites", response_model=AudioPrerequisites)
+    def audio_prerequisites() -> AudioPrerequisites:
+        return AudioPrerequisites(
+            available=False,
+            missing=["speaker diarization model", "speech recognition model", "audio pipeline"],
+            detail="Screenalytics measures visual screen time only; speaking_s and both_s are reported as null.",
+        )
+
+    # --- episodes ---------------------------------------------------------------------------------
+
+    @app.get("/episodes", response_model=EpisodeListResponse)
+    def list_episodes() -> dict:
+        return {"episodes": store.list_episodes()}
+
+    @app.post("/episodes", response_model=EpisodeCreateResponse, status_code=201)
+    def create_episode(req: EpisodeCreateRequest) -> dict:
+        try:
+            ep_id = make_ep_id(req.show_slug_or_id, req.season_number, req.episode_number)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        created = store.create_episode(ep_id, req.show_slug_or_id.lower(), req.season_number, req.episode_number, req.title, req.air_date)
+        return {"ep_id": ep_id, "created": created}
+
+    @app.get("/episodes/{ep_id}", response_model=EpisodeDetailResponse)
+    def get_episode(ep_id: str = EP) -> dict:
+        ep = episode_or_404(ep_id)
+        v2, v1 = s3_keys(ep_id)
+        return {
+            **ep,
+            "s3": {"bucket": settings.s3_bucket, "v2_key": v2, "v2_exists": s3_exists(v2), "v1_key": v1, "v1_exists": s3_exists(v1)},
+            "local": {"key": ep.get("video_key"), "exists": bool(ep.get("video_key")) and storage.exists(ep["video_key"])},
+        }
+
+    @app.patch("/episodes/{ep_id}", response_model=EpisodeDetailResponse)
+    def update_episode(req: EpisodeUpdateRequest, ep_id: str = EP) -> dict:
+        episode_or_404(ep_id)
+        store.update_episode(ep_id, **req.model_dump(exclude_unset=True))
+        return get_episode(ep_id)
+
+    @app.delete("/episodes/{ep_id}")
+    def delete_episode(ep_id: str = EP, delete_artifacts: bool = Query(False)) -> dict:
+        episode_or_404(ep_id)
+        active = [j for j in store.list_jobs(ep_id=ep_id) if j["state"] not in FINAL_STATES]
+        if active:
+            raise HTTPException(409, f"episode {ep_id} has a job in flight ({active[0]['job_id']}); cancel it first")
+        removed = 0
+        if delete_artifacts:
+            for prefix in (f"manifests/{ep_id}", f"embeds/{ep_id}", f"frames/{ep_id}", f"raw/{ep_id}"):
+                removed += storage.delete_prefix(prefix)
+        store.delete_episode(ep_id)
+        return {"ep_id": ep_id, "deleted": True, "artifacts_removed": removed}
+
+    @app.post("/episodes/{ep_id}/video", response_model=EpisodeDetailResponse)
+    async def upload_video(ep_id: str = EP, file: UploadFile = File(...)) -> dict:
+        """Upload the episode's video (multipart). It is checked to be a complete, decodable video first."""
+        import tempfile
+
+        from pipelines.video import VideoError, probe_video
+
+        episode_or_404(ep_id)
+        with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as tmp:
+            size = 0
+            while chunk := await file.read(8 << 20):
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    os.unlink(tmp.name)
+                    raise HTTPException(413, "video larger than 20 GiB")
+                tmp.write(chunk)
+        try:
+            try:
+                probe_video(tmp.name)
+            except VideoError as exc:
+                raise HTTPException(422, str(exc).replace(tmp.name, file.filename or "upload")) from None
+            storage.upload_file(video_key(ep_id), Path(tmp.name))
+        finally:
+            os.unlink(tmp.name)
+        store.update_episode(ep_id, video_key=video_key(ep_id))
+        return get_episode(ep_id)
+
+    @app.get("/episodes/{ep_id}/status", response_model=EpisodeStatusResponse)
+    def episode_status(ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+        episode_or_404(ep_id)
+        active = [j for j in store.list_jobs(ep_id=ep_id) if j["run_id"] == run_id and j["state"] not in FINAL_STATES]
+        return {"ep_id": ep_id, "run_id": run_id, "stages": stage_statuses(RunLayout(ep_id, run_id)), "active_job": active[0] if active else None}
+
+    @app.get("/episodes/{ep_id}/progress")
+    def episode_progress(ep_id: str = EP) -> dict:
+        episode_or_404(ep_id)
+        latest = store.list_jobs(ep_id=ep_id)
+        if not latest:
+            return {"ep_id": ep_id, "job_id": None, "state": None, "progress": None}
+        job = latest[0]
+        return {"ep_id": ep_id, "job_id": job["job_id"], "job_type": job["job_type"], "state": job["state"], "progress": job["progress"]}
+
+    @app.get("/episodes/{ep_id}/events")
+    def episode_events(ep_id: str = EP) -> StreamingResponse:
+        """Server-sent events: progress of the episode's latest job, until it ends."""
+        episode_or_404(ep_id)
+        latest = store.list_jobs(ep_id=ep_id)
+        if not latest:
+            raise HTTPException(404, f"no job for episode {ep_id}")
+        return StreamingResponse(job_events(latest[0]["job_id"]), media_type="text/event-stream")
+
+    # --- runs + screen time -------------------------------------------------------------------------
+
+    @app.get("/episodes/{ep_id}/runs", response_model=RunListResponse)
+    def list_runs(ep_id: str = EP) -> dict:
+        episode_or_404(ep_id)
+        runs = sorted({key.split("/")[3] for key in storage.list(f"manifests/{ep_id}/runs") if key.count("/") >= 4})
+        return {"ep_id": ep_id, "runs": [RunSummary(run_id=r, stages=stage_statuses(RunLayout(ep_id, r))) for r in runs]}
+
+    def run_or_404(ep_id: str, run_id: str) -> RunLayout:
+        episode_or_404(ep_id)
+        layout = RunLayout(ep_id, run_id)
+        if not storage.list(layout.manifests):
+            raise HTTPException(404, f"Run {run_id} of {ep_id} not found")
+        return layout
+
+    @app.get("/episodes/{ep_id}/runs/{run_id}/state")
+    def run_state(ep_id: str = EP, run_id: str = RUN) -> dict:
+        layout = run_or_404(ep_id, run_id)
+        artifacts = storage.list(layout.manifests)
+        return {"ep_id": ep_id, "run_id": run_id, "stages": [s.model_dump() for s in stage_statuses(layout)], "artifacts": artifacts}
+
+    def screentime_report(layout: RunLayout) -> ScreentimeReport:
+        if not storage.exists(layout.screentime_json):
+            raise HTTPException(409, f"no screen time for {layout.ep_id}/{layout.run_id} yet: run the screentime stage")
+        return read_model(storage, layout.screentime_json, ScreentimeReport)
+
+    @app.get("/episodes/{ep_id}/runs/{run_id}/screentime", response_model=ScreentimeReport)
+    def run_screentime(ep_id: str = EP, run_id: str = RUN) -> ScreentimeReport:
+        return screentime_report(run_or_404(ep_id, run_id))
+
+    @app.get("/episodes/{ep_id}/runs/{run_id}/screentime.csv", response_class=PlainTextResponse)
+    def run_screentime_csv(ep_id: str = EP, run_id: str = RUN) -> PlainTextResponse:
+        layout = run_or_404(ep_id, run_id)
+        screentime_report(layout)
+        return PlainTextResponse(storage.read_text(layout.screentime_csv), media_type="text/csv")
+
+    @app.get("/episodes/{ep_id}/cluster_tracks")
+    def cluster_tracks(ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+        layout = run_or_404(ep_id, run_id)
+        if not storage.exists(layout.manifest("identities.json")):
+            raise HTTPException(409, f"no clusters for {ep_id}/{run_id} yet: run the cluster stage")
+        identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
+        tracks = {t.track_id: t for t in read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow)}
+        return {
+            "ep_id": ep_id,
+            "run_id": run_id,
+            "clusters": [
+                {
+                    "identity_id": i.identity_id,
+                    "cohesion": i.cohesion,
+                    "rep_face_id": i.rep_face_id,
+                    "tracks": [{"track_id": t, "start_s": tracks[t].start_s, "end_s": tracks[t].end_s, "faces": tracks[t].frame_count} for t in i.track_ids],
+                }
+                for i in identities.identities
+            ],
+            "unclustered_track_ids": identities.unclustered_track_ids,
+        }
+
+    # --- jobs -------------------------------------------------------------------------------------
+
+    def _job_response(job: dict) -> dict:
+        return {**job, "progress_url": f"/jobs/{job['job_id']}/progress"}
+
+    for stage_type in ("detect_track", "faces_embed", "cluster"):
+        def make(job_type: str):
+            def start_async(req: JobRequest) -> JSONResponse:
+                job = start(job_type, req.ep_id, req.run_id, req.profile, req.overrides, req.force, req.model_dump())
+                return JSONResponse(_job_response(job), status_code=202)
+
+            def start_streaming(req: JobRequest) -> StreamingResponse:
+                job = start(job_type, req.ep_id, req.run_id, req.profile, req.overrides, req.force, req.model_dump())
+                return StreamingResponse(job_events(job["job_id"]), media_type="text/event-stream", headers={"X-Job-Id": job["job_id"]})
+
+            return start_async, start_streaming
+
+        start_async, start_streaming = make(stage_type)
+        app.post(f"/jobs/{stage_type}_async", status_code=202, summary=f"Start {stage_type} (returns the job)")(start_async)
+        app.post(f"/jobs/{stage_type}", summary=f"Start {stage_type} and stream its progress (SSE)")(start_streaming)
+
+    @app.post("/jobs/episode_cleanup_async", status_code=202, summary="Re-embed, re-cluster and recompute screen time")
+    def episode_cleanup(req: JobRequest) -> JSONResponse:
+        job = start("episode_cleanup", req.ep_id, req.run_id, req.profile, req.overrides, True, req.model_dump())
+        return JSONResponse(_job_response(job), status_code=202)
+
+    @app.post("/jobs/screen_time/analyze", status_code=202)
+    def analyze_screen_time(req: AnalyzeScreenTimeRequest) -> JSONResponse:
+        overrides: dict[str, Any] = {"screentime.preset": req.preset}
+        if req.screen_time_mode:
+            overrides["screentime.mode"] = req.screen_time_mode
+        job = start("screen_time_analyze", req.ep_id, req.run_id, None, overrides, False, req.model_dump())
+        return JSONResponse(_job_response(job), status_code=202)
+
+    @app.post("/episodes/{ep_id}/runs/{run_id}/jobs/{stage}", status_code=202)
+    def run_scoped_job(req: RunJobRequest, ep_id: str = EP, run_id: str = RUN, stage: StageName = PathParam(...)) -> JSONResponse:
+        job_type = "screentime" if stage is StageName.screentime else stage.value
+        job = start(job_type, ep_id, run_id, req.profile, req.overrides, req.force, {"ep_id": ep_id, "run_id": run_id, **req.model_dump()})
+        return JSONResponse(_job_response(job), status_code=202)
+
+    @app.get("/jobs", response_model=JobListResponse)
+    def list_jobs(ep_id: Optional[str] = Query(None, pattern=EP_ID_PATTERN), job_type: Optional[str] = Query(None, max_length=64)) -> dict:
+        return {"jobs": store.list_jobs(ep_id=ep_id, job_type=job_type)}
+
+    @app.get("/jobs/{job_id}", response_model=Job)
+    def get_job(job_id: str = PathParam(pattern=r"^job-[0-9a-f]{12}$")) -> dict:
+        return job_or_404(job_id)
+
+    @app.get("/jobs/{job_id}/progress")
+    def job_progress(job_id: str = PathParam(pattern=r"^job-[0-9a-f]{12}$")) -> dict:
+        job = job_or_404(job_id)
+        return {"job_id": job_id, "state": job["state"], "progress": job["progress"], "error": job["error"]}
+
+    @app.post("/jobs/{job_id}/cancel", response_model=Job)
+    def cancel(job_id: str = PathParam(pattern=r"^job-[0-9a-f]{12}$")) -> dict:
+        job_or_404(job_id)
+        return job_service.cancel_job(store, job_id)
+
+    app.state.store = store
+    app.state.storage = storage
+    return app

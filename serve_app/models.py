@@ -1,0 +1,136 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.ids import RUN_ID_PATTERN, SHOW_SLUG_PATTERN
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EpisodeCreateRequest(_Body):
+    show_slug_or_id: str = Field(pattern=SHOW_SLUG_PATTERN)
+    season_number: int = Field(ge=0, le=999)
+    episode_number: int = Field(ge=0, le=999)
+    title: Optional[str] = Field(None, max_length=500)
+    air_date: Optional[str] = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class EpisodeCreateResponse(BaseModel):
+    ep_id: str
+    created: bool
+
+
+class EpisodeUpdateRequest(_Body):
+    title: Optional[str] = Field(None, max_length=500)
+    air_date: Optional[str] = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class Episode(BaseModel):
+    ep_id: str
+    show_slug: str
+    season_number: int
+    episode_number: int
+    title: Optional[str]
+    air_date: Optional[str]
+    created_at: str
+    updated_at: str
+
+
+class EpisodeListResponse(BaseModel):
+    episodes: list[Episode]
+
+
+class S3Info(BaseModel):
+    bucket: Optional[str]
+    v2_key: str
+    v2_exists: bool
+    v1_key: str
+    v1_exists: bool
+
+
+class LocalInfo(BaseModel):
+    key: Optional[str]
+    exists: bool
+
+
+class EpisodeDetailResponse(Episode):
+    s3: S3Info
+    local: LocalInfo
+
+
+class JobRequest(_Body):
+    ep_id: str
+    run_id: Optional[str] = Field(None, pattern=RUN_ID_PATTERN)
+    profile: Optional[str] = None
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Settings as dotted keys, e.g. detect_track.detect_fps")
+    force: bool = False
+
+
+class RunJobRequest(_Body):
+    profile: Optional[str] = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    force: bool = False
+
+
+class AnalyzeScreenTimeRequest(_Body):
+    ep_id: str
+    run_id: Optional[str] = Field(None, pattern=RUN_ID_PATTERN)
+    preset: Literal["default", "stricter", "strict"] = "default"
+    screen_time_mode: Optional[Literal["tracks", "faces"]] = None
+
+
+class Job(BaseModel):
+    job_id: str
+    ep_id: str
+    run_id: str
+    job_type: str
+    state: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    requested: dict[str, Any]
+    progress: Optional[dict[str, Any]]
+    result: Optional[dict[str, Any]]
+    error: Optional[str]
+    actor_name: Optional[str]
+    created_at: str
+    started_at: Optional[str]
+    finished_at: Optional[str]
+
+
+class JobListResponse(BaseModel):
+    jobs: list[Job]
+
+
+class StageStatus(BaseModel):
+    stage: str
+    state: Optional[str] = Field(description="null: never run, or invalidated by a later change upstream")
+    finished_at: Optional[str] = None
+    counts: dict[str, float] = Field(default_factory=dict)
+    error: Optional[str] = None
+
+
+class EpisodeStatusResponse(BaseModel):
+    ep_id: str
+    run_id: str
+    stages: list[StageStatus]
+    active_job: Optional[Job]
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    stages: list[StageStatus]
+
+
+class RunListResponse(BaseModel):
+    ep_id: str
+    runs: list[RunSummary]
+
+
+class AudioPrerequisites(BaseModel):
+    available: bool
+    missing: list[str]
+    detail: str

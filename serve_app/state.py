@@ -1,0 +1,126 @@
+"""API state in SQLite: episodes and the job registry. One file, shared by the API replicas and the
+job actors on the node (WAL mode; every write is one short transaction), so it survives restarts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from pipelines.schemas import StageState, utc_now
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS episodes (
+    ep_id TEXT PRIMARY KEY, show_slug TEXT NOT NULL, season_number INTEGER NOT NULL,
+    episode_number INTEGER NOT NULL, title TEXT, air_date TEXT, video_key TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY, ep_id TEXT NOT NULL, run_id TEXT NOT NULL, job_type TEXT NOT NULL,
+    state TEXT NOT NULL, requested TEXT NOT NULL, progress TEXT, result TEXT, error TEXT,
+    actor_name TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
+CREATE INDEX IF NOT EXISTS jobs_ep ON jobs (ep_id, created_at);
+"""
+
+FINAL_STATES = {StageState.succeeded.value, StageState.failed.value, StageState.canceled.value}
+
+
+class StateStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # --- episodes ---------------------------------------------------------------------------------
+
+    def create_episode(self, ep_id: str, show: str, season: int, episode: int, title: str | None, air_date: str | None) -> bool:
+        now = utc_now()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO episodes VALUES (?,?,?,?,?,?,NULL,?,?)", (ep_id, show, season, episode, title, air_date, now, now)
+            )
+            return cur.rowcount == 1
+
+    def get_episode(self, ep_id: str) -> Optional[dict[str, Any]]:
+        row = self._conn().execute("SELECT * FROM episodes WHERE ep_id=?", (ep_id,)).fetchone()
+        return dict(row) if row else None
+
+    def list_episodes(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._conn().execute("SELECT * FROM episodes ORDER BY updated_at DESC, ep_id")]
+
+    def update_episode(self, ep_id: str, **fields: Any) -> Optional[dict[str, Any]]:
+        allowed = {k: v for k, v in fields.items() if k in ("title", "air_date", "video_key")}
+        if allowed:
+            sets = ", ".join(f"{k}=?" for k in allowed)
+            with self._tx() as db:
+                db.execute(f"UPDATE episodes SET {sets}, updated_at=? WHERE ep_id=?", (*allowed.values(), utc_now(), ep_id))
+        return self.get_episode(ep_id)
+
+    def delete_episode(self, ep_id: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM episodes WHERE ep_id=?", (ep_id,)).rowcount == 1
+
+    # --- jobs -------------------------------------------------------------------------------------
+
+    def create_job(self, job_id: str, ep_id: str, run_id: str, job_type: str, requested: dict, actor_name: str) -> dict[str, Any]:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (job_id, ep_id, run_id, job_type, state, requested, actor_name, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (job_id, ep_id, run_id, job_type, StageState.queued.value, json.dumps(requested), actor_name, utc_now()),
+            )
+        return self.get_job(job_id)  # type: ignore[return-value]
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        """Set fields; a job already in a final state keeps it (a late progress write cannot revive it)."""
+        values = {k: (json.dumps(v) if k in ("progress", "result") and v is not None else v) for k, v in fields.items()}
+        if values.get("state") in ("running",):
+            values.setdefault("started_at", utc_now())
+        if values.get("state") in FINAL_STATES:
+            values.setdefault("finished_at", utc_now())
+        sets = ", ".join(f"{k}=?" for k in values)
+        finals = ",".join("?" * len(FINAL_STATES))
+        with self._tx() as db:
+            db.execute(f"UPDATE jobs SET {sets} WHERE job_id=? AND state NOT IN ({finals})", (*values.values(), job_id, *FINAL_STATES))
+
+    def get_job(self, job_id: str) -> Optional[dict[str, Any]]:
+        row = self._conn().execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def list_jobs(self, ep_id: str | None = None, job_type: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        for col, val in (("ep_id", ep_id), ("job_type", job_type), ("state", state)):
+            if val is not None:
+                sql += f" AND {col}=?"
+                args.append(val)
+        return [_job(r) for r in self._conn().execute(sql + " ORDER BY created_at DESC", args)]
+
+
+def _job(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("requested", "progress", "result"):
+        out[key] = json.loads(out[key]) if out[key] else None
+    return out

@@ -1,0 +1,162 @@
+"""The HTTP API over real HTTP through Ray Serve on the session's local Ray."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from .conftest import _free_port
+
+EP = "api-s01e01"
+
+
+@pytest.fixture(scope="module")
+def api(ray_cluster, tmp_path_factory):
+    from ray import serve
+
+    from serve_app.app import deployment
+
+    data = tmp_path_factory.mktemp("api-data")
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(deployment(str(data)), name="screenalytics", route_prefix="/")
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    yield client, data
+    client.close()
+    serve.shutdown()
+
+
+def wait_job(client: httpx.Client, job_id: str, timeout: float = 240) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["state"] in ("succeeded", "failed", "canceled"):
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def sse_events(response: httpx.Response) -> list[tuple[str, dict]]:
+    events, name = [], None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+    return events
+
+
+def test_openapi_docs_and_health(api):
+    client, _ = api
+    assert client.get("/health").json()["status"] == "ok"
+    spec = client.get("/openapi.json").json()
+    for path, method in [("/episodes", "post"), ("/jobs/detect_track_async", "post"), ("/jobs/{job_id}/cancel", "post"),
+                         ("/episodes/{ep_id}/runs/{run_id}/jobs/{stage}", "post"), ("/jobs/screen_time/analyze", "post"),
+                         ("/episodes/{ep_id}/events", "get"), ("/audio/prerequisites", "get")]:
+        assert method in spec["paths"][path], path
+    assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_errors_are_4xx_with_detail(api):
+    client, _ = api
+    r = client.get("/episodes/nope-s01e01")
+    assert r.status_code == 404 and r.json()["detail"] == "Episode nope-s01e01 not found"
+    assert client.get("/episodes/..%2F..%2Fetc").status_code in (404, 422)
+    assert client.get("/episodes/BAD").status_code == 422
+    assert client.post("/episodes", json={"show_slug_or_id": "../x", "season_number": 1, "episode_number": 1}).status_code == 422
+    assert client.get("/jobs/job-000000000000").status_code == 404
+    assert client.get("/jobs/../../x").status_code == 404
+    assert client.post("/jobs/detect_track_async", json={"ep_id": "nope-s01e01"}).status_code == 404
+    assert client.post("/jobs/detect_track_async", json={"ep_id": "Bad Id"}).status_code == 422
+    assert client.get("/audio/prerequisites").json()["available"] is False
+
+
+def test_whole_flow(api, test_episode):
+    client, data = api
+    video, truth = test_episode
+    r = client.post("/episodes", json={"show_slug_or_id": "api", "season_number": 1, "episode_number": 1, "title": "Pilot"})
+    assert r.status_code == 201 and r.json() == {"ep_id": EP, "created": True}
+    assert client.post("/episodes", json={"show_slug_or_id": "api", "season_number": 1, "episode_number": 1}).json()["created"] is False
+    assert client.patch(f"/episodes/{EP}", json={"title": "Pilot (edited)"}).json()["title"] == "Pilot (edited)"
+    assert EP in [e["ep_id"] for e in client.get("/episodes").json()["episodes"]]
+
+    r = client.post(f"/jobs/detect_track_async", json={"ep_id": EP})
+    assert r.status_code == 409 and "video" in r.json()["detail"]
+    r = client.post(f"/episodes/{EP}/video", files={"file": ("notes.mp4", b"not a video" * 100, "video/mp4")})
+    assert r.status_code == 422
+    r = client.post(f"/episodes/{EP}/video", files={"file": ("episode.mp4", video.read_bytes(), "video/mp4")})
+    assert r.status_code == 200 and r.json()["local"]["exists"] is True
+
+    r = client.post("/jobs/faces_embed_async", json={"ep_id": EP})
+    assert r.status_code == 409 and "detect_track" in r.json()["detail"]
+
+    with client.stream("POST", "/jobs/detect_track", json={"ep_id": EP}) as stream:
+        assert stream.status_code == 200
+        events = sse_events(stream)
+    assert events[-1][0] == "done" and events[-1][1]["state"] == "succeeded", events[-1]
+    assert any(e[1]["progress"] and e[1]["progress"]["phase"] == "detect_track" for e in events)
+
+    for path in ("/jobs/faces_embed_async", "/jobs/cluster_async"):
+        r = client.post(path, json={"ep_id": EP})
+        assert r.status_code == 202
+        assert wait_job(client, r.json()["job_id"])["state"] == "succeeded"
+    r = client.post("/jobs/screen_time/analyze", json={"ep_id": EP, "preset": "default"})
+    job = wait_job(client, r.json()["job_id"])
+    assert job["state"] == "succeeded" and job["job_type"] == "screen_time_analyze"
+
+    status = client.get(f"/episodes/{EP}/status").json()
+    assert [s["state"] for s in status["stages"]] == ["succeeded"] * 4
+    assert [r["run_id"] for r in client.get(f"/episodes/{EP}/runs").json()["runs"]] == ["main"]
+    report = client.get(f"/episodes/{EP}/runs/main/screentime").json()
+    assert len(report["identities"]) == len(truth.seconds) == 3
+    seconds = sorted(i["visual_s"] for i in report["identities"])
+    assert seconds == pytest.approx(sorted(truth.seconds.values()), abs=0.2)
+    csv = client.get(f"/episodes/{EP}/runs/main/screentime.csv")
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("name,cast_id,person_id")
+    clusters = client.get(f"/episodes/{EP}/cluster_tracks").json()["clusters"]
+    assert sorted(i["identity_id"] for i in report["identities"]) == sorted(c["identity_id"] for c in clusters)
+    assert client.get(f"/episodes/{EP}/runs/nope/state").status_code == 404
+
+    jobs = client.get("/jobs", params={"ep_id": EP}).json()["jobs"]
+    assert {j["job_type"] for j in jobs} >= {"detect_track", "faces_embed", "cluster", "screen_time_analyze"}
+    assert all(j["actor_name"].startswith("job:") for j in jobs)
+    assert client.get(f"/episodes/{EP}/progress").json()["state"] == "succeeded"
+
+
+def test_cancel_stops_the_job(api):
+    import ray
+
+    client, _ = api
+    r = client.post(f"/episodes/{EP}/runs/cancel-me/jobs/detect_track", json={"force": True})
+    assert r.status_code == 202
+    job_id = r.json()["job_id"]
+    deadline = time.time() + 60
+    while client.get(f"/jobs/{job_id}").json()["state"] != "running" and time.time() < deadline:
+        time.sleep(0.2)
+    t0 = time.time()
+    job = client.post(f"/jobs/{job_id}/cancel").json()
+    assert job["state"] == "canceled"
+    assert time.time() - t0 < 10
+    time.sleep(1)
+    with pytest.raises(ValueError):
+        ray.get_actor(job["actor_name"], namespace="screenalytics")
+    status = client.get(f"/episodes/{EP}/status", params={"run_id": "cancel-me"}).json()
+    assert status["stages"][0]["state"] != "succeeded"
+
+
+def test_job_survives_an_api_restart(api, tmp_path):
+    from ray import serve
+
+    from serve_app.app import deployment
+
+    client, data = api
+    r = client.post(f"/episodes/{EP}/runs/restart/jobs/detect_track", json={"force": True})
+    job_id = r.json()["job_id"]
+    serve.delete("screenalytics")
+    serve.run(deployment(str(data)), name="screenalytics", route_prefix="/")
+    job = wait_job(client, job_id)
+    assert job["state"] == "succeeded", job
+    assert job_id in [j["job_id"] for j in client.get("/jobs", params={"ep_id": EP}).json()["jobs"]]
