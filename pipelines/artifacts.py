@@ -3,7 +3,7 @@
 Layout (relative to the data root), as in the replaced system:
 
 - ``manifests/{ep}/runs/{run}/``: detections.jsonl, tracks.jsonl, track_metrics.json, shots.json,
-  faces.jsonl, track_reps.jsonl, identities.json, cluster_centroids.json, assignments.json,
+  faces.jsonl, track_reps.jsonl, identities.json, cluster_centroids.json, corrections.json,
   ``{stage}.json`` markers, ``analytics/screentime.{json,csv}``
 - ``embeds/{ep}/runs/{run}/``: faces.npy, track_prototypes.npy
 - ``frames/{ep}/runs/{run}/``: ``crops/track_####/frame_######.jpg``, ``segments/seg_#####.parquet``
@@ -111,13 +111,17 @@ def read_npy(storage: Storage, key: str) -> np.ndarray:
     return np.load(io.BytesIO(storage.read_bytes(key)), allow_pickle=False)
 
 
-def write_csv(storage: Storage, key: str, columns: Sequence[str], rows: Iterable[dict]) -> None:
+def csv_text(columns: Sequence[str], rows: Iterable[dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    storage.write_text(key, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_csv(storage: Storage, key: str, columns: Sequence[str], rows: Iterable[dict]) -> None:
+    storage.write_text(key, csv_text(columns, rows))
 
 
 def read_marker(storage: Storage, layout: RunLayout, stage: StageName) -> StageMarker | None:

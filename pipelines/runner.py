@@ -18,6 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 from actors.models.registry import check_models, embedder_identity
 
 from .artifacts import RunLayout, read_marker, read_model, write_model
+from .corrections import CORRECTIONS_FILE
 from .config import PipelineConfig, ResolvedConfig, resolve_config
 from .ids import validate_ep_id, validate_run_id
 from .schemas import STAGE_ORDER, ScreentimeReport, StageMarker, StageName, StageState, VideoMeta, utc_now
@@ -73,7 +74,7 @@ def stage_fingerprint(
     elif stage is StageName.faces_embed:
         extra = [embedder_identity(config.models)[0], _model_settings(config)]
     elif stage is StageName.screentime:
-        key = layout.manifest("assignments.json")
+        key = layout.manifest(CORRECTIONS_FILE)
         extra = [storage.read_text(key) if storage.exists(key) else None]
     return fingerprint(stage.value, STAGE_VERSIONS[stage], stage_settings(config, stage), upstream, extra)
 

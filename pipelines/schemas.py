@@ -197,7 +197,7 @@ class ClusterCentroidsFile(_Model):
 
 
 class Assignments(_Model):
-    """Human corrections. Stored in ``assignments.json``, never overwritten by a stage."""
+    """Corrections resolved against the current identities (see :mod:`pipelines.corrections`)."""
 
     ep_id: str
     run_id: str

@@ -17,31 +17,44 @@ from typing import Any, AsyncIterator, Optional
 from fastapi import FastAPI, File, HTTPException, Path as PathParam, Query, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from pipelines.artifacts import RunLayout, read_marker, read_model
+from pipelines.artifacts import RunLayout, csv_text, read_marker, read_model, write_model
+from pipelines.corrections import CORRECTIONS_FILE, Correction, IdentityAnchor, TrackAnchor, identity_anchor, track_anchor
+from pipelines.screentime import compute_screentime, csv_rows
+from pipelines.stages.screentime import load_corrections, resolved_inputs
 from pipelines.config import ConfigError, resolve_config
-from pipelines.ids import EP_ID_PATTERN, RUN_ID_PATTERN, make_ep_id, parse_ep_id, validate_ep_id
+from pipelines.ids import CAST_ID_PATTERN, EP_ID_PATTERN, RUN_ID_PATTERN, SHOW_SLUG_PATTERN, make_ep_id, parse_ep_id, validate_ep_id
 from pipelines.runner import DEFAULT_RUN_ID
-from pipelines.schemas import STAGE_ORDER, IdentitiesFile, ScreentimeReport, StageName, StageState, TrackRow
+from pipelines.schemas import CSV_COLUMNS, STAGE_ORDER, ClusterCentroidsFile, IdentitiesFile, ScreentimeReport, StageName, StageState, TrackRow
 from pipelines.artifacts import read_jsonl
 from pipelines.storage import Storage, open_storage
 
 from . import jobs as job_service
 from .models import (
     AnalyzeScreenTimeRequest,
+    AssignmentsResponse,
     AudioPrerequisites,
+    CastCreateRequest,
+    CastUpdateRequest,
+    ClusterAssignRequest,
     EpisodeCreateRequest,
     EpisodeCreateResponse,
     EpisodeDetailResponse,
     EpisodeListResponse,
     EpisodeStatusResponse,
     EpisodeUpdateRequest,
+    FaceExclusionRequest,
     Job,
     JobListResponse,
     JobRequest,
+    MergeRequest,
+    MoveTrackRequest,
     RunJobRequest,
     RunListResponse,
     RunSummary,
+    ShowCreateRequest,
+    SplitRequest,
     StageStatus,
+    TrackAssignRequest,
 )
 from .state import FINAL_STATES, StateStore
 
@@ -309,20 +322,35 @@ def build_app(settings: ApiSettings) -> FastAPI:
         artifacts = storage.list(layout.manifests)
         return {"ep_id": ep_id, "run_id": run_id, "stages": [s.model_dump() for s in stage_statuses(layout)], "artifacts": artifacts}
 
-    def screentime_report(layout: RunLayout) -> ScreentimeReport:
-        if not storage.exists(layout.screentime_json):
-            raise HTTPException(409, f"no screen time for {layout.ep_id}/{layout.run_id} yet: run the screentime stage")
-        return read_model(storage, layout.screentime_json, ScreentimeReport)
+    def require_clusters(layout: RunLayout) -> None:
+        marker = read_marker(storage, layout, StageName.cluster)
+        if marker is None or marker.state is not StageState.succeeded:
+            raise HTTPException(409, f"no clusters for {layout.ep_id}/{layout.run_id} yet: run the cluster stage")
+
+    def live_screentime(layout: RunLayout, preset: str, mode: Optional[str]) -> ScreentimeReport:
+        """Computed on request from the run's artifacts and the current corrections (milliseconds)."""
+        require_clusters(layout)
+        overrides: dict[str, Any] = {"screentime.preset": preset}
+        if mode:
+            overrides["screentime.mode"] = mode
+        cfg = resolve_config(None, overrides).config.screentime
+        inputs, resolved = resolved_inputs(storage, layout, with_detections=cfg.mode == "faces")
+        report = compute_screentime(inputs, cfg, {c["cast_id"]: c["name"] for c in store.list_cast()})
+        report.diagnostics["corrections_unattached"] = len(resolved.unattached)
+        return report
+
+    PRESET_Q = Query("default", pattern="^(default|stricter|strict)$")
+    MODE_Q = Query(None, pattern="^(tracks|faces)$")
 
     @app.get("/episodes/{ep_id}/runs/{run_id}/screentime", response_model=ScreentimeReport)
-    def run_screentime(ep_id: str = EP, run_id: str = RUN) -> ScreentimeReport:
-        return screentime_report(run_or_404(ep_id, run_id))
+    def run_screentime(ep_id: str = EP, run_id: str = RUN, preset: str = PRESET_Q, mode: Optional[str] = MODE_Q) -> ScreentimeReport:
+        """Screen time per cast member and per identity, honouring the current corrections."""
+        return live_screentime(run_or_404(ep_id, run_id), preset, mode)
 
     @app.get("/episodes/{ep_id}/runs/{run_id}/screentime.csv", response_class=PlainTextResponse)
-    def run_screentime_csv(ep_id: str = EP, run_id: str = RUN) -> PlainTextResponse:
-        layout = run_or_404(ep_id, run_id)
-        screentime_report(layout)
-        return PlainTextResponse(storage.read_text(layout.screentime_csv), media_type="text/csv")
+    def run_screentime_csv(ep_id: str = EP, run_id: str = RUN, preset: str = PRESET_Q, mode: Optional[str] = MODE_Q) -> PlainTextResponse:
+        report = live_screentime(run_or_404(ep_id, run_id), preset, mode)
+        return PlainTextResponse(csv_text(CSV_COLUMNS, csv_rows(report)), media_type="text/csv")
 
     @app.get("/episodes/{ep_id}/cluster_tracks")
     def cluster_tracks(ep_id: str = EP, run_id: str = RUN_Q) -> dict:
@@ -403,6 +431,149 @@ def build_app(settings: ApiSettings) -> FastAPI:
     def cancel(job_id: str = PathParam(pattern=r"^job-[0-9a-f]{12}$")) -> dict:
         job_or_404(job_id)
         return job_service.cancel_job(store, job_id)
+
+    # --- corrections --------------------------------------------------------------------------------
+
+    def view(layout: RunLayout):
+        require_clusters(layout)
+        tracks = read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow)
+        inputs, resolved = resolved_inputs(storage, layout, with_detections=False)
+        centroids_key = layout.manifest("cluster_centroids.json")
+        centroids = read_model(storage, centroids_key, ClusterCentroidsFile) if storage.exists(centroids_key) else None
+        return resolved, {t.track_id: t for t in tracks}, {c.identity_id: c.centroid for c in (centroids.centroids if centroids else [])}
+
+    def assignments_body(layout: RunLayout) -> dict:
+        resolved, _, _ = view(layout)
+        a = resolved.assignments
+        log = load_corrections(storage, layout)
+        return {
+            "ep_id": layout.ep_id,
+            "run_id": layout.run_id,
+            "manual_assignments": a.manual_assignments,
+            "track_overrides": a.track_overrides,
+            "face_exclusions": a.face_exclusions,
+            "identities": [
+                {"identity_id": i.identity_id, "track_ids": i.track_ids, "cast_id": a.manual_assignments.get(i.identity_id)}
+                for i in resolved.identities.identities
+            ],
+            "unattached": [u.model_dump() for u in resolved.unattached],
+            "corrections": len(log.corrections),
+        }
+
+    def append_correction(ep_id: str, run_id: str, build) -> dict:
+        layout = run_or_404(ep_id, run_id)
+        with store.mutex():
+            resolved, tracks, centroids = view(layout)
+            identities = {i.identity_id: i for i in resolved.identities.identities}
+
+            def identity(identity_id: str) -> IdentityAnchor:
+                if identity_id not in identities:
+                    raise HTTPException(404, f"Identity {identity_id} not found in {ep_id}/{run_id}")
+                return identity_anchor(identities[identity_id], tracks, centroids)
+
+            def track(track_id: int) -> TrackAnchor:
+                if track_id not in tracks:
+                    raise HTTPException(404, f"Track {track_id} not found in {ep_id}/{run_id}")
+                return track_anchor(tracks[track_id])
+
+            log = load_corrections(storage, layout)
+            fields = build(identity, track)
+            log.corrections.append(Correction(seq=len(log.corrections) + 1, **fields))
+            write_model(storage, layout.manifest(CORRECTIONS_FILE), log)
+        return assignments_body(layout)
+
+    @app.get("/episodes/{ep_id}/assignments", response_model=AssignmentsResponse)
+    def get_assignments(ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+        return assignments_body(run_or_404(ep_id, run_id))
+
+    def cluster_assignment(req: ClusterAssignRequest, ep_id: str = EP) -> dict:
+        return append_correction(ep_id, req.run_id, lambda identity, track: {"op": "assign_cluster", "identity": identity(req.cluster_id), "cast_id": req.cast_id})
+
+    def track_assignment(req: TrackAssignRequest, ep_id: str = EP) -> dict:
+        return append_correction(ep_id, req.run_id, lambda identity, track: {"op": "assign_track", "track": track(req.track_id), "cast_id": req.cast_id})
+
+    def face_exclusion(req: FaceExclusionRequest, ep_id: str = EP) -> dict:
+        track_id, frame_idx = (int(x) for x in req.face_id.split("_")[1:3])
+        return append_correction(
+            ep_id, req.run_id, lambda identity, track: {"op": "exclude_face", "track": track(track_id), "frame_idx": frame_idx, "exclude": req.excluded}
+        )
+
+    for method in (app.post, app.put):
+        method("/episodes/{ep_id}/assignments/cluster", response_model=AssignmentsResponse)(cluster_assignment)
+        method("/episodes/{ep_id}/assignments/track", response_model=AssignmentsResponse)(track_assignment)
+        method("/episodes/{ep_id}/assignments/face_exclusion", response_model=AssignmentsResponse)(face_exclusion)
+
+    @app.post("/episodes/{ep_id}/identities/merge", response_model=AssignmentsResponse)
+    def merge_identities(req: MergeRequest, ep_id: str = EP) -> dict:
+        if req.target_identity_id == req.source_identity_id:
+            raise HTTPException(422, "cannot merge an identity into itself")
+        return append_correction(
+            ep_id, req.run_id, lambda identity, track: {"op": "merge", "identity": identity(req.target_identity_id), "other": identity(req.source_identity_id)}
+        )
+
+    @app.post("/episodes/{ep_id}/tracks/{track_id}/move", response_model=AssignmentsResponse)
+    def move_track(req: MoveTrackRequest, ep_id: str = EP, track_id: int = PathParam(ge=1)) -> dict:
+        return append_correction(
+            ep_id, req.run_id, lambda identity, track: {"op": "move_track", "track": track(track_id), "identity": identity(req.to_identity_id)}
+        )
+
+    @app.post("/episodes/{ep_id}/identities/split", response_model=AssignmentsResponse)
+    def split_identity(req: SplitRequest, ep_id: str = EP) -> dict:
+        return append_correction(ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]})
+
+    # --- shows + cast -----------------------------------------------------------------------------
+
+    @app.get("/shows")
+    def list_shows() -> dict:
+        return {"shows": store.list_shows()}
+
+    @app.post("/shows", status_code=201)
+    def create_show(req: ShowCreateRequest) -> dict:
+        return {"show_id": req.show_id, "created": store.create_show(req.show_id, req.name)}
+
+    def show_or_404(show_id: str) -> dict:
+        show = store.get_show(show_id)
+        if show is None:
+            raise HTTPException(404, f"Show {show_id} not found")
+        return show
+
+    SHOW = PathParam(pattern=SHOW_SLUG_PATTERN)
+    CAST = PathParam(pattern=CAST_ID_PATTERN)
+
+    @app.get("/shows/{show_id}/cast")
+    def list_cast(show_id: str = SHOW) -> dict:
+        show_or_404(show_id)
+        return {"show_id": show_id, "cast": store.list_cast(show_id)}
+
+    @app.post("/shows/{show_id}/cast", status_code=201)
+    def create_cast(req: CastCreateRequest, show_id: str = SHOW) -> dict:
+        show_or_404(show_id)
+        existing = store.get_cast(req.cast_id)
+        if existing and existing["show_id"] != show_id:
+            raise HTTPException(409, f"cast id {req.cast_id} belongs to show {existing['show_id']}")
+        return {"cast_id": req.cast_id, "created": store.create_cast(req.cast_id, show_id, req.name)}
+
+    def cast_or_404(show_id: str, cast_id: str) -> dict:
+        show_or_404(show_id)
+        member = store.get_cast(cast_id)
+        if member is None or member["show_id"] != show_id:
+            raise HTTPException(404, f"Cast member {cast_id} not found in show {show_id}")
+        return member
+
+    @app.get("/shows/{show_id}/cast/{cast_id}")
+    def get_cast(show_id: str = SHOW, cast_id: str = CAST) -> dict:
+        return cast_or_404(show_id, cast_id)
+
+    @app.patch("/shows/{show_id}/cast/{cast_id}")
+    def update_cast(req: CastUpdateRequest, show_id: str = SHOW, cast_id: str = CAST) -> dict:
+        cast_or_404(show_id, cast_id)
+        store.update_cast(cast_id, req.name)
+        return store.get_cast(cast_id)  # type: ignore[return-value]
+
+    @app.delete("/shows/{show_id}/cast/{cast_id}")
+    def delete_cast(show_id: str = SHOW, cast_id: str = CAST) -> dict:
+        cast_or_404(show_id, cast_id)
+        return {"cast_id": cast_id, "deleted": store.delete_cast(cast_id)}
 
     app.state.store = store
     app.state.storage = storage

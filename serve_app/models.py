@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.ids import RUN_ID_PATTERN, SHOW_SLUG_PATTERN
+from pipelines.ids import CAST_ID_PATTERN, RUN_ID_PATTERN, SHOW_SLUG_PATTERN
 
 
 class _Body(BaseModel):
@@ -134,3 +134,78 @@ class AudioPrerequisites(BaseModel):
     available: bool
     missing: list[str]
     detail: str
+
+
+IDENTITY_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+RUN_FIELD = Field("main", pattern=RUN_ID_PATTERN)
+
+
+class ClusterAssignRequest(_Body):
+    run_id: str = RUN_FIELD
+    cluster_id: str = Field(pattern=IDENTITY_PATTERN, description="identity_id of the cluster")
+    cast_id: Optional[str] = Field(None, pattern=CAST_ID_PATTERN, description="null clears the assignment")
+
+
+class TrackAssignRequest(_Body):
+    run_id: str = RUN_FIELD
+    track_id: int = Field(ge=1)
+    cast_id: Optional[str] = Field(None, pattern=CAST_ID_PATTERN)
+
+
+class FaceExclusionRequest(_Body):
+    run_id: str = RUN_FIELD
+    face_id: str = Field(pattern=r"^face_\d{4,}_\d{6,}$")
+    excluded: bool = True
+
+
+class MergeRequest(_Body):
+    run_id: str = RUN_FIELD
+    target_identity_id: str = Field(pattern=IDENTITY_PATTERN)
+    source_identity_id: str = Field(pattern=IDENTITY_PATTERN)
+
+
+class MoveTrackRequest(_Body):
+    run_id: str = RUN_FIELD
+    to_identity_id: str = Field(pattern=IDENTITY_PATTERN)
+
+
+class SplitRequest(_Body):
+    run_id: str = RUN_FIELD
+    track_ids: list[int] = Field(min_length=1, max_length=10000)
+
+
+class IdentityView(BaseModel):
+    identity_id: str
+    track_ids: list[int]
+    cast_id: Optional[str]
+
+
+class UnattachedView(BaseModel):
+    seq: int
+    op: str
+    reason: str
+
+
+class AssignmentsResponse(BaseModel):
+    ep_id: str
+    run_id: str
+    manual_assignments: dict[str, str]
+    track_overrides: dict[str, str]
+    face_exclusions: list[str]
+    identities: list[IdentityView]
+    unattached: list[UnattachedView]
+    corrections: int
+
+
+class ShowCreateRequest(_Body):
+    show_id: str = Field(pattern=SHOW_SLUG_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class CastCreateRequest(_Body):
+    cast_id: str = Field(pattern=CAST_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class CastUpdateRequest(_Body):
+    name: str = Field(min_length=1, max_length=200)

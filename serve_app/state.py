@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL, requested TEXT NOT NULL, progress TEXT, result TEXT, error TEXT,
     actor_name TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
 CREATE INDEX IF NOT EXISTS jobs_ep ON jobs (ep_id, created_at);
+CREATE TABLE IF NOT EXISTS shows (show_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cast_members (
+    cast_id TEXT PRIMARY KEY, show_id TEXT NOT NULL REFERENCES shows(show_id), name TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 """
 
 FINAL_STATES = {StageState.succeeded.value, StageState.failed.value, StageState.canceled.value}
@@ -54,6 +58,47 @@ class StateStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    @contextmanager
+    def mutex(self) -> Iterator[None]:
+        """A cross-process critical section (SQLite's write lock), for read-modify-write of files."""
+        with self._tx():
+            yield
+
+    # --- shows + cast -----------------------------------------------------------------------------
+
+    def create_show(self, show_id: str, name: str) -> bool:
+        with self._tx() as db:
+            return db.execute("INSERT OR IGNORE INTO shows VALUES (?,?,?)", (show_id, name, utc_now())).rowcount == 1
+
+    def list_shows(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._conn().execute("SELECT * FROM shows ORDER BY show_id")]
+
+    def get_show(self, show_id: str) -> Optional[dict[str, Any]]:
+        row = self._conn().execute("SELECT * FROM shows WHERE show_id=?", (show_id,)).fetchone()
+        return dict(row) if row else None
+
+    def create_cast(self, cast_id: str, show_id: str, name: str) -> bool:
+        now = utc_now()
+        with self._tx() as db:
+            return db.execute("INSERT OR IGNORE INTO cast_members VALUES (?,?,?,?,?)", (cast_id, show_id, name, now, now)).rowcount == 1
+
+    def list_cast(self, show_id: str | None = None) -> list[dict[str, Any]]:
+        if show_id is None:
+            return [dict(r) for r in self._conn().execute("SELECT * FROM cast_members ORDER BY cast_id")]
+        return [dict(r) for r in self._conn().execute("SELECT * FROM cast_members WHERE show_id=? ORDER BY cast_id", (show_id,))]
+
+    def get_cast(self, cast_id: str) -> Optional[dict[str, Any]]:
+        row = self._conn().execute("SELECT * FROM cast_members WHERE cast_id=?", (cast_id,)).fetchone()
+        return dict(row) if row else None
+
+    def update_cast(self, cast_id: str, name: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE cast_members SET name=?, updated_at=? WHERE cast_id=?", (name, utc_now(), cast_id))
+
+    def delete_cast(self, cast_id: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM cast_members WHERE cast_id=?", (cast_id,)).rowcount == 1
 
     # --- episodes ---------------------------------------------------------------------------------
 
