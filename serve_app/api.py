@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Optional
 
 from fastapi import FastAPI, File, HTTPException, Path as PathParam, Query, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from pipelines.artifacts import RunLayout, csv_text, read_marker, read_model, write_model
 from pipelines.corrections import CORRECTIONS_FILE, Correction, IdentityAnchor, TrackAnchor, identity_anchor, track_anchor
@@ -24,7 +24,25 @@ from pipelines.stages.screentime import load_corrections, resolved_inputs
 from pipelines.config import ConfigError, resolve_config
 from pipelines.ids import CAST_ID_PATTERN, EP_ID_PATTERN, RUN_ID_PATTERN, SHOW_SLUG_PATTERN, make_ep_id, parse_ep_id, validate_ep_id
 from pipelines.runner import DEFAULT_RUN_ID
-from pipelines.schemas import CSV_COLUMNS, STAGE_ORDER, ClusterCentroidsFile, IdentitiesFile, ScreentimeReport, StageName, StageState, TrackRow
+import cv2
+
+from pipelines.integrity import IntegrityReport, validate_run
+from pipelines.overlays import DetectionIndex, draw, render_clip
+from pipelines.schemas import (
+    CSV_COLUMNS,
+    STAGE_ORDER,
+    ClusterCentroidsFile,
+    DetectionRow,
+    FaceRow,
+    IdentitiesFile,
+    ScreentimeReport,
+    StageName,
+    StageState,
+    TrackMetrics,
+    TrackRep,
+    TrackRow,
+    VideoMeta,
+)
 from pipelines.artifacts import read_jsonl
 from pipelines.storage import Storage, open_storage
 
@@ -55,6 +73,7 @@ from .models import (
     SplitRequest,
     StageStatus,
     TrackAssignRequest,
+    VideoClipRequest,
 )
 from .state import FINAL_STATES, StateStore
 
@@ -85,6 +104,13 @@ class ApiSettings:
 def s3_keys(ep_id: str) -> tuple[str, str]:
     key = parse_ep_id(ep_id)
     return f"raw/videos/{key.show}/s{key.season:02d}/e{key.episode:02d}/episode.mp4", f"raw/videos/{ep_id}/episode.mp4"
+
+
+def _crop_url(ep_id: str, run_id: str, face_id: str | None) -> str | None:
+    if not face_id:
+        return None
+    _, track, frame = face_id.split("_")
+    return f"/episodes/{ep_id}/runs/{run_id}/crops/{int(track)}/{int(frame)}.jpg"
 
 
 def video_key(ep_id: str) -> str:
@@ -394,6 +420,7 @@ def build_app(settings: ApiSettings) -> FastAPI:
         start_async, start_streaming = make(stage_type)
         app.post(f"/jobs/{stage_type}_async", status_code=202, summary=f"Start {stage_type} (returns the job)")(start_async)
         app.post(f"/jobs/{stage_type}", summary=f"Start {stage_type} and stream its progress (SSE)")(start_streaming)
+        app.post(f"/celery_jobs/{stage_type}", summary=f"Start {stage_type} and stream its progress (SSE); the replaced system's path")(start_streaming)
 
     @app.post("/jobs/episode_cleanup_async", status_code=202, summary="Re-embed, re-cluster and recompute screen time")
     def episode_cleanup(req: JobRequest) -> JSONResponse:
@@ -520,6 +547,152 @@ def build_app(settings: ApiSettings) -> FastAPI:
     @app.post("/episodes/{ep_id}/identities/split", response_model=AssignmentsResponse)
     def split_identity(req: SplitRequest, ep_id: str = EP) -> dict:
         return append_correction(ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]})
+
+    # --- review: validator, crops, bundle, previews, clips, timeline ---------------------------------
+
+    def video_path(ep_id: str) -> str:
+        from pipelines.runner import resolve_video_source
+
+        source = source_video(episode_or_404(ep_id))
+        if source is None:
+            raise HTTPException(409, f"episode {ep_id} has no video")
+        return str(resolve_video_source(source, Path.home() / ".cache" / "screenalytics"))
+
+    def track_labels(layout: RunLayout) -> dict[int, str]:
+        resolved, _, _ = view(layout)
+        names = {c["cast_id"]: c["name"] for c in store.list_cast()}
+        labels = {}
+        for ident in resolved.identities.identities:
+            cast = resolved.assignments.manual_assignments.get(ident.identity_id)
+            for t in ident.track_ids:
+                labels[t] = names.get(cast, cast) if cast else ident.identity_id
+        for t, cast in resolved.assignments.track_overrides.items():
+            labels[int(t)] = names.get(cast, cast)
+        return labels
+
+    def detection_index(layout: RunLayout) -> tuple[DetectionIndex, float, int]:
+        meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
+        stride = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics).stride
+        return DetectionIndex(read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow)), meta.fps, stride
+
+    @app.get("/episodes/{ep_id}/runs/{run_id}/integrity", response_model=IntegrityReport)
+    def run_integrity(ep_id: str = EP, run_id: str = RUN) -> IntegrityReport:
+        layout = run_or_404(ep_id, run_id)
+        unattached = []
+        if storage.exists(layout.manifest("identities.json")):
+            unattached = [u.seq for u in view(layout)[0].unattached]
+        return validate_run(storage, layout, unattached)
+
+    def faces_of_track(layout: RunLayout, track_id: int) -> list[FaceRow]:
+        if not storage.exists(layout.manifest("faces.jsonl")):
+            raise HTTPException(409, f"no faces for {layout.ep_id}/{layout.run_id} yet: run the faces_embed stage")
+        faces = [f for f in read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow) if f.track_id == track_id]
+        if not faces:
+            raise HTTPException(404, f"Track {track_id} not found in {layout.ep_id}/{layout.run_id}")
+        return faces
+
+    @app.get("/episodes/{ep_id}/tracks/{track_id}/crops")
+    def track_crops(ep_id: str = EP, track_id: int = PathParam(ge=1), run_id: str = RUN_Q,
+                    offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> dict:
+        layout = run_or_404(ep_id, run_id)
+        faces = faces_of_track(layout, track_id)
+        page = faces[offset : offset + limit]
+        return {
+            "ep_id": ep_id, "run_id": run_id, "track_id": track_id, "total": len(faces),
+            "crops": [{**f.model_dump(), "url": f"/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{f.frame_idx}.jpg" if f.crop_path else None} for f in page],
+        }
+
+    @app.get("/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_idx}.jpg", response_class=Response)
+    def crop_image(ep_id: str = EP, run_id: str = RUN, track_id: int = PathParam(ge=1), frame_idx: int = PathParam(ge=0)) -> Response:
+        layout = run_or_404(ep_id, run_id)
+        key = layout.crop(track_id, frame_idx)
+        if not storage.exists(key):
+            raise HTTPException(404, f"no crop for track {track_id} at frame {frame_idx}")
+        return Response(storage.read_bytes(key), media_type="image/jpeg")
+
+    @app.get("/episodes/{ep_id}/tracks/{track_id}/integrity", response_model=IntegrityReport)
+    def track_integrity(ep_id: str = EP, track_id: int = PathParam(ge=1), run_id: str = RUN_Q) -> IntegrityReport:
+        layout = run_or_404(ep_id, run_id)
+        faces_of_track(layout, track_id)
+        return validate_run(storage, layout, track_id=track_id)
+
+    @app.get("/episodes/{ep_id}/faces_review_bundle")
+    def faces_review_bundle(ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+        """Everything the review screen needs: identities (with corrections), their tracks and seconds, validator."""
+        layout = run_or_404(ep_id, run_id)
+        resolved, tracks, _ = view(layout)
+        report = live_screentime(layout, "default", None)
+        seconds = {i.identity_id: i.visual_s for i in report.identities}
+        reps = {r.track_id: r for r in read_jsonl(storage, layout.manifest("track_reps.jsonl"), TrackRep)}
+        return {
+            "ep_id": ep_id,
+            "run_id": run_id,
+            "identities": [
+                {
+                    "identity_id": i.identity_id,
+                    "cast_id": resolved.assignments.manual_assignments.get(i.identity_id),
+                    "visual_s": seconds.get(i.identity_id, 0.0),
+                    "cohesion": i.cohesion,
+                    "rep_crop_url": _crop_url(ep_id, run_id, i.rep_face_id),
+                    "tracks": [
+                        {"track_id": t, "start_s": tracks[t].start_s, "end_s": tracks[t].end_s, "faces": tracks[t].frame_count,
+                         "mixed": reps[t].mixed if t in reps else None, "rep_crop_url": _crop_url(ep_id, run_id, reps[t].rep_face_id if t in reps else None)}
+                        for t in i.track_ids if t in tracks
+                    ],
+                }
+                for i in sorted(resolved.identities.identities, key=lambda i: -seconds.get(i.identity_id, 0.0))
+            ],
+            "unattached": [u.model_dump() for u in resolved.unattached],
+            "validator": validate_run(storage, layout, [u.seq for u in resolved.unattached]).model_dump(),
+        }
+
+    @app.get("/episodes/{ep_id}/timestamp/{timestamp_s}/preview", response_class=Response)
+    def timestamp_preview(ep_id: str = EP, timestamp_s: float = PathParam(ge=0, le=86400), run_id: str = RUN_Q) -> Response:
+        """The frame at ``timestamp_s`` with named face boxes (JPEG)."""
+        from pipelines.video import VideoError, read_frame_at
+
+        layout = run_or_404(ep_id, run_id)
+        index, fps, stride = detection_index(layout)
+        try:
+            frame = read_frame_at(video_path(ep_id), timestamp_s)
+        except VideoError as exc:
+            raise HTTPException(422, str(exc)) from None
+        image = draw(frame, index.near(int(round(timestamp_s * fps)), stride), track_labels(layout) if storage.exists(layout.manifest("identities.json")) else {})
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        return Response(jpeg.tobytes(), media_type="image/jpeg")
+
+    @app.post("/episodes/{ep_id}/video_clip", response_class=Response)
+    def video_clip(req: VideoClipRequest, ep_id: str = EP) -> Response:
+        """An MP4 of ``[start_s, end_s)`` with named face boxes (at most 60 s)."""
+        layout = run_or_404(ep_id, req.run_id)
+        if req.end_s <= req.start_s:
+            raise HTTPException(422, "end_s must be after start_s")
+        index, fps, stride = detection_index(layout)
+        meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
+        if req.start_s >= meta.duration_s:
+            raise HTTPException(422, f"start_s is past the end of the video ({meta.duration_s:.1f}s)")
+        labels = track_labels(layout) if storage.exists(layout.manifest("identities.json")) else {}
+        data = render_clip(video_path(ep_id), req.start_s, min(req.end_s, meta.duration_s), index, labels, stride, fps)
+        return Response(data, media_type="video/mp4", headers={"Content-Disposition": f'attachment; filename="{ep_id}_{req.start_s:.0f}-{req.end_s:.0f}.mp4"'})
+
+    @app.get("/episodes/{ep_id}/timeline_export")
+    def timeline_export(ep_id: str = EP, run_id: str = RUN_Q, format: str = Query("json", pattern="^(json|csv)$")):
+        """Who is on screen each second: seconds covered per person in every one-second bin."""
+        from pipelines import intervals as iv
+
+        layout = run_or_404(ep_id, run_id)
+        report = live_screentime(layout, "default", None)
+        rows = {r.name: iv.seconds_per_bin(r.intervals, report.math.video_duration_s) for r in report.timeline if r.intervals}
+        for ident in report.identities:
+            if ident.cast_id is None:
+                rows[ident.identity_id] = iv.seconds_per_bin(ident.intervals, report.math.video_duration_s)
+        rows.pop("Unassigned", None)
+        n = max((len(v) for v in rows.values()), default=0)
+        seconds = [{"second": k, "on_screen": {name: round(v[k], 3) for name, v in rows.items() if v[k] > 0}} for k in range(n)]
+        if format == "csv":
+            names = sorted(rows)
+            return PlainTextResponse(csv_text(["second", *names], [{"second": s["second"], **s["on_screen"]} for s in seconds]), media_type="text/csv")
+        return {"ep_id": ep_id, "run_id": run_id, "people": sorted(rows), "seconds": seconds}
 
     # --- shows + cast -----------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipelines.ids import CAST_ID_PATTERN, RUN_ID_PATTERN, SHOW_SLUG_PATTERN
 
@@ -209,3 +209,15 @@ class CastCreateRequest(_Body):
 
 class CastUpdateRequest(_Body):
     name: str = Field(min_length=1, max_length=200)
+
+
+class VideoClipRequest(_Body):
+    run_id: str = RUN_FIELD
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _at_most_a_minute(self) -> "VideoClipRequest":
+        if self.end_s - self.start_s > 60:
+            raise ValueError("a clip is at most 60 s long")
+        return self

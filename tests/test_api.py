@@ -229,3 +229,45 @@ def test_concurrent_assignment_writes_lose_nothing(api):
         latencies.append(time.perf_counter() - t0)
     print(f"\nreview action latency: median {1000 * sorted(latencies)[5]:.1f} ms sequential; "
           f"{1000 * sorted(t for _, t in results)[10]:.1f} ms median under 20 concurrent writers")
+
+
+def test_review_endpoints(api):
+    import av
+    import cv2
+    import numpy as np
+
+    client, _ = api
+    integrity = client.get(f"/episodes/{EP}/runs/main/integrity").json()
+    assert integrity["ok"] is True and integrity["issues"] == []
+
+    bundle = client.get(f"/episodes/{EP}/faces_review_bundle").json()
+    assert bundle["identities"] and bundle["validator"]["ok"]
+    first = bundle["identities"][0]
+    crop = client.get(first["rep_crop_url"])
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+    assert cv2.imdecode(np.frombuffer(crop.content, np.uint8), cv2.IMREAD_COLOR).shape == (112, 112, 3)
+
+    track_id = first["tracks"][0]["track_id"]
+    crops = client.get(f"/episodes/{EP}/tracks/{track_id}/crops").json()
+    assert crops["total"] >= 1 and all(c["track_id"] == track_id for c in crops["crops"])
+    assert client.get(f"/episodes/{EP}/tracks/{track_id}/integrity").json()["ok"] is True
+    assert client.get(f"/episodes/{EP}/tracks/99999/crops").status_code == 404
+
+    preview = client.get(f"/episodes/{EP}/timestamp/1.0/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(preview.content, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (360, 640, 3)
+
+    clip = client.post(f"/episodes/{EP}/video_clip", json={"start_s": 1.0, "end_s": 3.0})
+    assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+    import io
+
+    with av.open(io.BytesIO(clip.content)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 48
+    assert client.post(f"/episodes/{EP}/video_clip", json={"start_s": 0, "end_s": 120}).status_code == 422
+    assert client.post(f"/episodes/{EP}/video_clip", json={"start_s": 3, "end_s": 2}).status_code == 422
+
+    timeline = client.get(f"/episodes/{EP}/timeline_export").json()
+    assert len(timeline["seconds"]) == 14 and timeline["people"]
+    assert sum(sum(s["on_screen"].values()) for s in timeline["seconds"]) > 10
+    assert client.get(f"/episodes/{EP}/timeline_export", params={"format": "csv"}).text.startswith("second,")
