@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("video", nargs="?", help="video path or s3:// URI (needed for detect_track)")
     run.add_argument("--stage", action="append", choices=[s.value for s in STAGE_ORDER], help="run only these stages (repeatable)")
     _add_common(run)
+    srv = sub.add_parser("serve", help="start the HTTP API (Ray Serve) on a local Ray, or on RAY_ADDRESS's cluster")
+    srv.add_argument("--data-dir", default=os.environ.get("SCREENALYTICS_DATA_DIR", "data"))
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8000)
     demo = sub.add_parser("demo", help="build the bundled sample episode from real face media and run it")
     demo.add_argument("--data-dir", default="data")
     demo.add_argument("--no-progress", action="store_true")
@@ -122,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    progress = TqdmProgress(enabled=not args.no_progress and sys.stderr.isatty() or os.environ.get("SCREENALYTICS_PROGRESS") == "1")
+    quiet = getattr(args, "no_progress", False)
+    progress = TqdmProgress(enabled=(not quiet and sys.stderr.isatty()) or os.environ.get("SCREENALYTICS_PROGRESS") == "1")
     try:
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "demo":
             from .sample.demo import run_demo
 
@@ -148,6 +155,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     finally:
         progress.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import time
+
+    from ray import serve
+
+    from serve_app.app import deployment
+
+    from .ray_env import ensure_ray
+
+    ensure_ray()
+    serve.start(http_options={"host": args.host, "port": args.port})
+    serve.run(deployment(args.data_dir), name="screenalytics", route_prefix="/")
+    print(f"Screenalytics API on http://{args.host}:{args.port} (docs: /docs); data in {args.data_dir}. Ctrl-C stops it.")
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        serve.shutdown()
 
 
 def _run(args: argparse.Namespace, progress: TqdmProgress) -> int:

@@ -89,6 +89,7 @@ class ApiSettings:
     data_uri: str
     db_path: str
     s3_bucket: Optional[str] = None
+    s3_endpoint: Optional[str] = None
 
     @classmethod
     def from_env(cls, data_uri: str | None = None) -> "ApiSettings":
@@ -98,7 +99,12 @@ class ApiSettings:
         default_db = (
             str(Path.home() / ".cache" / "screenalytics" / "state.sqlite3") if data_uri.startswith("s3://") else f"{data_uri}/state.sqlite3"
         )
-        return cls(data_uri, os.environ.get("SCREENALYTICS_STATE_DB", default_db), os.environ.get("SCREENALYTICS_S3_BUCKET") or None)
+        return cls(
+            data_uri,
+            os.environ.get("SCREENALYTICS_STATE_DB", default_db),
+            os.environ.get("SCREENALYTICS_S3_BUCKET") or None,
+            os.environ.get("S3_ENDPOINT_URL") or None,
+        )
 
 
 def s3_keys(ep_id: str) -> tuple[str, str]:
@@ -137,7 +143,7 @@ def build_app(settings: ApiSettings) -> FastAPI:
     def s3_client():
         import boto3
 
-        return boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+        return boto3.client("s3", endpoint_url=settings.s3_endpoint)
 
     def s3_exists(key: str) -> bool:
         if not settings.s3_bucket:
@@ -193,7 +199,7 @@ def build_app(settings: ApiSettings) -> FastAPI:
         if busy:
             raise HTTPException(409, f"job {busy[0]['job_id']} is already running on {ep_id}/{run_id}")
         return job_service.submit_job(
-            store, settings.db_path, settings.data_uri, job_type=job_type, ep_id=ep_id, run_id=run_id, video=video,
+            store, settings.db_path, settings.data_uri, s3_endpoint=settings.s3_endpoint, job_type=job_type, ep_id=ep_id, run_id=run_id, video=video,
             profile=profile, overrides=overrides, force=force, requested=requested,
         )
 

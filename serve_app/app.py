@@ -26,5 +26,8 @@ class ScreenalyticsAPI:
 app = ScreenalyticsAPI.bind()
 
 
-def deployment(data_dir: str | None = None):
+def deployment(data_dir: str | None = None, env: dict[str, str] | None = None):
+    """The app bound to a data dir; ``env`` (e.g. S3 settings) is set in the replica's environment."""
+    if env:
+        return ScreenalyticsAPI.options(ray_actor_options={"num_cpus": 0.25, "runtime_env": {"env_vars": env}}).bind(data_dir)
     return ScreenalyticsAPI.bind(data_dir)

@@ -98,7 +98,10 @@ def actor_name(job_type: str, ep_id: str, job_id: str) -> str:
     return f"job:{job_type}:{ep_id}:{job_id}"
 
 
-def submit_job(store: StateStore, db_path: str, data_uri: str, *, job_type: str, ep_id: str, run_id: str, video: str | None,
+PASSED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_PROFILE", "S3_ENDPOINT_URL")
+
+
+def submit_job(store: StateStore, db_path: str, data_uri: str, *, s3_endpoint: str | None = None, job_type: str, ep_id: str, run_id: str, video: str | None,
                profile: str | None, overrides: dict, force: bool, requested: dict) -> dict[str, Any]:
     job_id = f"job-{uuid.uuid4().hex[:12]}"
     name = actor_name(job_type, ep_id, job_id)
@@ -113,7 +116,15 @@ def submit_job(store: StateStore, db_path: str, data_uri: str, *, job_type: str,
         "force": force,
         "stages": [s.value for s in JOB_STAGES[job_type]],
     }
-    actor = JobActor.options(name=name, namespace=NAMESPACE, lifetime="detached").remote(db_path, data_uri)
+    import os
+
+    env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
+    if s3_endpoint:
+        env["S3_ENDPOINT_URL"] = s3_endpoint
+    options: dict[str, Any] = {"name": name, "namespace": NAMESPACE, "lifetime": "detached"}
+    if env:
+        options["runtime_env"] = {"env_vars": env}
+    actor = JobActor.options(**options).remote(db_path, data_uri)
     actor.run.remote(spec)
     return job
 

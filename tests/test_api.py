@@ -29,10 +29,10 @@ def api(ray_cluster, tmp_path_factory):
     serve.shutdown()
 
 
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 240) -> dict:
+def wait_job(client: httpx.Client, job_id: str, timeout: float = 240, prefix: str = "") -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
+        job = client.get(f"{prefix}/jobs/{job_id}").json()
         if job["state"] in ("succeeded", "failed", "canceled"):
             return job
         time.sleep(0.5)
@@ -83,7 +83,7 @@ def test_whole_flow(api, test_episode):
     assert client.patch(f"/episodes/{EP}", json={"title": "Pilot (edited)"}).json()["title"] == "Pilot (edited)"
     assert EP in [e["ep_id"] for e in client.get("/episodes").json()["episodes"]]
 
-    r = client.post(f"/jobs/detect_track_async", json={"ep_id": EP})
+    r = client.post("/jobs/detect_track_async", json={"ep_id": EP})
     assert r.status_code == 409 and "video" in r.json()["detail"]
     r = client.post(f"/episodes/{EP}/video", files={"file": ("notes.mp4", b"not a video" * 100, "video/mp4")})
     assert r.status_code == 422
@@ -271,3 +271,32 @@ def test_review_endpoints(api):
     assert len(timeline["seconds"]) == 14 and timeline["people"]
     assert sum(sum(s["on_screen"].values()) for s in timeline["seconds"]) > 10
     assert client.get(f"/episodes/{EP}/timeline_export", params={"format": "csv"}).text.startswith("second,")
+
+
+def test_source_video_found_in_s3_v2_then_v1(api, s3_server, test_episode, tmp_path):
+    import os
+
+    import boto3
+    from ray import serve
+
+    from serve_app.app import deployment
+
+    client, _ = api
+    video, truth = test_episode
+    s3 = boto3.client("s3", endpoint_url=s3_server)
+    s3.create_bucket(Bucket="episodes")
+    s3.upload_file(str(video), "episodes", "raw/videos/apis3/s01/e01/episode.mp4")
+    s3.upload_file(str(video), "episodes", "raw/videos/apis3-s01e02/episode.mp4")
+    env = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    env.update(S3_ENDPOINT_URL=s3_server, SCREENALYTICS_S3_BUCKET="episodes")
+    serve.run(deployment(str(tmp_path / "s3data"), env), name="s3api", route_prefix="/s3api")
+    for e in (1, 2):
+        assert client.post("/s3api/episodes", json={"show_slug_or_id": "apis3", "season_number": 1, "episode_number": e}).status_code == 201
+    v2 = client.get("/s3api/episodes/apis3-s01e01").json()["s3"]
+    assert v2["v2_key"] == "raw/videos/apis3/s01/e01/episode.mp4" and v2["v2_exists"] and not v2["v1_exists"]
+    v1 = client.get("/s3api/episodes/apis3-s01e02").json()["s3"]
+    assert not v1["v2_exists"] and v1["v1_exists"] and v1["v1_key"] == "raw/videos/apis3-s01e02/episode.mp4"
+    r = client.post("/s3api/jobs/detect_track_async", json={"ep_id": "apis3-s01e02"})
+    assert r.status_code == 202
+    assert wait_job(client, r.json()["job_id"], prefix="/s3api")["state"] == "succeeded"
+    serve.delete("s3api")
