@@ -300,3 +300,40 @@ def test_source_video_found_in_s3_v2_then_v1(api, s3_server, test_episode, tmp_p
     assert r.status_code == 202
     assert wait_job(client, r.json()["job_id"], prefix="/s3api")["state"] == "succeeded"
     serve.delete("s3api")
+
+
+def test_fuzz_openapi_no_server_errors(api, tmp_path):
+    """Property-based requests for every operation in the OpenAPI schema: no 5xx, ever."""
+    from collections import Counter
+
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from ray import serve
+
+    from serve_app.app import deployment
+
+    client, _ = api
+    serve.run(deployment(str(tmp_path / "fuzz")), name="fuzz", route_prefix="/fuzz")
+    base = str(client.base_url).rstrip("/") + "/fuzz"
+    schema = schemathesis.openapi.from_dict(client.get("/fuzz/openapi.json").json())
+    failures: list[str] = []
+    statuses: Counter = Counter()
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @settings(max_examples=12, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def check(case):
+            response = case.call(base_url=base, timeout=30)
+            statuses[response.status_code] += 1
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}")
+
+        check()
+    serve.delete("fuzz")
+    assert operations >= 50
+    assert not failures, "\n".join(failures[:20])
+    assert statuses[200] + statuses[201] > 20, statuses  # the requests reach the routes, not only 404s
+    print(f"\nfuzz: {sum(statuses.values())} requests over {operations} operations, statuses {dict(sorted(statuses.items()))}")
