@@ -124,6 +124,10 @@ def test_whole_flow(api, test_episode):
     assert {j["job_type"] for j in jobs} >= {"detect_track", "faces_embed", "cluster", "screen_time_analyze"}
     assert all(j["actor_name"].startswith("job:") for j in jobs)
     assert client.get(f"/episodes/{EP}/progress").json()["state"] == "succeeded"
+    with client.stream("GET", f"/episodes/{EP}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(stream)
+    assert events[-1][0] == "done" and events[-1][1]["state"] == "succeeded"
 
 
 def test_cancel_stops_the_job(api):
@@ -337,3 +341,29 @@ def test_fuzz_openapi_no_server_errors(api, tmp_path):
     assert not failures, "\n".join(failures[:20])
     assert statuses[200] + statuses[201] > 20, statuses  # the requests reach the routes, not only 404s
     print(f"\nfuzz: {sum(statuses.values())} requests over {operations} operations, statuses {dict(sorted(statuses.items()))}")
+
+
+def test_every_endpoint_of_the_api_reference_exists(api):
+    import re
+
+    from .conftest import repo_root
+
+    reference = repo_root().parent / "shared" / "seed" / "API_REFERENCE.md"
+    if not reference.is_file():
+        pytest.skip("../shared/seed/API_REFERENCE.md is not beside this checkout")
+    client, _ = api
+    spec = client.get("/openapi.json").json()
+    have = set()
+    for path, ops in spec["paths"].items():
+        stages = ["detect_track", "faces_embed", "cluster", "screentime"] if "{stage}" in path else [None]
+        for stage in stages:
+            concrete = path.replace("{stage}", stage) if stage else path
+            have |= {(m.upper(), re.sub(r"\{[^}]+\}", "{}", concrete)) for m in ops}
+    want = set()
+    for m in re.finditer(r"`((?:GET|POST|PUT|PATCH|DELETE)(?:/(?:GET|POST|PUT|PATCH|DELETE))*) (/[^`?\s]*)", reference.read_text()):
+        for method in m.group(1).split("/"):
+            want.add((method, re.sub(r"\{[^}]+\}", "{}", m.group(2))))
+    builtin = {("GET", "/docs"), ("GET", "/openapi.json")}
+    assert len(want) > 40
+    assert sorted(want - have - builtin) == []
+    assert client.get("/docs").status_code == 200
