@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from bisect import bisect_left
 
 import cv2
@@ -36,7 +37,7 @@ def draw(frame: np.ndarray, detections: list[DetectionRow], label_of: dict[int, 
     scale = max(0.5, frame.shape[0] / 720)
     for d in detections:
         label = label_of.get(d.track_id or -1, f"track {d.track_id}")
-        color = PALETTE[hash(label) % len(PALETTE)]
+        color = PALETTE[zlib.crc32(label.encode()) % len(PALETTE)]
         x1, y1, x2, y2 = (int(round(v)) for v in d.bbox_xyxy)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, max(1, int(2 * scale)))
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, 1)
