@@ -1,8 +1,9 @@
 """Long-running embedder actors: named, loaded once, fed batches of face chips.
 
 The pool is started at the beginning of a run (``start_embedder_pool``) so the model loads while the
-detector works, and it is found again by name by later runs in the same Ray cluster (the Serve app,
-batch jobs), so an idle cluster keeps its models warm.
+detector works. The actors are detached and named, so later runs in the same Ray cluster (the Serve
+app, batch jobs, concurrent episodes) find and share them, and an idle cluster keeps its models warm
+until it stops.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def start_embedder_pool(model_config: dict[str, Any], size: int | None = None) -
     resources = ray.cluster_resources()
     use_gpu = model_config.get("backend") == "insightface" and resources.get("GPU", 0) > 0
     size = size or (max(1, int(resources.get("GPU", 0) / GPU_FRACTION / 2)) if use_gpu else max(1, int(resources.get("CPU", 1))))
-    options: dict[str, Any] = {"namespace": NAMESPACE, "get_if_exists": True, "lifetime": None}
+    # Detached: shared by every run, job and the API on the cluster. A non-detached actor would be owned
+    # by whichever task created it first and die with it, under the feet of the others.
+    options: dict[str, Any] = {"namespace": NAMESPACE, "get_if_exists": True, "lifetime": "detached"}
     if use_gpu:
         options["num_gpus"] = GPU_FRACTION
     key = _pool_key(model_config)

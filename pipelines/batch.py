@@ -1,0 +1,241 @@
+"""Run a catalog of episodes on a Ray cluster:
+
+    ray job submit --working-dir . -- python -m pipelines.batch --catalog CATALOG [--data-dir D]
+
+CATALOG is a CSV or JSONL file (columns ``ep_id`` and ``video``: a local path or ``s3://`` URI) or an
+``s3://bucket/prefix`` to list (keys ``raw/videos/{show}/s{SS}/e{EE}/episode.mp4`` or
+``raw/videos/{ep_id}/episode.mp4``, or files named ``{ep_id}.mp4``).
+
+Each episode is one Ray task running the whole pipeline; ``--workers`` episodes run at once and split
+the cluster's detector capacity between them. Re-submitting the same catalog redoes nothing finished:
+finished stages and finished time segments are reused (see :mod:`pipelines.runner`). A bad episode is
+recorded as failed with its reason and does not stop the others. The catalog summary (Parquet and
+CSV: ep_id, status, stage seconds, error, screen time) and a long screen-time table are written to
+``{data-dir}/catalogs/{name}/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from .ids import InvalidIdError, validate_ep_id
+
+_V2 = re.compile(r"raw/videos/(?P<show>[a-z0-9][a-z0-9_-]*)/s(?P<s>\d{2,3})/e(?P<e>\d{2,3})/episode\.mp4$")
+_V1 = re.compile(r"raw/videos/(?P<ep>[^/]+)/episode\.mp4$")
+
+
+@dataclass
+class CatalogEntry:
+    ep_id: str
+    video: str
+
+
+@dataclass
+class EpisodeResult:
+    ep_id: str
+    status: str  # succeeded | failed
+    error: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    actions: dict[str, str] = field(default_factory=dict)
+    screentime: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+class CatalogError(ValueError):
+    pass
+
+
+def load_catalog(source: str) -> list[CatalogEntry]:
+    if source.startswith("s3://"):
+        return _catalog_from_s3(source)
+    path = Path(source)
+    if not path.is_file():
+        raise CatalogError(f"catalog not found: {source}")
+    text = path.read_text()
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl" else list(csv.DictReader(io.StringIO(text)))
+    entries = []
+    for n, row in enumerate(rows, start=1):
+        ep_id, video = (row.get("ep_id") or "").strip(), (row.get("video") or row.get("path") or row.get("uri") or "").strip()
+        if not ep_id or not video:
+            raise CatalogError(f"{source} row {n}: needs ep_id and video")
+        if not video.startswith("s3://") and not Path(video).is_absolute():
+            video = str((path.parent / video).resolve())
+        entries.append(CatalogEntry(ep_id, video))
+    return entries
+
+
+def _catalog_from_s3(uri: str) -> list[CatalogEntry]:
+    import os
+
+    import boto3
+
+    from .storage import parse_s3_uri
+
+    bucket, prefix = parse_s3_uri(uri)
+    client = boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+    entries: dict[str, CatalogEntry] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if m := _V2.search(key):
+                ep_id = f"{m['show']}-s{int(m['s']):02d}e{int(m['e']):02d}"
+            elif m := _V1.search(key):
+                ep_id = m["ep"]
+            elif key.endswith(".mp4"):
+                ep_id = Path(key).stem
+            else:
+                continue
+            entries.setdefault(ep_id, CatalogEntry(ep_id, f"s3://{bucket}/{key}"))
+    return [entries[k] for k in sorted(entries)]
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict) -> dict:
+    """One catalog episode; never raises (a failure is a result)."""
+    from ray.util import metrics
+
+    from .runner import run_pipeline
+    from .schemas import StageName
+    from .storage import open_storage
+
+    frames_s = metrics.Gauge("screenalytics_frames_per_second", "Detector frames per second", tag_keys=("ep_id",))
+    faces_s = metrics.Gauge("screenalytics_faces_per_second", "Faces embedded per second", tag_keys=("ep_id",))
+    done_counter = metrics.Counter("screenalytics_episodes_done", "Catalog episodes finished", tag_keys=("status",))
+    started = time.time()
+    stage_start: dict[str, float] = {}
+
+    def progress(stage: StageName, done: float, total: float, **info: Any) -> None:
+        stage_start.setdefault(stage.value, time.time())
+        if stage is StageName.detect_track and info.get("fps_infer"):
+            frames_s.set(float(info["fps_infer"]), tags={"ep_id": entry["ep_id"]})
+        if stage is StageName.faces_embed and done:
+            faces_s.set(done / max(1e-6, time.time() - stage_start[stage.value]), tags={"ep_id": entry["ep_id"]})
+
+    try:
+        result = run_pipeline(
+            storage=open_storage(data_uri), ep_id=entry["ep_id"], video=entry["video"], profile=profile, overrides=overrides, progress=progress
+        )
+        report = result.report
+        screentime = []
+        if report is not None:
+            screentime = [{"name": m.name, "cast_id": m.cast_id, "identity_id": None, "seconds": m.visual_s} for m in report.metrics]
+            screentime += [{"name": i.identity_id, "cast_id": None, "identity_id": i.identity_id, "seconds": i.visual_s}
+                           for i in report.identities if i.cast_id is None]
+        out = EpisodeResult(
+            entry["ep_id"], "succeeded", None,
+            {o.stage.value: round(o.seconds, 3) for o in result.outcomes}, {o.stage.value: o.action for o in result.outcomes}, screentime,
+        )
+    except BaseException as exc:  # noqa: BLE001 - recorded, the catalog goes on
+        out = EpisodeResult(entry["ep_id"], "failed", f"{type(exc).__name__}: {exc}"[:2000])
+    out.wall_s = round(time.time() - started, 3)
+    done_counter.inc(tags={"status": out.status})
+    return out.__dict__
+
+
+def write_summary(data_uri: str, name: str, results: list[dict]) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .artifacts import csv_text
+    from .schemas import STAGE_ORDER
+    from .storage import open_storage
+
+    storage = open_storage(data_uri)
+    rows = []
+    for r in sorted(results, key=lambda r: r["ep_id"]):
+        row = {"ep_id": r["ep_id"], "status": r["status"], "error": r["error"], "wall_s": r["wall_s"]}
+        for stage in STAGE_ORDER:
+            row[f"{stage.value}_s"] = r["stage_seconds"].get(stage.value)
+            row[f"{stage.value}_action"] = r["actions"].get(stage.value)
+        row["screentime"] = json.dumps({s["name"]: s["seconds"] for s in r["screentime"]})
+        rows.append(row)
+    columns = list(rows[0]) if rows else ["ep_id", "status", "error"]
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buf)
+    base = f"catalogs/{name}"
+    storage.write_bytes(f"{base}/summary.parquet", buf.getvalue())
+    storage.write_text(f"{base}/summary.csv", csv_text(columns, rows))
+    long_rows = [{"ep_id": r["ep_id"], **s} for r in results for s in r["screentime"]]
+    storage.write_text(f"{base}/screentime.csv", csv_text(["ep_id", "name", "cast_id", "identity_id", "seconds"], long_rows))
+    return f"{storage.uri}/{base}"
+
+
+def run_catalog(entries: list[CatalogEntry], data_uri: str, workers: int, profile: str | None, overrides: dict, name: str) -> tuple[list[dict], str]:
+    good: list[CatalogEntry] = []
+    results: list[dict] = []
+    for e in entries:
+        try:
+            validate_ep_id(e.ep_id)
+            good.append(e)
+        except InvalidIdError as exc:
+            results.append(EpisodeResult(e.ep_id, "failed", str(exc)).__dict__)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    per_episode = dict(overrides)
+    per_episode.setdefault("detect_track.num_detectors", max(1, cpus // workers))
+    pending = list(good)
+    in_flight: dict[ray.ObjectRef, str] = {}
+    total = len(entries)
+    t0 = time.time()
+    while pending or in_flight:
+        while pending and len(in_flight) < workers:
+            e = pending.pop(0)
+            ref = run_episode.options(name=f"episode:{e.ep_id}").remote(e.__dict__, data_uri, profile, per_episode)
+            in_flight[ref] = e.ep_id
+        ready, _ = ray.wait(list(in_flight), num_returns=1)
+        in_flight.pop(ready[0])
+        r = ray.get(ready[0])
+        results.append(r)
+        actions = ",".join(sorted(set(r["actions"].values()))) or "-"
+        print(f"[{len(results)}/{total}] {r['ep_id']}: {r['status']} ({actions}) in {r['wall_s']:.1f}s"
+              + (f" - {r['error']}" if r["error"] else ""), flush=True)
+    where = write_summary(data_uri, name, results)
+    print(f"catalog: {sum(r['status'] == 'succeeded' for r in results)}/{total} succeeded in {time.time() - t0:.1f}s; summary in {where}")
+    return results, where
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.batch", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--catalog", required=True, help="CSV/JSONL file, or s3://bucket/prefix")
+    parser.add_argument("--data-dir", default="data", help="local directory or s3://bucket/prefix for artifacts")
+    parser.add_argument("--workers", type=int, default=None, help="episodes at once (default: one per 2 CPUs, or per GPU)")
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--name", default=None, help="summary folder name (default: the catalog's name)")
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray started by this command")
+    args = parser.parse_args(argv)
+    from .cli import parse_overrides
+    from .config import ConfigError, resolve_config
+    from .ray_env import ensure_ray
+
+    try:
+        overrides = parse_overrides(args.overrides)
+        resolve_config(args.profile, overrides)
+        entries = load_catalog(args.catalog)
+    except (CatalogError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not entries:
+        print(f"error: no episodes in {args.catalog}", file=sys.stderr)
+        return 2
+    ensure_ray(num_cpus=args.num_cpus)
+    resources = ray.cluster_resources()
+    workers = args.workers or max(1, int(resources.get("GPU", 0)) * 2 or int(resources.get("CPU", 1)) // 2)
+    data_uri = args.data_dir if args.data_dir.startswith("s3://") else str(Path(args.data_dir).resolve())
+    name = args.name or re.sub(r"[^A-Za-z0-9._-]", "_", Path(args.catalog.rstrip("/")).stem or "catalog")
+    results, _ = run_catalog(entries, data_uri, workers, args.profile, overrides, name)
+    return 0 if all(r["status"] == "succeeded" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
