@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import ray
 
-from actors.pools import GPU_FRACTION
+from actors.pools import GPU_FRACTION, wants_gpu
 
 ACTOR_CPUS = 0.25
 NAMESPACE = "screenalytics"
@@ -47,7 +47,7 @@ def _pool_key(model_config: dict[str, Any]) -> str:
 def start_embedder_pool(model_config: dict[str, Any], size: int | None = None) -> list[ray.actor.ActorHandle]:
     """Get or create the named embedder actors for this model config (non-blocking)."""
     resources = ray.cluster_resources()
-    use_gpu = model_config.get("backend") == "insightface" and resources.get("GPU", 0) > 0
+    use_gpu = wants_gpu(model_config)
     size = size or (max(1, int(resources.get("GPU", 0) / GPU_FRACTION / 2)) if use_gpu else max(1, int(resources.get("CPU", 1))))
     # Detached: shared by every run, job and the API on the cluster. A non-detached actor would be owned
     # by whichever task created it first and die with it, under the feet of the others.

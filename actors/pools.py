@@ -30,6 +30,13 @@ class PoolSpec:
         return kwargs
 
 
+def wants_gpu(model_config: dict) -> bool:
+    """Model actors ask for a GPU fraction when the cluster has GPUs and the models can use one:
+    onnxruntime (either backend; its CUDA provider) and a device other than ``cpu``."""
+    on_ort = model_config.get("backend") == "insightface" or model_config.get("runtime") == "onnxruntime"
+    return on_ort and model_config.get("device") != "cpu" and ray.cluster_resources().get("GPU", 0) > 0
+
+
 def actor_pool(requested: int | None = None, use_gpu: bool | None = None) -> PoolSpec:
     resources = ray.cluster_resources()
     cpus = float(resources.get("CPU", 1))

@@ -16,7 +16,7 @@ import numpy as np
 import ray
 
 from actors.detector_actor import FaceDetectorWorker, decode_payload
-from actors.pools import actor_pool
+from actors.pools import actor_pool, wants_gpu
 
 from ..artifacts import RunLayout, write_jsonl, write_model
 from ..schemas import DetectionRow, Segment, SegmentSummary, ShotsFile, StageName, TrackMetrics, TrackRow, VideoMeta
@@ -83,8 +83,7 @@ def _detect_segments(
     ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], todo: list[Segment], seg_fp: str, done: int, total: int
 ) -> None:
     cfg = ctx.config.detect_track
-    use_gpu = ctx.config.models.backend == "insightface" and ray.cluster_resources().get("GPU", 0) > 0
-    pool = actor_pool(cfg.num_detectors, use_gpu=use_gpu)
+    pool = actor_pool(cfg.num_detectors, use_gpu=wants_gpu(ctx.config.models.model_dump()))
     pool = dataclasses.replace(pool, size=min(pool.size, len(todo)))
     source = dict(
         path=meta.path,

@@ -1,0 +1,57 @@
+"""Catalog throughput with one worker process versus two, measured in the same run.
+
+    python -m bench.catalog_scaling [--episodes 4] [--seconds 30]
+
+Each configuration runs ``python -m pipelines.batch`` in a fresh local Ray limited to N CPUs with N
+episode workers (one detector actor each), on the same catalog, into a fresh data dir. Ray start-up is
+included in both (it is the same in both). Reports catalog wall time and the throughput ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from .episodes import bench_dir, episode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--episodes", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    folder = bench_dir() / "scaling"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["ep_id,video"]
+    for k in range(args.episodes):
+        video, _ = episode(500 + k, args.seconds)
+        rows.append(f"scale-s01e{k + 1:02d},{video.resolve()}")
+    catalog = folder / "catalog.csv"
+    catalog.write_text("\n".join(rows) + "\n")
+    results = {}
+    for workers in (1, 2):
+        data = folder / f"data_{workers}"
+        shutil.rmtree(data, ignore_errors=True)
+        t0 = time.time()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines.batch", "--catalog", str(catalog), "--data-dir", str(data), "--workers", str(workers), "--num-cpus", str(workers)],
+            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, capture_output=True, text=True,
+        )
+        wall = time.time() - t0
+        if proc.returncode != 0:
+            print(proc.stdout[-2000:], proc.stderr[-2000:])
+            return 1
+        results[workers] = wall
+        video_s = args.episodes * args.seconds
+        print(json.dumps({"workers": workers, "episodes": args.episodes, "wall_s": round(wall, 1), "video_s_per_wall_s": round(video_s / wall, 2)}))
+    print(json.dumps({"throughput_ratio_2_vs_1": round(results[1] / results[2], 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
