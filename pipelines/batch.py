@@ -100,7 +100,7 @@ def _catalog_from_s3(uri: str) -> list[CatalogEntry]:
     return [entries[k] for k in sorted(entries)]
 
 
-@ray.remote(num_cpus=0, max_retries=0)
+@ray.remote(num_cpus=0, max_retries=2)  # a dead worker is retried; the retry resumes from finished segments
 def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict) -> dict:
     """One catalog episode; never raises (a failure is a result)."""
     from ray.util import metrics
