@@ -162,6 +162,10 @@ class S3Storage(Storage):
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
 
+    def upload_file(self, key: str, path: Path) -> None:
+        """Streams large files in multipart chunks (boto3's managed transfer); atomic on completion."""
+        self.client.upload_file(str(path), self.bucket, self._key(key))
+
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 

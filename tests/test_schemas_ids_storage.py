@@ -67,7 +67,7 @@ def test_layout_matches_the_documented_paths():
     assert layout.screentime_json == "manifests/show-s01e01/runs/r1/analytics/screentime.json"
 
 
-def test_s3_storage_against_a_real_s3_api(s3_server):
+def test_s3_storage_against_a_real_s3_api(s3_server, tmp_path):
     import boto3
 
     client = boto3.client("s3", endpoint_url=s3_server)
@@ -80,5 +80,9 @@ def test_s3_storage_against_a_real_s3_api(s3_server):
     assert st.read_bytes("embeds/b.npy") == b"\x00\x01"
     with pytest.raises(FileNotFoundError):
         st.read_bytes("manifests/none.json")
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\x07" * (9 << 20))  # above boto3's multipart threshold
+    st.upload_file("raw/big.bin", big)
+    assert st.read_bytes("raw/big.bin") == big.read_bytes()
     assert st.delete_prefix("manifests") == 1
-    assert st.list("") == ["embeds/b.npy"]
+    assert st.list("") == ["embeds/b.npy", "raw/big.bin"]
