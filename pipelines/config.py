@@ -79,6 +79,14 @@ class DetectTrackConfig(_Section):
     )
     min_shot_frames: int = Field(6, ge=1, description="Cuts closer than this to the previous cut are ignored.")
     track_high_thresh: float = Field(0.6, ge=0, le=1, description="Only detections above this start a track.")
+    track_min_hits: int = Field(
+        0,
+        ge=0,
+        le=50,
+        description="0: only detections above track_high_thresh start tracks. N: weaker ones start tentative tracks "
+        "that count once N detections matched them; recovers persistently blurred or dark faces, while one-off weak "
+        "detections still start nothing.",
+    )
     track_match_iou: float = Field(
         0.2, ge=0, le=1, description="Minimum IoU between a track's predicted box and a detection to continue it."
     )

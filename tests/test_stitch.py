@@ -57,3 +57,11 @@ def test_ids_are_numbered_by_first_appearance_from_one():
     frames = synthetic(range(0, 100, 4), [(20, 96, 10, 0.0), (0, 96, 400, 0.0)])
     result = track_episode([frames], [], PARAMS)
     assert int(result.ids[0][0][0]) == 1
+
+
+def test_unconfirmed_tentative_tracks_are_dropped_by_the_episode_tracker():
+    frames = synthetic(range(0, 100, 4), [(0, 96, 10, 0.0)])
+    frames.append(FrameDetections(100, np.array([[500, 100, 550, 150]], np.float32), np.array([0.4], np.float32)))  # one weak blip
+    result = track_episode([frames], [], TrackerParams(min_hits=3))
+    assert int(result.ids[0][-1][0]) == -1
+    assert len({i for fr in result.ids[0] for i in fr if i >= 0}) == 1

@@ -51,3 +51,16 @@ def test_iou_matrix_values():
 def test_invalid_params_rejected():
     with pytest.raises(ValueError, match="match_iou"):
         TrackerParams(match_iou=1.5)
+
+
+def test_persistent_weak_face_becomes_a_track_with_min_hits_and_a_blip_does_not():
+    tr = IouTracker(TrackerParams(high_thresh=0.6, min_hits=3))
+    weak = [tr.step(f, [box(0, 0)], [0.4])[0] for f in range(0, 20, 4)]
+    assert len(set(weak)) == 1 and weak[0] in tr.confirmed
+    blip = tr.step(40, [box(300, 300)], [0.4])[0]
+    assert blip not in tr.confirmed
+
+
+def test_without_min_hits_weak_faces_never_start_tracks():
+    tr = IouTracker(TrackerParams(high_thresh=0.6, min_hits=0))
+    assert all(tr.step(f, [box(0, 0)], [0.4])[0] == -1 for f in range(0, 20, 4))

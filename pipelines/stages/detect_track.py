@@ -178,6 +178,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         high_thresh=cfg.track_high_thresh,
         match_iou=cfg.track_match_iou,
         max_gap_frames=int(round(cfg.track_max_gap_s * meta.fps)),
+        min_hits=cfg.track_min_hits,
     )
     tracked = track_episode(per_segment_frames, cuts, params)
 

@@ -54,6 +54,7 @@ def track_episode(segments: list[list[FrameDetections]], cuts: list[int], params
             seg_ids.append(tracker.step(fd.frame_idx, fd.boxes, fd.scores, cut_before=cut))
             prev_frame = fd.frame_idx
         next_id = tracker.next_id
+        seg_ids = [np.where(np.isin(ids, list(tracker.confirmed)), ids, -1) for ids in seg_ids]
         local_ids.append(seg_ids)
         ends.append(_track_ends(frames, seg_ids))
 

@@ -1,7 +1,8 @@
 """A ByteTrack-style IoU tracker for faces on sampled frames.
 
 Two association passes per frame: confident detections first, then the remaining (weaker) ones
-against tracks still unmatched; only confident detections start tracks. Boxes are predicted with the
+against tracks still unmatched. Confident detections start tracks; with ``min_hits`` weak ones start
+tentative tracks that count only once confirmed (see :class:`TrackerParams`). Boxes are predicted with the
 track's recent velocity, so faces that move between samples still overlap their prediction. A shot cut
 closes every open track.
 """
@@ -21,12 +22,18 @@ class TrackerParams:
     """Minimum IoU between a predicted track box and a detection to associate them."""
     max_gap_frames: int = 12
     """Frames a track may go undetected before it is closed."""
+    min_hits: int = 0
+    """0: weak detections never start tracks (ByteTrack). N > 0: a weak detection starts a tentative
+    track, confirmed once N detections matched it (or one confident detection); unconfirmed tracks are
+    dropped. Keeps persistently weak faces (blur, dark) at the cost of more candidate tracks."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.match_iou <= 1:
             raise ValueError(f"match_iou must be in [0, 1], got {self.match_iou}")
         if self.max_gap_frames < 0:
             raise ValueError(f"max_gap_frames must be >= 0, got {self.max_gap_frames}")
+        if self.min_hits < 0:
+            raise ValueError(f"min_hits must be >= 0, got {self.min_hits}")
 
 
 @dataclass
@@ -35,6 +42,7 @@ class _Track:
     last_frame: int
     last_box: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+    hits: int = 1
 
     def predict(self, frame_idx: int) -> np.ndarray:
         return self.last_box + self.velocity * float(frame_idx - self.last_frame)
@@ -88,6 +96,8 @@ class IouTracker:
         self.params = params
         self._next_id = first_id
         self._active: list[_Track] = []
+        self.confirmed: set[int] = set()
+        """Ids of tracks that count; ids outside it (unconfirmed tentative tracks) should be discarded."""
 
     def step(self, frame_idx: int, boxes: np.ndarray, scores: np.ndarray, cut_before: bool = False) -> np.ndarray:
         """Associate this frame's detections; returns a track id per detection (-1: not tracked)."""
@@ -108,15 +118,21 @@ class IouTracker:
             for r, c in greedy_match(iou, self.params.match_iou):
                 track = self._active[unmatched_tracks[r]]
                 track.update(frame_idx, boxes[det_idx[c]])
+                track.hits += 1
                 ids[det_idx[c]] = track.track_id
+                if confident or (self.params.min_hits and track.hits >= self.params.min_hits):
+                    self.confirmed.add(track.track_id)
                 taken.append(unmatched_tracks[r])
             unmatched_tracks = [t for t in unmatched_tracks if t not in taken]
         for i in range(len(boxes)):
-            if ids[i] < 0 and scores[i] >= self.params.high_thresh:
+            confident = scores[i] >= self.params.high_thresh
+            if ids[i] < 0 and (confident or self.params.min_hits):
                 track = _Track(self._next_id, frame_idx, boxes[i].copy())
                 self._next_id += 1
                 self._active.append(track)
                 ids[i] = track.track_id
+                if confident or self.params.min_hits <= 1:
+                    self.confirmed.add(track.track_id)
         return ids
 
     @property
