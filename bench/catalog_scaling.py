@@ -3,8 +3,9 @@
     python -m bench.catalog_scaling [--episodes 4] [--seconds 30]
 
 Each configuration runs ``python -m pipelines.batch`` in a fresh local Ray limited to N CPUs with N
-episode workers (one detector actor each), on the same catalog, into a fresh data dir. Ray start-up is
-included in both (it is the same in both). Reports catalog wall time and the throughput ratio.
+episode workers (one detector actor each), on the same catalog, into a fresh data dir. Reports the
+ratio with Ray start-up included (the same in both) and without it. Ray's CPU limit is logical: the
+one-worker run's helper threads still use the second core, so the ratio understates true scaling.
 """
 
 from __future__ import annotations
@@ -46,10 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         if proc.returncode != 0:
             print(proc.stdout[-2000:], proc.stderr[-2000:])
             return 1
-        results[workers] = wall
+        import re
+
+        catalog_s = float(re.search(r"succeeded in ([0-9.]+)s", proc.stdout).group(1))
+        results[workers] = (wall, catalog_s)
         video_s = args.episodes * args.seconds
-        print(json.dumps({"workers": workers, "episodes": args.episodes, "wall_s": round(wall, 1), "video_s_per_wall_s": round(video_s / wall, 2)}))
-    print(json.dumps({"throughput_ratio_2_vs_1": round(results[1] / results[2], 2)}))
+        print(json.dumps({"workers": workers, "episodes": args.episodes, "wall_s": round(wall, 1), "catalog_s_without_ray_start": catalog_s,
+                          "video_s_per_wall_s": round(video_s / wall, 2)}))
+    print(json.dumps({"throughput_ratio_2_vs_1": round(results[1][0] / results[2][0], 2),
+                      "throughput_ratio_2_vs_1_without_ray_start": round(results[1][1] / results[2][1], 2)}))
     return 0
 
 
