@@ -34,13 +34,11 @@ from pipelines.schemas import (
     ClusterCentroidsFile,
     DetectionRow,
     FaceRow,
-    IdentitiesFile,
     ScreentimeReport,
     StageName,
     StageState,
     TrackMetrics,
     TrackRep,
-    TrackRow,
     VideoMeta,
 )
 from pipelines.artifacts import read_jsonl
@@ -386,11 +384,10 @@ def build_app(settings: ApiSettings) -> FastAPI:
 
     @app.get("/episodes/{ep_id}/cluster_tracks")
     def cluster_tracks(ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+        """Clusters and their tracks, with the human corrections (merge, move, split) applied."""
         layout = run_or_404(ep_id, run_id)
-        if not storage.exists(layout.manifest("identities.json")):
-            raise HTTPException(409, f"no clusters for {ep_id}/{run_id} yet: run the cluster stage")
-        identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
-        tracks = {t.track_id: t for t in read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow)}
+        resolved, tracks, _ = view(layout)
+        identities = resolved.identities
         return {
             "ep_id": ep_id,
             "run_id": run_id,
@@ -468,9 +465,10 @@ def build_app(settings: ApiSettings) -> FastAPI:
     # --- corrections --------------------------------------------------------------------------------
 
     def view(layout: RunLayout):
+        """(corrected identities + assignments, tracks by id, centroids by identity) of a clustered run."""
         require_clusters(layout)
-        tracks = read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow)
         inputs, resolved = resolved_inputs(storage, layout, with_detections=False)
+        tracks = inputs.tracks
         centroids_key = layout.manifest("cluster_centroids.json")
         centroids = read_model(storage, centroids_key, ClusterCentroidsFile) if storage.exists(centroids_key) else None
         return resolved, {t.track_id: t for t in tracks}, {c.identity_id: c.centroid for c in (centroids.centroids if centroids else [])}

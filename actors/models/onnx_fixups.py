@@ -35,15 +35,15 @@ def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
 
 
 def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
-    import onnx
-    from onnx import numpy_helper
-
     data = source.read_bytes()
     key = hashlib.sha1(data + f"v2:{dynamic_hw}".encode()).hexdigest()[:12]
     cache = Path(os.environ.get("SCREENALYTICS_CACHE_DIR", Path.home() / ".cache" / "screenalytics")) / "models"
     target = cache / f"{source.stem}.ort-{key}.onnx"
     if target.is_file():
         return target
+
+    import onnx
+    from onnx import numpy_helper
 
     model = onnx.load_from_string(data)
     graph = model.graph
