@@ -78,7 +78,13 @@ class DetectTrackConfig(_Section):
         "soft cuts but splits shots on fast motion or flashes.",
     )
     min_shot_frames: int = Field(6, ge=1, description="Cuts closer than this to the previous cut are ignored.")
-    track_high_thresh: float = Field(0.6, ge=0, le=1, description="Only detections above this start a track.")
+    track_high_thresh: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Only detections above this start a track (weaker ones may continue one). Lower catches faces "
+        "the detector is unsure of (small, blurred); higher rejects more false positives.",
+    )
     track_min_hits: int = Field(
         0,
         ge=0,

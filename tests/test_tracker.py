@@ -64,3 +64,18 @@ def test_persistent_weak_face_becomes_a_track_with_min_hits_and_a_blip_does_not(
 def test_without_min_hits_weak_faces_never_start_tracks():
     tr = IouTracker(TrackerParams(high_thresh=0.6, min_hits=0))
     assert all(tr.step(f, [box(0, 0)], [0.4])[0] == -1 for f in range(0, 20, 4))
+
+
+def test_fast_mover_with_little_overlap_stays_one_track():
+    tr = IouTracker(TrackerParams(match_iou=0.2, center_gate=1.0))
+    ids = [tr.step(f, [box(100 + 10 * f, 100, 60)], [0.9])[0] for f in range(0, 60, 5)]  # 50 px per sample, 60 px face
+    assert len(set(ids)) == 1
+    far = IouTracker(TrackerParams(match_iou=0.2, center_gate=1.0))
+    first = far.step(0, [box(100, 100, 60)], [0.9])[0]
+    assert far.step(5, [box(280, 100, 60)], [0.9])[0] != first  # three face sizes away: somebody else
+
+
+def test_center_gate_does_not_join_a_different_size_face():
+    tr = IouTracker(TrackerParams(match_iou=0.2, center_gate=1.0))
+    a = tr.step(0, [box(100, 100, 60)], [0.9])[0]
+    assert tr.step(5, [box(150, 100, 150)], [0.9])[0] != a

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tracker import TrackerParams, greedy_match, iou_matrix
+from .tracker import TrackerParams, association_scores, greedy_match
 
 
 @dataclass(frozen=True)
@@ -63,5 +63,5 @@ def stitch_boundary(
             if gap <= 0 or gap > params.max_gap_frames or has_cut_between(cuts, e.last_frame, s.first_frame):
                 continue
             predicted = e.last_box + e.last_velocity * float(gap)
-            iou[i, j] = iou_matrix(predicted[None, :], s.first_box[None, :])[0, 0]
+            iou[i, j] = association_scores(predicted[None, :], s.first_box[None, :], params.match_iou, params.center_gate)[0, 0]
     return [(earlier[r].track_id, later[c].track_id) for r, c in greedy_match(iou, params.match_iou)]
