@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import ray
 
-from actors.pools import GPU_FRACTION, wants_gpu
+from actors.pools import embedder_pool, wants_gpu
 
-ACTOR_CPUS = 0.25
+ACTOR_CPUS = 0.25  # embedder_pool's num_cpus; the decorator needs a literal default
 NAMESPACE = "screenalytics"
 
 
@@ -46,13 +46,11 @@ def _pool_key(model_config: dict[str, Any]) -> str:
 
 def start_embedder_pool(model_config: dict[str, Any], size: int | None = None) -> list[ray.actor.ActorHandle]:
     """Get or create the named embedder actors for this model config (non-blocking)."""
-    resources = ray.cluster_resources()
-    use_gpu = wants_gpu(model_config)
-    size = size or (max(1, int(resources.get("GPU", 0) / GPU_FRACTION / 2)) if use_gpu else max(1, int(resources.get("CPU", 1))))
+    pool = embedder_pool(size, use_gpu=wants_gpu(model_config))
     # Detached: shared by every run, job and the API on the cluster. A non-detached actor would be owned
     # by whichever task created it first and die with it, under the feet of the others.
     options: dict[str, Any] = {"namespace": NAMESPACE, "get_if_exists": True, "lifetime": "detached"}
-    if use_gpu:
-        options["num_gpus"] = GPU_FRACTION
+    if pool.num_gpus:
+        options["num_gpus"] = pool.num_gpus
     key = _pool_key(model_config)
-    return [EmbedderActor.options(name=f"embedder-{key}-{i}", **options).remote(model_config) for i in range(size)]
+    return [EmbedderActor.options(name=f"embedder-{key}-{i}", **options).remote(model_config) for i in range(pool.size)]

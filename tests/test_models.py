@@ -64,3 +64,26 @@ def test_onnxruntime_runtime_matches_opencv_on_real_faces(sprites):
     chips = np.stack(chips)
     cosine = (SFaceEmbedder().embed(chips) * SFaceOrtEmbedder(device="cpu").embed(chips)).sum(axis=1)
     assert cosine.min() > 0.999
+
+
+def test_batched_inference_equals_one_at_a_time(sprites):
+    """The GPU path runs frames and chips in batches; on any device it must give the same answers."""
+    import cv2
+
+    from actors.models.yunet_sface import SFaceOrtEmbedder, YuNetOrtDetector
+
+    detector = YuNetOrtDetector(device="cpu")
+    frames = [cv2.resize(sprites[name][0].image, (320, 256)) for name in ("obama", "biden", "t1_a", "hanks")]
+    frames.append(np.zeros_like(frames[0]))  # a frame with no face keeps its place in the batch
+    single = detector.detect(frames, 0.5)
+    detector.batched = True
+    batched = detector.detect(frames, 0.5)
+    assert [len(d) for d in batched] == [len(d) for d in single] and len(single[-1]) == 0 and sum(map(len, single)) >= 4
+    for a, b in zip(single, batched):
+        assert np.allclose(a, b, atol=1e-3)
+
+    embedder = SFaceOrtEmbedder(device="cpu")
+    chips = np.stack([align_face(f, d[0, 5:15]) for f, d in zip(frames, single) if len(d)])
+    one = embedder.embed(chips)
+    embedder.batch = 3  # two calls, the second one short
+    assert np.allclose(one, embedder.embed(chips), atol=1e-5)

@@ -8,6 +8,7 @@ Nothing falls back silently: a missing directory or file raises :class:`ModelFil
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,8 @@ from .base import DET_COLUMNS, FaceDetector, FaceEmbedder, ModelFilesMissing, l2
 
 DETECTOR_FILES = ("det_10g.onnx", "det_2.5g.onnx", "det_500m.onnx", "scrfd_10g_bnkps.onnx", "scrfd_2.5g_bnkps.onnx")
 EMBEDDER_FILES = ("w600k_r50.onnx", "w600k_mbf.onnx", "glintr100.onnx", "arcface_r100.onnx")
+
+log = logging.getLogger(__name__)
 
 
 def _pick(model_dir: Path, names: tuple[str, ...], what: str) -> Path:
@@ -41,12 +44,25 @@ def find_pack(model_dir: str | Path | None) -> tuple[Path, Path]:
     return _pick(path, DETECTOR_FILES, "detector"), _pick(path, EMBEDDER_FILES, "recognition model")
 
 
+def _preload_cuda_libraries(ort) -> None:
+    """Let onnxruntime-gpu find CUDA and cuDNN installed as pip packages (nvidia-*), once per process.
+    Without it the CUDA provider loads only when those libraries are on the loader's path."""
+    if getattr(_preload_cuda_libraries, "done", False) or not hasattr(ort, "preload_dlls"):
+        return
+    _preload_cuda_libraries.done = True  # type: ignore[attr-defined]
+    try:
+        ort.preload_dlls(directory="")
+    except Exception as exc:  # a missing library is reported by the session that needs it
+        log.warning("onnxruntime could not preload CUDA libraries: %s", exc)
+
+
 def ort_session(path: Path, device: str):
     import onnxruntime as ort
 
     available = ort.get_available_providers()
     providers = ["CPUExecutionProvider"]
     if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        _preload_cuda_libraries(ort)
         providers.insert(0, "CUDAExecutionProvider")
     elif device == "cuda":
         raise RuntimeError(f"models.device=cuda but onnxruntime offers only {available}")
@@ -54,7 +70,13 @@ def ort_session(path: Path, device: str):
     options.intra_op_num_threads = 1 if providers[0] == "CPUExecutionProvider" else 0
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-    return session, ("cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu")
+    on_cuda = session.get_providers()[0] == "CUDAExecutionProvider"
+    if device == "cuda" and not on_cuda:  # onnxruntime itself falls back to the CPU, with only a log line
+        raise RuntimeError(
+            "models.device=cuda but onnxruntime's CUDA provider did not load (CUDA 12/13 and cuDNN 9 libraries, "
+            "a driver and a GPU are needed; its log above names what is missing); use models.device=auto or cpu"
+        )
+    return session, ("cuda" if on_cuda else "cpu")
 
 
 class ScrfdDetector(FaceDetector):

@@ -4,7 +4,9 @@
 1. every ``DequantizeLinear`` whose inputs are all initializers is folded into an fp32 initializer
    (YuNet's per-block scales carry a ``block_size`` attribute onnxruntime rejects);
 2. graph inputs that are initializers or that no node consumes are dropped (SFace lists 29);
-3. optionally, the image input's height and width become free dimensions.
+3. the batch dimension becomes free, so a GPU runs several frames or chips per call (YuNet's
+   outputs then hold the frames one after another along the anchor axis; SFace's one row per chip);
+4. optionally, the image input's height and width become free dimensions.
 
 The fixed model is cached next to the user's cache directory, keyed by the source file's content.
 """
@@ -36,7 +38,7 @@ def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
 
 def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
     data = source.read_bytes()
-    key = hashlib.sha1(data + f"v2:{dynamic_hw}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(data + f"v3:{dynamic_hw}".encode()).hexdigest()[:12]
     cache = Path(os.environ.get("SCREENALYTICS_CACHE_DIR", Path.home() / ".cache" / "screenalytics")) / "models"
     target = cache / f"{source.stem}.ort-{key}.onnx"
     if target.is_file():
@@ -66,11 +68,13 @@ def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
     inputs = [i for i in graph.input if i.name not in init_names and i.name in used]
     del graph.input[:]
     graph.input.extend(inputs)
+    dims = graph.input[0].type.tensor_type.shape.dim
+    dims[0].dim_param = "batch"
     if dynamic_hw:
-        dims = graph.input[0].type.tensor_type.shape.dim
         dims[2].dim_param, dims[3].dim_param = "height", "width"
-        for out in graph.output:  # output sizes follow the input size
-            out.type.tensor_type.ClearField("shape")
+    for out in graph.output:  # output sizes follow the input's
+        out.type.tensor_type.ClearField("shape")
+    del graph.value_info[:]  # stale intermediate shapes would only produce warnings
     cache.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     onnx.save(model, str(tmp))

