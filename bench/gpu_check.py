@@ -158,6 +158,44 @@ def check_models(sprites) -> None:
     })
 
 
+def profile_one_actor(video: Path) -> None:
+    """One detector actor's time on one 15 s segment, by phase, in this process: the ceiling the
+    pool multiplies (decode and the cut-detection thumbnails are CPU work; detection is the GPU's)."""
+    import cProfile
+    import pstats
+
+    from actors.detector_actor import FaceDetectorWorker
+    from pipelines.config import DetectTrackConfig, ModelConfig
+    from pipelines.video import probe_video
+
+    meta = probe_video(video)
+    stride = max(1, round(meta.fps / 5))
+    source = dict(path=str(video), fps=meta.fps, stride=stride, cut_threshold=27.0, min_shot_frames=6, last_segment=99)
+    worker = FaceDetectorWorker(ModelConfig(device=DEVICE).model_dump(), DetectTrackConfig().model_dump(), source)
+    segment = {"index": np.array([1]), "start_frame": np.array([int(15 * meta.fps)]), "end_frame": np.array([int(30 * meta.fps)])}
+    list(worker(segment))  # warm-up
+    profiler = cProfile.Profile()
+    t = time.time()
+    profiler.enable()
+    list(worker(segment))
+    profiler.disable()
+    wall = time.time() - t
+    stats = pstats.Stats(profiler).stats
+    def seconds(match, cumulative: bool = False) -> float:
+        return round(sum(v[3] if cumulative else v[2] for k, v in stats.items() if match(k[2])), 3)
+
+    row = {
+        "segment_frames": int(15 * meta.fps),
+        "wall_s": round(wall, 3),
+        "frames_per_s": round(15 * meta.fps / wall, 1),
+        "decode_incl_thumbs_s": seconds(lambda n: n == "decode_segment", cumulative=True),
+        "cut_thumbnails_s": seconds(lambda n: "'reformat'" in n),
+        "detector_run_s": seconds(lambda n: "pybind11_state.run" in n),
+        "resize_s": seconds(lambda n: "resize" in n),
+    }
+    emit("one_actor_segment", row)
+
+
 def run_episode(name: str, video: Path, seconds: float, out: Path, device: str, truth=None) -> dict:
     from pipelines.artifacts import RunLayout
     from pipelines.runner import run_pipeline
@@ -188,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/gpu_check"))
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the rendered episode")
     parser.add_argument("--long", default="10,60", help="minutes of looped video to run after the 60 s runs, while the budget allows")
+    parser.add_argument("--compare-at", type=float, default=10, help="minutes of looped video also run on the CPU, for the GPU/CPU ratio")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: dry-run this script where there is no GPU")
     args = parser.parse_args(argv)
     global DEVICE
@@ -227,27 +266,30 @@ def _checks(args, deadline: float) -> None:
                  "faiss_gpus": faiss.get_num_gpus()})
 
     summary: dict = {}
-    gpu = run_episode("gpu_60s_cold", video, args.seconds, args.out, DEVICE, truth)
+    profile_one_actor(video)
+    gpu = run_episode(f"{'gpu' if DEVICE == 'cuda' else 'cpu'}_{args.seconds:g}s_cold", video, args.seconds, args.out, DEVICE, truth)
     summary["accuracy_on_gpu"] = gpu.get("accuracy")
     from actors.model_actors import start_embedder_pool
     from pipelines.config import ModelConfig
 
     emit("embedder_actors", ray.get([a.info.remote() for a in start_embedder_pool(ModelConfig(device=DEVICE).model_dump())]))
-    cpu = run_episode("cpu_60s", video, args.seconds, args.out, "cpu")
-    gpu_warm = run_episode("gpu_60s_warm", video, args.seconds, args.out, DEVICE)
-    summary["gpu_vs_cpu_same_machine_60s"] = round(cpu["wall_s"] / gpu_warm["wall_s"], 2)
-
-    rate = gpu_warm["realtime_x"]
+    rate = gpu["realtime_x"]
     for minutes in [float(m) for m in args.long.split(",") if m]:
-        needed = 1.3 * minutes * 60 / rate + 20
-        left = deadline - time.time()
-        if needed > left:
-            emit(f"gpu_{minutes:g}min", {"skipped": f"needs ~{needed:.0f}s at {rate}x realtime, {left:.0f}s of the budget left"})
-            continue
         long_video = loop_video(video, args.out / f"gpu_{minutes:g}min_1080p.mp4", round(minutes * 60 / args.seconds))
-        row = run_episode(f"gpu_{minutes:g}min", long_video, minutes * 60, args.out, DEVICE)
-        rate = row["realtime_x"]
-        summary[f"{minutes:g}min_1080p_wall_s"] = row["wall_s"]
+        devices = [DEVICE, "cpu"] if minutes == args.compare_at and DEVICE != "cpu" else [DEVICE]
+        for device in devices:
+            needed = 1.3 * minutes * 60 / rate + 20
+            left = deadline - time.time()
+            name = f"{'gpu' if device == 'cuda' else 'cpu'}_{minutes:g}min"
+            if needed > left:
+                emit(name, {"skipped": f"needs ~{needed:.0f}s at {rate}x realtime, {left:.0f}s of the budget left"})
+                continue
+            row = run_episode(name, long_video, minutes * 60, args.out, device)
+            if device == DEVICE:
+                rate = row["realtime_x"]
+                summary[f"{minutes:g}min_1080p_wall_s"] = row["wall_s"]
+            else:
+                summary[f"gpu_vs_cpu_{minutes:g}min_same_machine"] = round(row["wall_s"] / summary[f"{minutes:g}min_1080p_wall_s"], 2)
         long_video.unlink()
     summary["realtime_x_longest"] = rate
     summary["projected_1h_1080p_min"] = round(60 / rate, 2)

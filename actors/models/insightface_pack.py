@@ -67,8 +67,16 @@ def ort_session(path: Path, device: str):
     elif device == "cuda":
         raise RuntimeError(f"models.device=cuda but onnxruntime offers only {available}")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1 if providers[0] == "CPUExecutionProvider" else 0
+    # One thread, not spinning: every actor holds a session, one per CPU, so a pool per session (the
+    # default: one thread per core, spinning between runs) would oversubscribe the node many times.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
+    if providers[0] == "CUDAExecutionProvider":
+        # cuDNN's exhaustive algorithm search runs again for every new input shape (each batch size,
+        # in every actor); its heuristic choice is within noise for these small networks.
+        providers[0] = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
     session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     on_cuda = session.get_providers()[0] == "CUDAExecutionProvider"
     if device == "cuda" and not on_cuda:  # onnxruntime itself falls back to the CPU, with only a log line
