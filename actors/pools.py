@@ -56,13 +56,14 @@ def _gpu_slice(share: float, gpus: float, actors: int) -> float:
     return max(1e-4, min(1.0, int(share * gpus / actors * 10_000) / 10_000))
 
 
-def actor_pool(requested: int | None = None, use_gpu: bool | None = None) -> PoolSpec:
+def actor_pool(requested: int | None = None, use_gpu: bool | None = None, resources: dict[str, float] | None = None) -> PoolSpec:
     """The detector pool: one actor per CPU (or ``requested``), each with a GPU slice when ``use_gpu``.
 
     The slice is the detectors' GPU share over the cluster's CPUs, not over this pool: concurrent
     episodes of a batch each get ``CPUs / workers`` detectors, and together they must still fit.
+    ``resources`` defaults to the running cluster's.
     """
-    resources = ray.cluster_resources()
+    resources = resources if resources is not None else ray.cluster_resources()
     cpus = float(resources.get("CPU", 1))
     gpus = float(resources.get("GPU", 0))
     gpu = gpus > 0 if use_gpu is None else use_gpu
@@ -70,9 +71,9 @@ def actor_pool(requested: int | None = None, use_gpu: bool | None = None) -> Poo
     return PoolSpec(size=size, num_cpus=ACTOR_CPU_FRACTION, num_gpus=_gpu_slice(DETECTOR_GPU_SHARE, gpus, max(size, int(cpus))) if gpu and gpus else 0.0)
 
 
-def embedder_pool(requested: int | None = None, use_gpu: bool = False) -> PoolSpec:
+def embedder_pool(requested: int | None = None, use_gpu: bool = False, resources: dict[str, float] | None = None) -> PoolSpec:
     """The embedder pool: ``GPU_EMBEDDERS_PER_GPU`` per GPU when ``use_gpu``, else one per CPU."""
-    resources = ray.cluster_resources()
+    resources = resources if resources is not None else ray.cluster_resources()
     gpus = float(resources.get("GPU", 0))
     if use_gpu and gpus:
         size = requested or max(1, int(gpus * GPU_EMBEDDERS_PER_GPU))
