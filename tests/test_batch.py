@@ -105,3 +105,50 @@ def test_killed_catalog_resumes_without_recomputing(ray_cluster, catalog, tmp_pa
     by_ep = {r["ep_id"]: r for r in results}
     assert set(by_ep["cat-s01e01"]["actions"].values()) == {"reused"}
     assert by_ep["cat-s01e02"]["status"] == "succeeded"
+
+
+def _pid_with_title(title: str) -> int | None:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if fh.read().split(b"\0")[0].decode(errors="replace").startswith(title):
+                        return int(entry)
+            except OSError:
+                continue
+    return None
+
+
+@pytest.mark.slow
+def test_killed_worker_is_retried_and_redoes_no_finished_segment(ray_cluster, catalog, tmp_path):
+    """SIGKILL the Ray worker running an episode mid-detection: Ray retries the task, the retry keeps
+    every segment finished before the kill (same file, untouched) and the episode succeeds."""
+    import threading
+
+    path, truth = catalog
+    one = tmp_path / "one.csv"
+    one.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
+    data = tmp_path / "data"
+    segments = data / "frames" / "cat-s01e01" / "runs" / "main" / "segments"
+    box: dict = {}
+
+    def submit() -> None:
+        box["results"] = run_catalog(load_catalog(str(one)), str(data), workers=1, profile=None, overrides={"detect_track.segment_s": 2.0}, name="kill")[0]
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(segments.glob("seg_*.parquet"))) < 2:
+        time.sleep(0.02)
+    pid = _pid_with_title("ray::episode:cat-s01e01")
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in segments.glob("seg_*.parquet")}
+    assert pid and before, "the episode finished or never started before the kill"
+    os.kill(pid, signal.SIGKILL)
+    thread.join(300)
+
+    (result,) = box["results"]
+    assert result["status"] == "succeeded", result
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in segments.glob("seg_*.parquet")}
+    assert len(after) == 7 and all(after[name] == stamp for name, stamp in before.items())
+    measured = {s["name"]: s["seconds"] for s in result["screentime"]}
+    assert sorted(measured.values()) == pytest.approx(sorted(truth.seconds.values()), abs=0.5)
