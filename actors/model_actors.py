@@ -16,11 +16,10 @@ import ray
 
 from actors.pools import embedder_pool, wants_gpu
 
-ACTOR_CPUS = 0.25  # embedder_pool's num_cpus; the decorator needs a literal default
 NAMESPACE = "screenalytics"
 
 
-@ray.remote(num_cpus=ACTOR_CPUS, max_restarts=2, max_task_retries=2)
+@ray.remote(max_restarts=2, max_task_retries=2)  # resources: start_embedder_pool, from actors.pools
 class EmbedderActor:
     def __init__(self, model_config: dict[str, Any]):
         from actors.models.registry import load_embedder
@@ -49,7 +48,7 @@ def start_embedder_pool(model_config: dict[str, Any], size: int | None = None) -
     pool = embedder_pool(size, use_gpu=wants_gpu(model_config))
     # Detached: shared by every run, job and the API on the cluster. A non-detached actor would be owned
     # by whichever task created it first and die with it, under the feet of the others.
-    options: dict[str, Any] = {"namespace": NAMESPACE, "get_if_exists": True, "lifetime": "detached"}
+    options: dict[str, Any] = {"namespace": NAMESPACE, "get_if_exists": True, "lifetime": "detached", "num_cpus": pool.num_cpus}
     if pool.num_gpus:
         options["num_gpus"] = pool.num_gpus
     key = _pool_key(model_config)

