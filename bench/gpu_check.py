@@ -3,17 +3,19 @@ same answers as the CPU, and end-to-end throughput on 1080p, inside a fixed time
 
     python -m bench.gpu_check [--budget-s 330] [--out DIR]
 
-Steps, each skipped (and said so) when the budget left cannot hold it:
+Steps (the long runs of step 5 are skipped, and said so, when the budget left cannot hold them):
 
 1. environment: GPU, onnxruntime and its providers, Ray's resources, FAISS GPUs;
 2. models: YuNet and SFace sessions on ``cuda`` must list ``CUDAExecutionProvider`` first (the check
    fails otherwise: no silent CPU fallback), give the CPU's detections (IoU > 0.98) and embeddings
    (cosine > 0.999) on real faces, and their per-frame / per-chip time is measured on both;
-3. a 60 s 1080p episode (rendered here from the packaged faces) through the whole pipeline on the
-   GPU (cold actors) and on the CPU, same machine; the GPU run is scored against the ground truth;
-4. the episode looped by stream copy to 10 minutes, then to 1 hour when the 10-minute rate says
-   it fits the budget left: the "1-hour 1080p in <= 2 minutes" target is measured, not projected,
-   whenever it can be.
+3. one detector actor on one 15 s segment in this process, profiled by phase (decode, cut
+   thumbnails, detector): the per-actor ceiling the pool multiplies;
+4. a 60 s 1080p episode (rendered here from the packaged faces) through the whole pipeline on the
+   GPU (cold actors), scored against its ground truth;
+5. the episode looped by stream copy to 10 minutes (on the GPU, then CPU-only on the same machine,
+   for the ratio) and to 1 hour, each when the rate so far says it fits the budget left: the
+   "1-hour 1080p in <= 2 minutes" target is measured, not projected, whenever it can be.
 
 Prints one JSON line per result and a summary last; writes ``gpu_check.json`` under ``--out``.
 GPU memory and utilisation are sampled from ``nvidia-smi`` during each pipeline run.
@@ -33,8 +35,6 @@ import numpy as np
 
 RESULTS: dict = {}
 DEVICE = "cuda"  # "cpu" only for a dry run of this script on a machine without a GPU
-
-
 STARTED = time.time()
 
 
