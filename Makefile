@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
 #   make demo   install, build the bundled sample episode from real face media, run it, print screen time
-#   make test   install with test extras and run the test suite
+#   make test   install with test extras, lint, and run the test suite
+# Also: make lint (ruff + mypy), make test-fast (no tests marked slow), make fmt.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -17,11 +18,23 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/screenalytics demo --data-dir data
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	$(PY) -m pytest -q tests
+
+test-fast: install
+	$(PY) -m pytest -q tests -m "not slow"
 
 bench: install
 	$(PY) -m bench.accuracy
 	$(PY) -m bench.throughput
 
-.PHONY: install demo test bench
+.PHONY: install demo lint fmt test test-fast bench

@@ -1,66 +1,77 @@
-"""The detector actor: a Ray Data ``map_batches`` class UDF, loaded once per actor and fed batches of
-frames. It resizes for detection, maps boxes back to source pixels, aligns a 112x112 chip for every
-face from the full-resolution frame, measures its quality and JPEG-encodes it, so faces are later
-embedded without decoding the video again."""
+"""The detector actor: a Ray Data ``map_batches`` class UDF, loaded once per actor and fed segments.
+
+It resizes each sampled frame for detection, maps boxes back to source pixels, aligns a 112x112 chip
+for every face from the full-resolution frame, measures its quality and JPEG-encodes it, so faces are
+later embedded without decoding the video again. Its output is one :class:`~actors.faces.FrameFaces`
+per sampled frame.
+"""
 
 from __future__ import annotations
 
-import pickle
-from typing import Any, Iterator
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
+from actors.faces import FrameFaces
 from actors.models.align import align_face, chip_quality
+from actors.models.config import ModelConfig
 from actors.models.registry import load_detector
-from pipelines.config import DetectTrackConfig, ModelConfig
 
 CHIP_JPEG_QUALITY = 95
 
+FrameSource = Callable[[dict[str, np.ndarray]], Iterator[dict[str, np.ndarray]]]
+"""Segment descriptors in, batches of decoded frames out (``segment``, ``frame_idx``, ``ts``, ``cuts``,
+``segment_sampled_total``, ``image``): :func:`pipelines.frame_source.decode_segments`, bound to a video."""
 
-def encode_payload(dets: np.ndarray, quality: np.ndarray, chips: list[bytes]) -> bytes:
-    return pickle.dumps((dets.astype(np.float32), quality.astype(np.float32), chips), protocol=5)
 
+@dataclass(frozen=True)
+class DetectorSettings:
+    """The detection settings the actor applies (see ``pipelines.config.DetectTrackConfig`` for trade-offs)."""
 
-def decode_payload(blob: bytes) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
-    return pickle.loads(blob)
+    det_long_side: int = 960
+    det_thresh: float = 0.3
+    min_face_px: float = 16.0
 
 
 class FaceDetectorWorker:
     """Detects faces in batches of frames (``detect_frames``) or in whole segments (``__call__``).
 
-    As a Ray Data UDF it takes one segment descriptor per call and decodes that segment itself:
-    every actor then owns a segment, segments are decoded in parallel across the pool, and frames
-    never travel through the object store. (Letting Ray Data fuse a separate decode task into the
-    actor stage instead bundled all segments into one actor's input.)
+    As a Ray Data UDF it takes one segment descriptor per call and decodes that segment itself through
+    ``frame_source``: every actor then owns a segment, segments are decoded in parallel across the pool,
+    and frames never travel through the object store. (Letting Ray Data fuse a separate decode task into
+    the actor stage instead bundled all segments into one actor's input.)
     """
 
-    def __init__(self, model_config: dict[str, Any], detect_config: dict[str, Any], source: dict[str, Any] | None = None):
+    def __init__(self, model_config: dict[str, Any], settings: DetectorSettings, frame_source: FrameSource | None = None):
         cv2.setNumThreads(1)
-        self.config = DetectTrackConfig(**detect_config)
+        self.settings = settings
         self.detector = load_detector(ModelConfig(**model_config))
-        self.source = source or {}
+        self.frame_source = frame_source
 
     def __call__(self, segments: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
-        from pipelines.frame_source import decode_segments
+        if self.frame_source is None:
+            raise RuntimeError("FaceDetectorWorker was built without a frame source")
+        for frames in self.frame_source(segments):
+            yield {"frame": np.array([f.to_bytes() for f in self.detect_frames(frames)], dtype=object)}
 
-        for frames in decode_segments(segments, frames_per_batch=self.config.batch_size, **self.source):
-            yield self.detect_frames(frames)
-
-    def detect_frames(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def detect_frames(self, batch: dict[str, np.ndarray]) -> list[FrameFaces]:
         images = batch["image"]
         h, w = images.shape[1:3]
-        scale = min(1.0, self.config.det_long_side / max(h, w))
+        scale = min(1.0, self.settings.det_long_side / max(h, w))
         small = [cv2.resize(im, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else im for im in images]
-        results = self.detector.detect(small, self.config.det_thresh)
-        payloads = []
-        for image, dets in zip(images, results):
+        results = self.detector.detect(small, self.settings.det_thresh)
+        out = []
+        for i, (image, dets) in enumerate(zip(images, results)):
             dets = dets.copy()
             dets[:, :4] /= scale
             dets[:, 5:] /= scale
             dets[:, [0, 2]] = dets[:, [0, 2]].clip(0, w)
             dets[:, [1, 3]] = dets[:, [1, 3]].clip(0, h)
-            dets = dets[(dets[:, 3] - dets[:, 1]) >= self.config.min_face_px]
+            dets = dets[(dets[:, 3] - dets[:, 1]) >= self.settings.min_face_px].astype(np.float32)
             quality = np.zeros((len(dets), 2), np.float32)
             chips = []
             for k, det in enumerate(dets):
@@ -68,12 +79,19 @@ class FaceDetectorWorker:
                 quality[k] = chip_quality(chip)
                 ok, jpeg = cv2.imencode(".jpg", chip, [cv2.IMWRITE_JPEG_QUALITY, CHIP_JPEG_QUALITY])
                 chips.append(jpeg.tobytes())
-            payloads.append(encode_payload(dets, quality, chips))
-        return {
-            "segment": batch["segment"],
-            "frame_idx": batch["frame_idx"],
-            "ts": batch["ts"],
-            "cuts": batch["cuts"],
-            "segment_sampled_total": batch["segment_sampled_total"],
-            "payload": np.array(payloads, dtype=object),
-        }
+            out.append(
+                FrameFaces(
+                    segment=int(batch["segment"][i]),
+                    frame_idx=int(batch["frame_idx"][i]),
+                    ts=float(batch["ts"][i]),
+                    cuts=[int(c) for c in json.loads(batch["cuts"][i])],
+                    segment_sampled_total=int(batch["segment_sampled_total"][i]),
+                    boxes=dets[:, :4],
+                    scores=dets[:, 4],
+                    landmarks=dets[:, 5:15],
+                    blur=quality[:, 0],
+                    contrast=quality[:, 1],
+                    chips=chips,
+                )
+            )
+        return out

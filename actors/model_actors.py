@@ -22,8 +22,8 @@ NAMESPACE = "screenalytics"
 @ray.remote(max_restarts=2, max_task_retries=2)  # resources: start_embedder_pool, from actors.pools
 class EmbedderActor:
     def __init__(self, model_config: dict[str, Any]):
+        from actors.models.config import ModelConfig
         from actors.models.registry import load_embedder
-        from pipelines.config import ModelConfig
 
         cv2.setNumThreads(1)
         self.embedder = load_embedder(ModelConfig(**model_config))
@@ -32,7 +32,7 @@ class EmbedderActor:
         return {"model": self.embedder.name, "dim": self.embedder.dim, "device": self.embedder.device}
 
     def embed_jpegs(self, chips: list[bytes]) -> np.ndarray:
-        images = np.stack([cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in chips])
+        images = np.stack([np.asarray(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)) for b in chips])
         return self.embedder.embed(images)
 
 
@@ -52,4 +52,4 @@ def start_embedder_pool(model_config: dict[str, Any], size: int | None = None) -
     if pool.num_gpus:
         options["num_gpus"] = pool.num_gpus
     key = _pool_key(model_config)
-    return [EmbedderActor.options(name=f"embedder-{key}-{i}", **options).remote(model_config) for i in range(pool.size)]
+    return [EmbedderActor.options(name=f"embedder-{key}-{i}", **options).remote(model_config) for i in range(pool.size)]  # type: ignore[attr-defined]  # ray.remote classes gain .options at run time

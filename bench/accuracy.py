@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.artifacts import RunLayout
+from pipelines.layout import RunLayout
 from pipelines.ray_env import ensure_ray
 from pipelines.runner import run_pipeline
 from pipelines.sample.evaluate import evaluate_run
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--force", action="store_true", help="recompute finished stages (after a code change)")
     args = parser.parse_args(argv)
-    from pipelines.cli import parse_overrides
+    from pipelines.config import parse_overrides
 
     ensure_ray()
     storage = LocalStorage(bench_dir() / "runs")
@@ -44,12 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         ep_id = f"bench-s01e{seed % 100:02d}"
         run_id = f"acc-{args.profile or 'balanced'}"
         t0 = time.time()
-        run_pipeline(storage=storage, ep_id=ep_id, run_id=run_id, video=str(video), profile=args.profile, overrides=parse_overrides(args.overrides), force=args.force)
+        run_pipeline(
+            storage=storage, ep_id=ep_id, run_id=run_id, video=str(video), profile=args.profile, overrides=parse_overrides(args.overrides), force=args.force
+        )
         ev = evaluate_run(storage, RunLayout(ep_id, run_id), truth)
-        print(f"\n{ep_id} ({seconds:.0f}s, {time.time() - t0:.1f}s wall): purity {ev.purity:.3f}  extra/person {ev.extra_clusters_per_person:.2f}  "
-              f"spurious ids {ev.spurious_identities}  recall {ev.recall:.3f} ({ev.recall_faces} faces)")
+        print(
+            f"\n{ep_id} ({seconds:.0f}s, {time.time() - t0:.1f}s wall): purity {ev.purity:.3f}  extra/person {ev.extra_clusters_per_person:.2f}  "
+            f"spurious ids {ev.spurious_identities}  recall {ev.recall:.3f} ({ev.recall_faces} faces)"
+        )
         for person in sorted(ev.true_s):
-            print(f"  {person:<8} true {ev.true_s[person]:7.2f}s  measured {ev.measured_s.get(person, 0.0):7.2f}s  error {100 * ev.errors.get(person, 0):5.2f}%")
+            print(
+                f"  {person:<8} true {ev.true_s[person]:7.2f}s  measured {ev.measured_s.get(person, 0.0):7.2f}s  error {100 * ev.errors.get(person, 0):5.2f}%"
+            )
         errors += list(ev.errors.values())
         purities.append(ev.purity)
         extras.append(ev.extra_clusters_per_person)

@@ -47,7 +47,19 @@ def main(argv: list[str] | None = None) -> int:
         for workers in (1, 2):
             data = folder / f"data_{workers}"
             shutil.rmtree(data, ignore_errors=True)
-            cmd = [sys.executable, "-m", "pipelines.batch", "--catalog", str(catalog), "--data-dir", str(data), "--workers", str(workers), "--num-cpus", str(workers)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pipelines.batch",
+                "--catalog",
+                str(catalog),
+                "--data-dir",
+                str(data),
+                "--workers",
+                str(workers),
+                "--num-cpus",
+                str(workers),
+            ]
             if pinned:
                 cmd = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:workers]), *cmd]
             t0 = time.time()
@@ -59,10 +71,29 @@ def main(argv: list[str] | None = None) -> int:
             catalog_s = float(re.search(r"succeeded in ([0-9.]+)s", proc.stdout).group(1))
             results[workers] = (wall, catalog_s)
             video_s = args.episodes * args.seconds
-            print(json.dumps({"workers": workers, "pinned_to_cores": workers if pinned else None, "episodes": args.episodes, "wall_s": round(wall, 1),
-                              "catalog_s_without_ray_start": catalog_s, "video_s_per_wall_s": round(video_s / wall, 2)}), flush=True)
-        print(json.dumps({"pinned": pinned, "throughput_ratio_2_vs_1": round(results[1][0] / results[2][0], 2),
-                          "throughput_ratio_2_vs_1_without_ray_start": round(results[1][1] / results[2][1], 2)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "workers": workers,
+                        "pinned_to_cores": workers if pinned else None,
+                        "episodes": args.episodes,
+                        "wall_s": round(wall, 1),
+                        "catalog_s_without_ray_start": catalog_s,
+                        "video_s_per_wall_s": round(video_s / wall, 2),
+                    }
+                ),
+                flush=True,
+            )
+        print(
+            json.dumps(
+                {
+                    "pinned": pinned,
+                    "throughput_ratio_2_vs_1": round(results[1][0] / results[2][0], 2),
+                    "throughput_ratio_2_vs_1_without_ray_start": round(results[1][1] / results[2][1], 2),
+                }
+            ),
+            flush=True,
+        )
     return 0
 
 

@@ -57,7 +57,9 @@ class GpuSampler:
             try:
                 out = subprocess.run(
                     ["nvidia-smi", "--query-gpu=memory.used,utilization.gpu", "--format=csv,noheader,nounits"],
-                    capture_output=True, text=True, timeout=5,
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
                 ).stdout.split("\n")[0]
                 mem, util = (float(x) for x in out.split(","))
             except (OSError, ValueError, subprocess.TimeoutExpired):
@@ -65,7 +67,7 @@ class GpuSampler:
             self.mem.append(mem)
             self.util.append(util)
 
-    def __enter__(self) -> "GpuSampler":
+    def __enter__(self) -> GpuSampler:
         self._thread.start()
         return self
 
@@ -123,10 +125,13 @@ def check_models(sprites) -> None:
 
     gpu_det, cpu_det = YuNetOrtDetector(device=DEVICE), YuNetOrtDetector(device="cpu")
     gpu_emb, cpu_emb = SFaceOrtEmbedder(device=DEVICE), SFaceOrtEmbedder(device="cpu")
-    emit("sessions", {
-        "detector": {"providers": gpu_det._session.get_providers(), "device": gpu_det.device},
-        "embedder": {"providers": gpu_emb._session.get_providers(), "device": gpu_emb.device},
-    })
+    emit(
+        "sessions",
+        {
+            "detector": {"providers": gpu_det._session.get_providers(), "device": gpu_det.device},
+            "embedder": {"providers": gpu_emb._session.get_providers(), "device": gpu_emb.device},
+        },
+    )
     if DEVICE == "cuda" and (gpu_det.device != "cuda" or gpu_emb.device != "cuda"):
         raise SystemExit("the CUDA provider did not load: the models would run on the CPU")
 
@@ -140,22 +145,32 @@ def check_models(sprites) -> None:
         worst_score = max(worst_score, float(np.abs(np.sort(a[:, 4]) - np.sort(b[:, 4])).max()))
         chips.append(align_face(image, a[np.argmax(a[:, 4])][5:15]))
     cosine = float((cpu_emb.embed(np.stack(chips)) * gpu_emb.embed(np.stack(chips))).sum(axis=1).min())
-    emit("gpu_matches_cpu", {"detection_iou_min": round(worst_iou, 4), "score_diff_max": round(worst_score, 4), "embedding_cosine_min": round(cosine, 5),
-                             "ok": worst_iou > 0.98 and worst_score < 0.01 and cosine > 0.999})
+    emit(
+        "gpu_matches_cpu",
+        {
+            "detection_iou_min": round(worst_iou, 4),
+            "score_diff_max": round(worst_score, 4),
+            "embedding_cosine_min": round(cosine, 5),
+            "ok": worst_iou > 0.98 and worst_score < 0.01 and cosine > 0.999,
+        },
+    )
 
     frame = cv2.resize(images[2], (960, 544))
     frames = [frame] * 8
     chip_batch = np.stack([chips[i % len(chips)] for i in range(256)])
-    emit("model_speed", {
-        "detector_ms_per_960x544_frame": {
-            "cuda_batch8": round(_median_ms(lambda: gpu_det.detect(frames, 0.3), 20) / 8, 2),
-            "cpu_1thread": round(_median_ms(lambda: cpu_det.detect(frames[:1], 0.3), 5), 2),
+    emit(
+        "model_speed",
+        {
+            "detector_ms_per_960x544_frame": {
+                "cuda_batch8": round(_median_ms(lambda: gpu_det.detect(frames, 0.3), 20) / 8, 2),
+                "cpu_1thread": round(_median_ms(lambda: cpu_det.detect(frames[:1], 0.3), 5), 2),
+            },
+            "embedder_ms_per_chip": {
+                "cuda_batch256": round(_median_ms(lambda: gpu_emb.embed(chip_batch), 10) / 256, 3),
+                "cpu_1thread": round(_median_ms(lambda: cpu_emb.embed(chip_batch[:8]), 3) / 8, 2),
+            },
         },
-        "embedder_ms_per_chip": {
-            "cuda_batch256": round(_median_ms(lambda: gpu_emb.embed(chip_batch), 10) / 256, 3),
-            "cpu_1thread": round(_median_ms(lambda: cpu_emb.embed(chip_batch[:8]), 3) / 8, 2),
-        },
-    })
+    )
 
 
 def profile_one_actor(video: Path) -> None:
@@ -163,15 +178,17 @@ def profile_one_actor(video: Path) -> None:
     pool multiplies (decode and the cut-detection thumbnails are CPU work; detection is the GPU's)."""
     import cProfile
     import pstats
+    from functools import partial
 
-    from actors.detector_actor import FaceDetectorWorker
-    from pipelines.config import DetectTrackConfig, ModelConfig
+    from actors.detector_actor import DetectorSettings, FaceDetectorWorker
+    from actors.models.config import ModelConfig
+    from pipelines.frame_source import decode_segments
     from pipelines.video import probe_video
 
     meta = probe_video(video)
     stride = max(1, round(meta.fps / 5))
-    source = dict(path=str(video), fps=meta.fps, stride=stride, cut_threshold=27.0, min_shot_frames=6, last_segment=99)
-    worker = FaceDetectorWorker(ModelConfig(device=DEVICE).model_dump(), DetectTrackConfig().model_dump(), source)
+    source = partial(decode_segments, path=str(video), fps=meta.fps, stride=stride, cut_threshold=27.0, min_shot_frames=6, last_segment=99, frames_per_batch=8)
+    worker = FaceDetectorWorker(ModelConfig(device=DEVICE).model_dump(), DetectorSettings(), source)
     segment = {"index": np.array([1]), "start_frame": np.array([int(15 * meta.fps)]), "end_frame": np.array([int(30 * meta.fps)])}
     list(worker(segment))  # warm-up
     profiler = cProfile.Profile()
@@ -181,6 +198,7 @@ def profile_one_actor(video: Path) -> None:
     profiler.disable()
     wall = time.time() - t
     stats = pstats.Stats(profiler).stats
+
     def seconds(match, cumulative: bool = False) -> float:
         return round(sum(v[3] if cumulative else v[2] for k, v in stats.items() if match(k[2])), 3)
 
@@ -197,7 +215,7 @@ def profile_one_actor(video: Path) -> None:
 
 
 def run_episode(name: str, video: Path, seconds: float, out: Path, device: str, truth=None) -> dict:
-    from pipelines.artifacts import RunLayout
+    from pipelines.layout import RunLayout
     from pipelines.runner import run_pipeline
     from pipelines.storage import LocalStorage
 
@@ -207,15 +225,24 @@ def run_episode(name: str, video: Path, seconds: float, out: Path, device: str, 
         result = run_pipeline(storage=storage, ep_id="gpu-s01e01", video=str(video), overrides={"models.device": device}, force=True)
         wall = time.time() - t
     row = {
-        "device": device, "video_s": seconds, "wall_s": round(wall, 1), "realtime_x": round(seconds / wall, 1),
-        "stages_s": {o.stage.value: round(o.seconds, 1) for o in result.outcomes}, **sampler.summary(),
+        "device": device,
+        "video_s": seconds,
+        "wall_s": round(wall, 1),
+        "realtime_x": round(seconds / wall, 1),
+        "stages_s": {o.stage.value: round(o.seconds, 1) for o in result.outcomes},
+        **sampler.summary(),
     }
     if truth is not None:
         from pipelines.sample.evaluate import evaluate_run
 
         ev = evaluate_run(storage, RunLayout("gpu-s01e01", result.run_id), truth)
-        row["accuracy"] = {"median_error": round(ev.median_error, 4), "max_error": round(ev.max_error, 4), "purity": round(ev.purity, 3),
-                           "recall": round(ev.recall, 3), "spurious_identities": ev.spurious_identities}
+        row["accuracy"] = {
+            "median_error": round(ev.median_error, 4),
+            "max_error": round(ev.max_error, 4),
+            "purity": round(ev.purity, 3),
+            "recall": round(ev.recall, 3),
+            "spurious_identities": ev.spurious_identities,
+        }
     emit(name, row)
     return row
 
@@ -262,15 +289,21 @@ def _checks(args, deadline: float) -> None:
 
     t = time.time()
     ensure_ray()
-    emit("ray", {"resources": {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}, "start_s": round(time.time() - t, 1),
-                 "faiss_gpus": faiss.get_num_gpus()})
+    emit(
+        "ray",
+        {
+            "resources": {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")},
+            "start_s": round(time.time() - t, 1),
+            "faiss_gpus": faiss.get_num_gpus(),
+        },
+    )
 
     summary: dict = {}
     profile_one_actor(video)
     gpu = run_episode(f"{'gpu' if DEVICE == 'cuda' else 'cpu'}_{args.seconds:g}s_cold", video, args.seconds, args.out, DEVICE, truth)
     summary["accuracy_on_gpu"] = gpu.get("accuracy")
     from actors.model_actors import start_embedder_pool
-    from pipelines.config import ModelConfig
+    from actors.models.config import ModelConfig
 
     emit("embedder_actors", ray.get([a.info.remote() for a in start_embedder_pool(ModelConfig(device=DEVICE).model_dump())]))
     rate = gpu["realtime_x"]

@@ -64,7 +64,7 @@ class PeakMemory:
             self.peak = max(self.peak, self._tree_rss())
             time.sleep(0.1)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.peak = self._tree_rss()
         self._thread.start()
         return self

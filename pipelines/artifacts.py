@@ -1,12 +1,6 @@
-"""Where each artifact lives, and typed read/write helpers over :class:`~pipelines.storage.Storage`.
+"""Typed read/write helpers over :class:`~pipelines.storage.Storage`.
 
-Layout (relative to the data root), as in the replaced system:
-
-- ``manifests/{ep}/runs/{run}/``: detections.jsonl, tracks.jsonl, track_metrics.json, shots.json,
-  faces.jsonl, track_reps.jsonl, identities.json, cluster_centroids.json, corrections.json,
-  ``{stage}.json`` markers, ``analytics/screentime.{json,csv}``
-- ``embeds/{ep}/runs/{run}/``: faces.npy, track_prototypes.npy
-- ``frames/{ep}/runs/{run}/``: ``crops/track_####/frame_######.jpg``, ``segments/seg_#####.parquet``
+Where artifacts live is :mod:`pipelines.layout`'s business; this module only reads and writes them.
 """
 
 from __future__ import annotations
@@ -14,67 +8,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
-from typing import Iterable, Sequence, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from pydantic import BaseModel
 
-from .ids import validate_ep_id, validate_run_id
+from .layout import RunLayout
 from .schemas import StageMarker, StageName
 from .storage import Storage
 
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class RunLayout:
-    ep_id: str
-    run_id: str
-
-    def __post_init__(self) -> None:
-        validate_ep_id(self.ep_id)
-        validate_run_id(self.run_id)
-
-    @property
-    def manifests(self) -> str:
-        return f"manifests/{self.ep_id}/runs/{self.run_id}"
-
-    @property
-    def embeds(self) -> str:
-        return f"embeds/{self.ep_id}/runs/{self.run_id}"
-
-    @property
-    def frames(self) -> str:
-        return f"frames/{self.ep_id}/runs/{self.run_id}"
-
-    def manifest(self, name: str) -> str:
-        return f"{self.manifests}/{name}"
-
-    def marker(self, stage: StageName) -> str:
-        return self.manifest(f"{stage.value}.json")
-
-    def segment(self, index: int) -> str:
-        return f"{self.frames}/segments/seg_{index:05d}.parquet"
-
-    def crop(self, track_id: int, frame_idx: int) -> str:
-        return f"{self.frames}/crops/track_{track_id:04d}/frame_{frame_idx:06d}.jpg"
-
-    @property
-    def screentime_json(self) -> str:
-        return self.manifest("analytics/screentime.json")
-
-    @property
-    def screentime_csv(self) -> str:
-        return self.manifest("analytics/screentime.csv")
-
-    @property
-    def faces_npy(self) -> str:
-        return f"{self.embeds}/faces.npy"
-
-    @property
-    def prototypes_npy(self) -> str:
-        return f"{self.embeds}/track_prototypes.npy"
 
 
 def write_model(storage: Storage, key: str, model: BaseModel) -> None:

@@ -30,9 +30,7 @@ from typing import Any
 import ray
 
 from .ids import InvalidIdError, validate_ep_id
-
-_V2 = re.compile(r"raw/videos/(?P<show>[a-z0-9][a-z0-9_-]*)/s(?P<s>\d{2,3})/e(?P<e>\d{2,3})/episode\.mp4$")
-_V1 = re.compile(r"raw/videos/(?P<ep>[^/]+)/episode\.mp4$")
+from .layout import catalog_prefix
 
 
 @dataclass
@@ -76,27 +74,17 @@ def load_catalog(source: str) -> list[CatalogEntry]:
 
 
 def _catalog_from_s3(uri: str) -> list[CatalogEntry]:
-    import os
-
-    import boto3
-
-    from .storage import parse_s3_uri
+    from .layout import ep_id_of_source_key
+    from .storage import parse_s3_uri, s3_client
 
     bucket, prefix = parse_s3_uri(uri)
-    client = boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+    client = s3_client()
     entries: dict[str, CatalogEntry] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            key = obj["Key"]
-            if m := _V2.search(key):
-                ep_id = f"{m['show']}-s{int(m['s']):02d}e{int(m['e']):02d}"
-            elif m := _V1.search(key):
-                ep_id = m["ep"]
-            elif key.endswith(".mp4"):
-                ep_id = Path(key).stem
-            else:
-                continue
-            entries.setdefault(ep_id, CatalogEntry(ep_id, f"s3://{bucket}/{key}"))
+            ep_id = ep_id_of_source_key(obj["Key"])
+            if ep_id is not None:
+                entries.setdefault(ep_id, CatalogEntry(ep_id, f"s3://{bucket}/{obj['Key']}"))
     return [entries[k] for k in sorted(entries)]
 
 
@@ -130,11 +118,16 @@ def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict
         screentime = []
         if report is not None:
             screentime = [{"name": m.name, "cast_id": m.cast_id, "identity_id": None, "seconds": m.visual_s} for m in report.metrics]
-            screentime += [{"name": i.identity_id, "cast_id": None, "identity_id": i.identity_id, "seconds": i.visual_s}
-                           for i in report.identities if i.cast_id is None]
+            screentime += [
+                {"name": i.identity_id, "cast_id": None, "identity_id": i.identity_id, "seconds": i.visual_s} for i in report.identities if i.cast_id is None
+            ]
         out = EpisodeResult(
-            entry["ep_id"], "succeeded", None,
-            {o.stage.value: round(o.seconds, 3) for o in result.outcomes}, {o.stage.value: o.action for o in result.outcomes}, screentime,
+            entry["ep_id"],
+            "succeeded",
+            None,
+            {o.stage.value: round(o.seconds, 3) for o in result.outcomes},
+            {o.stage.value: o.action for o in result.outcomes},
+            screentime,
         )
     except BaseException as exc:  # noqa: BLE001 - recorded, the catalog goes on
         out = EpisodeResult(entry["ep_id"], "failed", f"{type(exc).__name__}: {exc}"[:2000])
@@ -163,7 +156,7 @@ def write_summary(data_uri: str, name: str, results: list[dict]) -> str:
     columns = list(rows[0]) if rows else ["ep_id", "status", "error"]
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows), buf)
-    base = f"catalogs/{name}"
+    base = catalog_prefix(name)
     storage.write_bytes(f"{base}/summary.parquet", buf.getvalue())
     storage.write_text(f"{base}/summary.csv", csv_text(columns, rows))
     long_rows = [{"ep_id": r["ep_id"], **s} for r in results for s in r["screentime"]]
@@ -197,8 +190,9 @@ def run_catalog(entries: list[CatalogEntry], data_uri: str, workers: int, profil
         r = ray.get(ready[0])
         results.append(r)
         actions = ",".join(sorted(set(r["actions"].values()))) or "-"
-        print(f"[{len(results)}/{total}] {r['ep_id']}: {r['status']} ({actions}) in {r['wall_s']:.1f}s"
-              + (f" - {r['error']}" if r["error"] else ""), flush=True)
+        print(
+            f"[{len(results)}/{total}] {r['ep_id']}: {r['status']} ({actions}) in {r['wall_s']:.1f}s" + (f" - {r['error']}" if r["error"] else ""), flush=True
+        )
     where = write_summary(data_uri, name, results)
     print(f"catalog: {sum(r['status'] == 'succeeded' for r in results)}/{total} succeeded in {time.time() - t0:.1f}s; summary in {where}")
     return results, where
@@ -214,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="summary folder name (default: the catalog's name)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray started by this command")
     args = parser.parse_args(argv)
-    from .cli import parse_overrides
-    from .config import ConfigError, resolve_config
+    from .config import ConfigError, parse_overrides, resolve_config
     from .ray_env import ensure_ray
 
     try:

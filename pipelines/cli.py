@@ -1,4 +1,5 @@
-"""``screenalytics``: run the pipeline on an episode from the command line.
+"""``screenalytics``: run the pipeline on an episode from the command line (``serve`` is added by
+:mod:`serve_app.cli`, the console script).
 
 Exit codes: 0 success, 2 bad input (video, ids, settings, missing stage inputs or model files),
 130 interrupted, 1 anything else.
@@ -10,12 +11,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from .config import ConfigError
+from .config import ConfigError, parse_overrides
 from .ids import InvalidIdError
-from .schemas import STAGE_ORDER, ScreentimeReport, StageName
+from .review.table import format_table
+from .schemas import STAGE_ORDER, StageName
 from .stages.base import Canceled, MissingInputs
 from .storage import StorageError
 from .video import VideoError
@@ -53,34 +56,6 @@ class TqdmProgress:
             bar.close()
 
 
-def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects key=value, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
-
-
-def format_table(report: ScreentimeReport) -> str:
-    lines = []
-    if report.metrics:
-        lines.append(f"{'cast member':<24} {'seconds':>9} {'tracks':>7}")
-        for m in report.metrics:
-            lines.append(f"{m.name:<24} {m.visual_s:>9.2f} {m.tracks_count:>7}")
-        lines.append("")
-    lines.append(f"{'identity':<10} {'cast':<14} {'seconds':>9} {'tracks':>7}  first seen")
-    for ident in report.identities:
-        first = ident.intervals[0][0] if ident.intervals else 0.0
-        lines.append(f"{ident.identity_id:<10} {(ident.cast_id or '-'):<14} {ident.visual_s:>9.2f} {len(ident.track_ids):>7}  {first:8.2f}s")
-    lines.append(f"(video {report.math.video_duration_s:.1f}s, preset {report.preset}, mode {report.mode})")
-    return "\n".join(lines)
-
-
 def _find_known(exc: BaseException) -> BaseException | None:
     seen = set()
     stack = [exc]
@@ -107,30 +82,33 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def build_parser() -> argparse.ArgumentParser:
+Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
+"""(add the command's arguments, run it, its help line): how a package above this one adds a command."""
+
+
+def build_parser(extra: Mapping[str, Command] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="screenalytics", description="Who is on screen, and for how long.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline (all stages, or --stage ones) on an episode")
     run.add_argument("video", nargs="?", help="video path or s3:// URI (needed for detect_track)")
     run.add_argument("--stage", action="append", choices=[s.value for s in STAGE_ORDER], help="run only these stages (repeatable)")
     _add_common(run)
-    srv = sub.add_parser("serve", help="start the HTTP API (Ray Serve) on a local Ray, or on RAY_ADDRESS's cluster")
-    srv.add_argument("--data-dir", default=os.environ.get("SCREENALYTICS_DATA_DIR", "data"))
-    srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=8000)
     demo = sub.add_parser("demo", help="build the bundled sample episode from real face media and run it")
     demo.add_argument("--data-dir", default="data")
     demo.add_argument("--no-progress", action="store_true")
+    for name, (add_arguments, _, help_line) in (extra or {}).items():
+        add_arguments(sub.add_parser(name, help=help_line))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, extra: Mapping[str, Command] | None = None) -> int:
+    """Run a command; ``extra`` adds commands from packages above this one (``screenalytics serve``)."""
+    args = build_parser(extra).parse_args(argv)
     quiet = getattr(args, "no_progress", False)
     progress = TqdmProgress(enabled=(not quiet and sys.stderr.isatty()) or os.environ.get("SCREENALYTICS_PROGRESS") == "1")
     try:
-        if args.command == "serve":
-            return _serve(args)
+        if extra and args.command in extra:
+            return extra[args.command][1](args)
         if args.command == "demo":
             from .sample.demo import run_demo
 
@@ -155,26 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     finally:
         progress.close()
-
-
-def _serve(args: argparse.Namespace) -> int:
-    import time
-
-    from ray import serve
-
-    from serve_app.app import deployment
-
-    from .ray_env import ensure_ray
-
-    ensure_ray()
-    serve.start(http_options={"host": args.host, "port": args.port})
-    serve.run(deployment(args.data_dir), name="screenalytics", route_prefix="/")
-    print(f"Screenalytics API on http://{args.host}:{args.port} (docs: /docs); data in {args.data_dir}. Ctrl-C stops it.")
-    try:
-        while True:
-            time.sleep(3600)
-    finally:
-        serve.shutdown()
 
 
 def _run(args: argparse.Namespace, progress: TqdmProgress) -> int:

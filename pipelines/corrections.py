@@ -24,7 +24,17 @@ from typing import Literal, Optional
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .schemas import Assignments, ClusterCentroidsFile, IdentitiesFile, Identity, TrackRow, utc_now
+from .artifacts import read_model
+from .layout import RunLayout
+from .schemas import (
+    Assignments,
+    ClusterCentroidsFile,
+    IdentitiesFile,
+    Identity,
+    TrackRow,
+    utc_now,
+)
+from .storage import Storage
 
 CORRECTIONS_FILE = "corrections.json"
 CENTROID_MATCH = 0.5
@@ -73,11 +83,36 @@ class Unattached(BaseModel):
     reason: str
 
 
+class LabelConflict(BaseModel):
+    """Cast labels that the current clustering no longer keeps apart (or together).
+
+    ``merged``: clusters a reviewer labelled as different people are now one identity. Both labels are
+    kept: each applies to the tracks it was given with, so nobody's seconds vanish.
+    ``split``: a labelled cluster is now spread over several identities; the label stays with the one
+    holding most of its tracks, and ``identities`` lists the others, which need a look.
+    """
+
+    kind: Literal["merged", "split"]
+    identity_id: str
+    cast_ids: list[str]
+    seqs: list[int]
+    identities: list[str] = Field(default_factory=list)
+    reason: str
+
+
 @dataclass
 class Resolved:
     identities: IdentitiesFile
     assignments: Assignments
     unattached: list[Unattached] = field(default_factory=list)
+    conflicts: list[LabelConflict] = field(default_factory=list)
+
+
+@dataclass
+class _Label:
+    seq: int
+    cast_id: Optional[str]
+    tracks: set[int]
 
 
 def track_anchor(track: TrackRow) -> TrackAnchor:
@@ -129,6 +164,9 @@ class _Resolver:
                 best, best_score = t.track_id, score
         return best if best_score >= TRACK_OVERLAP_MIN else None
 
+    def anchor_tracks(self, anchor: IdentityAnchor) -> set[int]:
+        return {t for a in anchor.tracks if (t := self.track(a)) is not None}
+
     def identity(self, anchor: IdentityAnchor) -> Optional[str]:
         votes = Counter(ident for a in anchor.tracks if (t := self.track(a)) is not None and (ident := self.identity_of(t)))
         if votes:
@@ -143,11 +181,9 @@ class _Resolver:
         return None
 
 
-def resolve(
-    log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackRow], centroids: ClusterCentroidsFile | None = None
-) -> Resolved:
+def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackRow], centroids: ClusterCentroidsFile | None = None) -> Resolved:
     r = _Resolver(identities, tracks, centroids)
-    cast_of_identity: dict[str, Optional[str]] = {}
+    labels: dict[str, list[_Label]] = {}  # identity -> cluster labels given to (parts of) it
     track_cast: dict[int, Optional[str]] = {}
     excluded: dict[str, bool] = {}
     unattached: list[Unattached] = []
@@ -158,10 +194,14 @@ def resolve(
     for c in sorted(log.corrections, key=lambda c: c.seq):
         if c.op == "assign_cluster":
             ident = r.identity(c.identity) if c.identity else None
-            if ident is None:
+            if ident is None or c.identity is None:
                 lost(c, f"identity {c.identity.identity_id if c.identity else '?'}")
             else:
-                cast_of_identity[ident] = c.cast_id
+                label = _Label(c.seq, c.cast_id, r.anchor_tracks(c.identity))
+                # A label on tracks that an earlier label covered replaces it (a reviewer changing their
+                # mind); a label on other tracks of the same identity stands beside it (a conflict).
+                kept = [old for old in labels.get(ident, []) if not (old.tracks & label.tracks) and label.tracks]
+                labels[ident] = kept + [label]
         elif c.op in ("assign_track", "exclude_face", "move_track"):
             t = r.track(c.track) if c.track else None
             if t is None:
@@ -188,8 +228,9 @@ def resolve(
                 continue
             if keep != other:
                 r.members[keep].extend(r.members.pop(other))
-                if cast_of_identity.get(keep) is None and other in cast_of_identity:
-                    cast_of_identity[keep] = cast_of_identity.pop(other)
+                moved_labels = labels.pop(other, [])
+                if not any(lb.cast_id for lb in labels.get(keep, [])):  # a reviewer's merge: the kept label wins
+                    labels[keep] = labels.get(keep, []) + moved_labels
         elif c.op == "split":
             moved = [t for a in c.tracks if (t := r.track(a)) is not None]
             if not moved:
@@ -219,6 +260,9 @@ def resolve(
         )
     out_identities.sort(key=lambda i: (i.first_ts, i.identity_id))
     effective = identities.model_copy(update={"identities": out_identities})
+    cast_of_identity, label_tracks, conflicts = _settle_labels(labels, r)
+    for t, cast in label_tracks.items():
+        track_cast.setdefault(t, cast)
     assignments = Assignments(
         ep_id=log.ep_id,
         run_id=log.run_id,
@@ -226,4 +270,61 @@ def resolve(
         track_overrides={str(k): v for k, v in track_cast.items() if v},
         face_exclusions=sorted(k for k, v in excluded.items() if v),
     )
-    return Resolved(effective, assignments, unattached)
+    return Resolved(effective, assignments, unattached, conflicts)
+
+
+def _settle_labels(labels: dict[str, list[_Label]], r: _Resolver) -> tuple[dict[str, Optional[str]], dict[int, str], list[LabelConflict]]:
+    """(cast per identity, cast per track for labels that share an identity with another, conflicts)."""
+    cast_of_identity: dict[str, Optional[str]] = {}
+    track_cast: dict[int, str] = {}
+    conflicts: list[LabelConflict] = []
+    for ident, given in labels.items():
+        members = set(r.members.get(ident, []))
+        named = [lb for lb in given if lb.cast_id]
+        if not named:
+            cast_of_identity[ident] = None
+            continue
+        casts = sorted({lb.cast_id for lb in named if lb.cast_id})
+        # The identity takes the label covering most of its tracks; with several different labels, each
+        # also holds the tracks it was given with, so every labelled person keeps their seconds.
+        main = max(named, key=lambda lb: (len(lb.tracks & members), lb.seq))
+        cast_of_identity[ident] = main.cast_id
+        if len(casts) > 1:
+            for lb in named:
+                for t in lb.tracks & members:
+                    track_cast[t] = lb.cast_id  # type: ignore[assignment]
+            conflicts.append(
+                LabelConflict(
+                    kind="merged",
+                    identity_id=ident,
+                    cast_ids=casts,
+                    seqs=sorted(lb.seq for lb in named),
+                    reason=f"{ident} now holds tracks labelled {', '.join(casts)}; each label kept on its own tracks",
+                )
+            )
+    for ident, given in labels.items():
+        members = set(r.members.get(ident, []))
+        for lb in given:
+            if not lb.cast_id:
+                continue
+            parts = {o for t in lb.tracks - members if (o := r.identity_of(t)) is not None and o != ident}
+            elsewhere = sorted(o for o in parts if cast_of_identity.get(o) != lb.cast_id)
+            if elsewhere:
+                conflicts.append(
+                    LabelConflict(
+                        kind="split",
+                        identity_id=ident,
+                        cast_ids=[lb.cast_id],
+                        seqs=[lb.seq],
+                        identities=elsewhere,
+                        reason=f"tracks labelled {lb.cast_id} are now also in {', '.join(elsewhere)}, which carry no such label",
+                    )
+                )
+    return cast_of_identity, track_cast, conflicts
+
+
+def load_corrections(storage: Storage, layout: RunLayout) -> CorrectionsLog:
+    key = layout.manifest(CORRECTIONS_FILE)
+    if storage.exists(key):
+        return read_model(storage, key, CorrectionsLog)
+    return CorrectionsLog(ep_id=layout.ep_id, run_id=layout.run_id)

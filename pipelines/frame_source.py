@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -40,13 +40,9 @@ def decode_segments(
     when every frame of the segment has come through, whatever order the detector pool returns them in.
     """
     for i in range(len(batch["index"])):
-        segment = Segment(
-            index=int(batch["index"][i]), start_frame=int(batch["start_frame"][i]), end_frame=int(batch["end_frame"][i])
-        )
+        segment = Segment(index=int(batch["index"][i]), start_frame=int(batch["start_frame"][i]), end_frame=int(batch["end_frame"][i]))
         result = SegmentDecodeResult()
-        frames = decode_segment(
-            path, segment, fps, stride, cut_threshold, min_shot_frames, segment.index == last_segment, result
-        )
+        frames = decode_segment(path, segment, fps, stride, cut_threshold, min_shot_frames, segment.index == last_segment, result)
         held: list[SampledFrame] = []
         count = 0
         for frame in frames:

@@ -130,6 +130,7 @@ class TrackMetrics(_Model):
     segments: int
     stitched_links: int
     wall_s: float
+    segment_frames: Optional[int] = Field(None, description="Frames per detection segment (null in runs made before it was recorded)")
 
 
 # --- faces_embed ---------------------------------------------------------------------------------

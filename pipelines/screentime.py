@@ -72,9 +72,7 @@ def _track_spans(inputs: ScreentimeInputs, track: TrackRow, cfg: ScreentimeConfi
     if cfg.mode == "tracks":
         return [(track.start_s, track.end_s)]
     frames = sorted(
-        d.frame_idx
-        for d in (inputs.detections or [])
-        if d.track_id == track.track_id and f"face_{track.track_id:04d}_{d.frame_idx:06d}" not in excluded
+        d.frame_idx for d in (inputs.detections or []) if d.track_id == track.track_id and f"face_{track.track_id:04d}_{d.frame_idx:06d}" not in excluded
     )
     if not frames:
         return []

@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from actors.faces import FrameFaces
+
 from .schemas import SegmentSummary
 from .storage import Storage
 
@@ -45,11 +47,28 @@ class SegmentDetections:
     contrast: np.ndarray
 
 
-def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerprint: str, rows: dict[str, list]) -> None:
-    table = pa.table({name: rows[name] for name in SCHEMA.names}, schema=SCHEMA)
-    table = table.replace_schema_metadata(
-        {_META_SUMMARY: summary.model_dump_json().encode(), _META_FINGERPRINT: fingerprint.encode()}
-    )
+def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerprint: str, frames: list[FrameFaces]) -> None:
+    """One Parquet row per detection of ``frames`` (in frame order), the summary in the file's metadata."""
+    frames = sorted(frames, key=lambda f: f.frame_idx)
+    n = [len(f) for f in frames]
+
+    def stack(name: str, width: int) -> list:
+        parts = [getattr(f, name).reshape(len(f), width) for f in frames]
+        return np.concatenate(parts).astype(np.float32).tolist() if parts else []
+
+    rows = {
+        "frame_idx": [f.frame_idx for f, k in zip(frames, n) for _ in range(k)],
+        "det_idx": [d for k in n for d in range(k)],
+        "ts": [f.ts for f, k in zip(frames, n) for _ in range(k)],
+        "bbox": stack("boxes", 4),
+        "conf": [float(v) for f in frames for v in f.scores],
+        "landmarks": stack("landmarks", 10),
+        "blur": [float(v) for f in frames for v in f.blur],
+        "contrast": [float(v) for f in frames for v in f.contrast],
+        "chip_jpeg": [c for f in frames for c in f.chips],
+    }
+    table = pa.table(rows, schema=SCHEMA)
+    table = table.replace_schema_metadata({_META_SUMMARY: summary.model_dump_json().encode(), _META_FINGERPRINT: fingerprint.encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     storage.write_bytes(key, buf.getvalue())
@@ -99,4 +118,3 @@ def read_chips(storage: Storage, key: str, wanted: set[tuple[int, int]]) -> dict
     dets = table.column("det_idx").to_pylist()
     chips = table.column("chip_jpeg")
     return {(f, d): chips[i].as_py() for i, (f, d) in enumerate(zip(frames, dets)) if (f, d) in wanted}
-

@@ -11,13 +11,25 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlparse
+
+from actors.cache import cache_dir
 
 
 class StorageError(RuntimeError):
     pass
+
+
+def s3_client(endpoint_url: str | None = None):
+    """The one way to build an S3 client: ``endpoint_url``, else ``S3_ENDPOINT_URL``, else AWS.
+
+    Credentials come from boto3's own chain (environment, shared files, instance roles), never from
+    arguments, so no secret has to travel through a Ray runtime env."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None)
 
 
 def _check_key(key: str) -> str:
@@ -140,14 +152,12 @@ class LocalStorage(Storage):
 class S3Storage(Storage):
     """Objects under ``s3://bucket/prefix``. ``S3_ENDPOINT_URL`` selects a non-AWS endpoint."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, client=None, cache_dir: str | None = None):
-        import boto3
-
+    def __init__(self, bucket: str, prefix: str = "", *, client=None, cache_root: Path | None = None):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = client or boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+        self.client = client or s3_client()
         self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
-        self.cache_dir = Path(cache_dir or os.environ.get("SCREENALYTICS_CACHE_DIR", Path.home() / ".cache" / "screenalytics"))
+        self.cache_root = cache_root or cache_dir()
 
     def _key(self, key: str) -> str:
         _check_key(key)
@@ -191,13 +201,11 @@ class S3Storage(Storage):
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)
         for i in range(0, len(keys), 1000):
-            self.client.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": self._key(k)} for k in keys[i : i + 1000]]}
-            )
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": self._key(k)} for k in keys[i : i + 1000]]})
         return len(keys)
 
     def local_path(self, key: str) -> Path:
-        dest = self.cache_dir / "s3" / self.bucket / self._key(key)
+        dest = self.cache_root / "s3" / self.bucket / self._key(key)
         if not dest.is_file():
             download_s3_object(self.client, self.bucket, self._key(key), dest)
         return dest
@@ -208,6 +216,17 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     if parsed.scheme != "s3" or not parsed.netloc:
         raise StorageError(f"not an s3:// URI: {uri!r}")
     return parsed.netloc, parsed.path.lstrip("/")
+
+
+def fetch_to_cache(uri: str) -> Path:
+    """A local path as is; an ``s3://`` URI is downloaded (once, atomically) into the cache dir."""
+    if not uri.startswith("s3://"):
+        return Path(uri)
+    bucket, key = parse_s3_uri(uri)
+    dest = cache_dir() / "s3" / bucket / key
+    if not dest.is_file():
+        download_s3_object(s3_client(), bucket, key, dest)
+    return dest
 
 
 def download_s3_object(client, bucket: str, key: str, dest: Path) -> Path:

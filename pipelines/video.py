@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import av
 import cv2
@@ -88,9 +88,7 @@ def probe_video(path: str | Path) -> VideoMeta:
         # Decode the last second: a file cut short (with its index intact) fails here.
         tail_ok = _decodes_near(container, stream, start_time + max(0.0, (frame_count - 1) / fps - 1.0), fps)
         if not tail_ok:
-            raise VideoError(
-                f"{p}: frames near the end (t={frame_count / fps:.1f}s) cannot be decoded; the file is truncated or corrupt"
-            )
+            raise VideoError(f"{p}: frames near the end (t={frame_count / fps:.1f}s) cannot be decoded; the file is truncated or corrupt")
     return VideoMeta(
         path=str(p.resolve()),
         fps=fps,
@@ -125,6 +123,12 @@ def plan_segments(frame_count: int, fps: float, segment_s: float, stride: int) -
     per = max(stride, int(round(segment_s * fps / stride)) * stride)
     n = max(1, math.ceil(frame_count / per))
     return [Segment(index=i, start_frame=i * per, end_frame=min(frame_count, (i + 1) * per)) for i in range(n)]
+
+
+def plan_sampling(meta: VideoMeta, detect_fps: float, stride: int | None, segment_s: float) -> tuple[int, list[Segment]]:
+    """(frame stride, time segments) for sampling ``meta`` at ``detect_fps`` (or an explicit ``stride``)."""
+    step = sampling_stride(meta.fps, detect_fps, stride)
+    return step, plan_segments(meta.frame_count, meta.fps, segment_s, step)
 
 
 def hsv_thumb(frame: av.VideoFrame) -> np.ndarray:
@@ -181,7 +185,7 @@ def decode_segment(
         t0 = None
         seek_frame = max(0, start - 1)
         if seek_frame > 0:
-            container.seek(int(seek_frame / fps / stream.time_base), stream=stream, backward=True, any_frame=False)
+            container.seek(int(seek_frame / fps / stream.time_base), stream=stream, backward=True, any_frame=False)  # type: ignore[operator]  # a video stream always has a time base
         first_time = _stream_start(container, stream)
         try:
             for frame in container.decode(stream):
@@ -199,11 +203,7 @@ def decode_segment(
                     prev_thumb = thumb
                     continue
                 result.frames_decoded += 1
-                is_cut = (
-                    prev_thumb is not None
-                    and idx - last_cut >= min_shot_frames
-                    and cut_score(prev_thumb, thumb) > cut_threshold
-                )
+                is_cut = prev_thumb is not None and idx - last_cut >= min_shot_frames and cut_score(prev_thumb, thumb) > cut_threshold
                 prev_thumb = thumb
                 if is_cut:
                     last_cut = idx
@@ -239,7 +239,7 @@ def read_frame_at(path: str, ts: float) -> np.ndarray:
     with av.open(path) as container:
         stream = container.streams.video[0]
         start = _stream_start(container, stream) or 0.0
-        container.seek(int((start + ts) / stream.time_base), stream=stream, backward=True, any_frame=False)
+        container.seek(int((start + ts) / stream.time_base), stream=stream, backward=True, any_frame=False)  # type: ignore[operator]  # a video stream always has a time base
         last = None
         for frame in container.decode(stream):
             if frame.time is None:
@@ -262,4 +262,3 @@ def summarize_cuts(cuts: list[int], min_shot_frames: int) -> list[int]:
             continue
         out.append(c)
     return out
-

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from pipelines.ids import CAST_ID_PATTERN, RUN_ID_PATTERN, SHOW_SLUG_PATTERN
+from pipelines.ids import (
+    CAST_ID_PATTERN,
+    FACE_ID_PATTERN,
+    IDENTITY_ID_PATTERN,
+    RUN_ID_PATTERN,
+    SHOW_SLUG_PATTERN,
+)
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Request bodies: no unknown fields, no NaN/Infinity, no string longer than a page of text.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=10_000)
+
+
+SettingValue = Union[StrictBool, int, float, Annotated[str, Field(max_length=1000)], None]
+Overrides = Annotated[
+    dict[Annotated[str, Field(max_length=128)], Union[SettingValue, dict[Annotated[str, Field(max_length=64)], SettingValue]]],
+    Field(default_factory=dict, max_length=64, description="Settings as dotted keys, e.g. detect_track.detect_fps"),
+]
+Profile = Optional[Annotated[str, Field(max_length=64, pattern=r"^[a-z_]{1,64}$")]]
 
 
 class EpisodeCreateRequest(_Body):
@@ -65,16 +80,16 @@ class EpisodeDetailResponse(Episode):
 
 
 class JobRequest(_Body):
-    ep_id: str
+    ep_id: str = Field(max_length=200)
     run_id: Optional[str] = Field(None, pattern=RUN_ID_PATTERN)
-    profile: Optional[str] = None
-    overrides: dict[str, Any] = Field(default_factory=dict, description="Settings as dotted keys, e.g. detect_track.detect_fps")
+    profile: Profile = None
+    overrides: Overrides
     force: bool = False
 
 
 class RunJobRequest(_Body):
-    profile: Optional[str] = None
-    overrides: dict[str, Any] = Field(default_factory=dict)
+    profile: Profile = None
+    overrides: Overrides
     force: bool = False
 
 
@@ -103,6 +118,8 @@ class Job(BaseModel):
 
 class JobListResponse(BaseModel):
     jobs: list[Job]
+    total: int
+    next_offset: Optional[int] = Field(description="offset of the next page; null on the last one")
 
 
 class StageStatus(BaseModel):
@@ -136,7 +153,7 @@ class AudioPrerequisites(BaseModel):
     detail: str
 
 
-IDENTITY_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+IDENTITY_PATTERN = IDENTITY_ID_PATTERN
 RUN_FIELD = Field("main", pattern=RUN_ID_PATTERN)
 
 
@@ -148,13 +165,13 @@ class ClusterAssignRequest(_Body):
 
 class TrackAssignRequest(_Body):
     run_id: str = RUN_FIELD
-    track_id: int = Field(ge=1)
+    track_id: int = Field(ge=1, le=10**9)
     cast_id: Optional[str] = Field(None, pattern=CAST_ID_PATTERN)
 
 
 class FaceExclusionRequest(_Body):
     run_id: str = RUN_FIELD
-    face_id: str = Field(pattern=r"^face_\d{4,}_\d{6,}$")
+    face_id: str = Field(pattern=FACE_ID_PATTERN)
     excluded: bool = True
 
 
@@ -171,7 +188,7 @@ class MoveTrackRequest(_Body):
 
 class SplitRequest(_Body):
     run_id: str = RUN_FIELD
-    track_ids: list[int] = Field(min_length=1, max_length=10000)
+    track_ids: list[Annotated[int, Field(ge=1, le=10**9)]] = Field(min_length=1, max_length=10000)
 
 
 class IdentityView(BaseModel):
@@ -186,6 +203,15 @@ class UnattachedView(BaseModel):
     reason: str
 
 
+class ConflictView(BaseModel):
+    kind: Literal["merged", "split"]
+    identity_id: str
+    cast_ids: list[str]
+    seqs: list[int]
+    identities: list[str]
+    reason: str
+
+
 class AssignmentsResponse(BaseModel):
     ep_id: str
     run_id: str
@@ -194,6 +220,7 @@ class AssignmentsResponse(BaseModel):
     face_exclusions: list[str]
     identities: list[IdentityView]
     unattached: list[UnattachedView]
+    conflicts: list[ConflictView] = Field(description="labels the current clustering merged into one identity or split apart; see README")
     corrections: int
 
 
@@ -213,11 +240,11 @@ class CastUpdateRequest(_Body):
 
 class VideoClipRequest(_Body):
     run_id: str = RUN_FIELD
-    start_s: float = Field(ge=0)
-    end_s: float = Field(gt=0)
+    start_s: float = Field(ge=0, le=86400)
+    end_s: float = Field(gt=0, le=86400)
 
     @model_validator(mode="after")
-    def _at_most_a_minute(self) -> "VideoClipRequest":
+    def _at_most_a_minute(self) -> VideoClipRequest:
         if self.end_s - self.start_s > 60:
             raise ValueError("a clip is at most 60 s long")
         return self

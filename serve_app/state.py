@@ -1,14 +1,16 @@
-"""API state in SQLite: episodes and the job registry. One file, shared by the API replicas and the
-job actors on the node (WAL mode; every write is one short transaction), so it survives restarts."""
+"""API state in SQLite: episodes, the job registry, shows and cast. One file on the head node, shared by
+the API replicas and the job actors pinned there (WAL mode; every write is one short transaction), so it
+survives restarts."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from pipelines.schemas import StageState, utc_now
 
@@ -105,9 +107,7 @@ class StateStore:
     def create_episode(self, ep_id: str, show: str, season: int, episode: int, title: str | None, air_date: str | None) -> bool:
         now = utc_now()
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO episodes VALUES (?,?,?,?,?,?,NULL,?,?)", (ep_id, show, season, episode, title, air_date, now, now)
-            )
+            cur = db.execute("INSERT OR IGNORE INTO episodes VALUES (?,?,?,?,?,?,NULL,?,?)", (ep_id, show, season, episode, title, air_date, now, now))
             return cur.rowcount == 1
 
     def get_episode(self, ep_id: str) -> Optional[dict[str, Any]]:
@@ -131,13 +131,24 @@ class StateStore:
 
     # --- jobs -------------------------------------------------------------------------------------
 
-    def create_job(self, job_id: str, ep_id: str, run_id: str, job_type: str, requested: dict, actor_name: str) -> dict[str, Any]:
+    def create_job_if_idle(
+        self, job_id: str, ep_id: str, run_id: str, job_type: str, requested: dict, actor_name: str
+    ) -> tuple[Optional[dict[str, Any]], Optional[dict[str, Any]]]:
+        """(the new job, None), or (None, the job already in flight on this run): one atomic step, so two
+        concurrent requests can never both start a job on the same run."""
+        finals = ",".join("?" * len(FINAL_STATES))
         with self._tx() as db:
+            busy = db.execute(
+                f"SELECT * FROM jobs WHERE ep_id=? AND run_id=? AND state NOT IN ({finals}) ORDER BY created_at LIMIT 1",
+                (ep_id, run_id, *FINAL_STATES),
+            ).fetchone()
+            if busy is not None:
+                return None, _job(busy)
             db.execute(
                 "INSERT INTO jobs (job_id, ep_id, run_id, job_type, state, requested, actor_name, created_at) VALUES (?,?,?,?,?,?,?,?)",
-                (job_id, ep_id, run_id, job_type, StageState.queued.value, json.dumps(requested), actor_name, utc_now()),
+                (job_id, ep_id, run_id, job_type, StageState.queued.value, json.dumps(requested, allow_nan=False), actor_name, utc_now()),
             )
-        return self.get_job(job_id)  # type: ignore[return-value]
+        return self.get_job(job_id), None
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         """Set fields; a job already in a final state keeps it (a late progress write cannot revive it)."""
@@ -155,12 +166,33 @@ class StateStore:
         row = self._conn().execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         return _job(row) if row else None
 
-    def list_jobs(self, ep_id: str | None = None, job_type: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+    def _job_filter(self, ep_id: str | None, job_type: str | None, state: str | None) -> tuple[str, list[Any]]:
+        sql, args = " WHERE 1=1", []
         for col, val in (("ep_id", ep_id), ("job_type", job_type), ("state", state)):
             if val is not None:
                 sql += f" AND {col}=?"
                 args.append(val)
+        return sql, args
+
+    def list_jobs(
+        self, ep_id: str | None = None, job_type: str | None = None, state: str | None = None, limit: int | None = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Newest first; ``limit=None`` for all."""
+        where, args = self._job_filter(ep_id, job_type, state)
+        page = " LIMIT ? OFFSET ?" if limit is not None else ""
+        args += [limit, offset] if limit is not None else []
+        return [_job(r) for r in self._conn().execute("SELECT * FROM jobs" + where + " ORDER BY created_at DESC, job_id" + page, args)]
+
+    def count_jobs(self, ep_id: str | None = None, job_type: str | None = None, state: str | None = None) -> int:
+        where, args = self._job_filter(ep_id, job_type, state)
+        return int(self._conn().execute("SELECT COUNT(*) FROM jobs" + where, args).fetchone()[0])
+
+    def active_jobs(self, ep_id: str, run_id: str | None = None) -> list[dict[str, Any]]:
+        finals = ",".join("?" * len(FINAL_STATES))
+        sql, args = f"SELECT * FROM jobs WHERE ep_id=? AND state NOT IN ({finals})", [ep_id, *FINAL_STATES]
+        if run_id is not None:
+            sql += " AND run_id=?"
+            args.append(run_id)
         return [_job(r) for r in self._conn().execute(sql + " ORDER BY created_at DESC", args)]
 
 

@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Credentials for the local S3 API (moto accepts any). Set before Ray starts, so every worker inherits
+# them from its node, as on a real cluster: secrets never travel in a runtime env.
+for _key, _value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
+    os.environ.setdefault(_key, _value)
 
 TEST_EP = "test-s01e01"
 
@@ -48,7 +52,7 @@ def test_episode(tmp_path_factory, sprites):
 @pytest.fixture(scope="session")
 def pipeline_run(ray_cluster, test_episode, tmp_path_factory):
     """One full pipeline run on the test episode: (storage, layout, result, truth, video)."""
-    from pipelines.artifacts import RunLayout
+    from pipelines.layout import RunLayout
     from pipelines.runner import run_pipeline
     from pipelines.storage import LocalStorage
 
@@ -81,7 +85,7 @@ def s3_server():
                 break
         except OSError:
             time.sleep(0.2)
-    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1", "S3_ENDPOINT_URL": url}
+    env = {"S3_ENDPOINT_URL": url}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield url

@@ -22,14 +22,7 @@ def catalog(tmp_path_factory, test_episode):
     broken = folder / "broken.mp4"
     broken.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
     path = folder / "catalog.csv"
-    path.write_text(
-        "ep_id,video\n"
-        f"cat-s01e01,{video}\n"
-        f"cat-s01e02,{video}\n"
-        "cat-s01e03,broken.mp4\n"
-        "cat-s01e04,/nonexistent/episode.mp4\n"
-        f"Bad Id,{video}\n"
-    )
+    path.write_text(f"ep_id,video\ncat-s01e01,{video}\ncat-s01e02,{video}\ncat-s01e03,broken.mp4\ncat-s01e04,/nonexistent/episode.mp4\nBad Id,{video}\n")
     return path, truth
 
 
@@ -87,7 +80,12 @@ def test_killed_catalog_resumes_without_recomputing(ray_cluster, catalog, tmp_pa
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipelines.batch", "--catalog", str(good), "--data-dir", str(data), "--workers", "1", "--num-cpus", "2"],
-        cwd=repo_root(), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=repo_root(),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     first_done = data / "manifests" / "cat-s01e01" / "runs" / "main" / "screentime.json"
     deadline = time.time() + 240

@@ -5,7 +5,14 @@ import pytest
 
 from pipelines.clustering import cluster_prototypes
 from pipelines.config import ScreentimeConfig
-from pipelines.schemas import Assignments, FaceRow, IdentitiesFile, Identity, Shot, TrackRow
+from pipelines.schemas import (
+    Assignments,
+    FaceRow,
+    IdentitiesFile,
+    Identity,
+    Shot,
+    TrackRow,
+)
 from pipelines.screentime import ScreentimeInputs, compute_screentime
 
 
@@ -35,18 +42,39 @@ def test_average_linkage_blocks_chaining():
 
 
 def track(tid, start, end, shot=0, conf=0.9):
-    return TrackRow(track_id=tid, shot_idx=shot, first_ts=start, last_ts=end, first_frame_idx=int(start * 24), last_frame_idx=int(end * 24),
-                    frame_count=10, start_s=start, end_s=end, mean_conf=conf, max_face_px=80, bboxes_sampled=[])
+    return TrackRow(
+        track_id=tid,
+        shot_idx=shot,
+        first_ts=start,
+        last_ts=end,
+        first_frame_idx=int(start * 24),
+        last_frame_idx=int(end * 24),
+        frame_count=10,
+        start_s=start,
+        end_s=end,
+        mean_conf=conf,
+        max_face_px=80,
+        bboxes_sampled=[],
+    )
 
 
 def inputs(tracks, identities, assignments=None, faces=()):
     return ScreentimeInputs(
-        ep_id="show-s01e01", run_id="r", fps=24.0, stride=4, duration_s=20.0,
+        ep_id="show-s01e01",
+        run_id="r",
+        fps=24.0,
+        stride=4,
+        duration_s=20.0,
         shots=[Shot(index=0, start_frame=0, end_frame=240, start_s=0, end_s=10), Shot(index=1, start_frame=240, end_frame=480, start_s=10, end_s=20)],
         tracks=tracks,
-        identities=IdentitiesFile(ep_id="show-s01e01", run_id="r", embedding_model="m", similarity_threshold=0.5,
-                                  identities=[Identity(identity_id=k, track_ids=v, size=len(v), cohesion=1, rep_face_id=None, first_ts=0) for k, v in identities.items()],
-                                  unclustered_track_ids=[]),
+        identities=IdentitiesFile(
+            ep_id="show-s01e01",
+            run_id="r",
+            embedding_model="m",
+            similarity_threshold=0.5,
+            identities=[Identity(identity_id=k, track_ids=v, size=len(v), cohesion=1, rep_face_id=None, first_ts=0) for k, v in identities.items()],
+            unclustered_track_ids=[],
+        ),
         assignments=assignments or Assignments(ep_id="show-s01e01", run_id="r"),
         faces=list(faces),
     )
@@ -63,17 +91,38 @@ def test_identity_seconds_are_a_union_with_gaps_bridged_inside_shots_only():
 
 
 def test_overlapping_tracks_of_one_person_count_once():
-    rep = compute_screentime(inputs([track(1, 0, 5), track(2, 2, 6)], {"id_0001": [1], "id_0002": [2]},
-                                    Assignments(ep_id="show-s01e01", run_id="r", manual_assignments={"id_0001": "kyle", "id_0002": "kyle"})),
-                             ScreentimeConfig())
+    rep = compute_screentime(
+        inputs(
+            [track(1, 0, 5), track(2, 2, 6)],
+            {"id_0001": [1], "id_0002": [2]},
+            Assignments(ep_id="show-s01e01", run_id="r", manual_assignments={"id_0001": "kyle", "id_0002": "kyle"}),
+        ),
+        ScreentimeConfig(),
+    )
     assert rep.metrics[0].cast_id == "kyle" and rep.metrics[0].visual_s == pytest.approx(6.0)
 
 
 def test_resolution_order_face_exclusion_then_track_override_then_cluster():
-    faces = [FaceRow(face_id="face_0002_000120", track_id=2, frame_idx=120, ts=5, bbox_xyxy=[0, 0, 1, 1], conf=0.9, quality=1, blur=100,
-                     contrast=10, embedding_model="m", embedding_row=0, crop_path=None, skip=None)]
-    a = Assignments(ep_id="show-s01e01", run_id="r", manual_assignments={"id_0001": "kyle"}, track_overrides={"3": "lisa"},
-                    face_exclusions=["face_0002_000120"])
+    faces = [
+        FaceRow(
+            face_id="face_0002_000120",
+            track_id=2,
+            frame_idx=120,
+            ts=5,
+            bbox_xyxy=[0, 0, 1, 1],
+            conf=0.9,
+            quality=1,
+            blur=100,
+            contrast=10,
+            embedding_model="m",
+            embedding_row=0,
+            crop_path=None,
+            skip=None,
+        )
+    ]
+    a = Assignments(
+        ep_id="show-s01e01", run_id="r", manual_assignments={"id_0001": "kyle"}, track_overrides={"3": "lisa"}, face_exclusions=["face_0002_000120"]
+    )
     rep = compute_screentime(inputs([track(1, 0, 2), track(2, 3, 5), track(3, 6, 7)], {"id_0001": [1, 2, 3]}, a, faces), ScreentimeConfig())
     seconds = {m.cast_id: m.visual_s for m in rep.metrics}
     assert seconds == {"kyle": pytest.approx(2.0), "lisa": pytest.approx(1.0)}

@@ -1,6 +1,12 @@
 import pytest
 
-from pipelines.config import PRESETS, PROFILES, ConfigError, all_setting_keys, resolve_config
+from pipelines.config import (
+    PRESETS,
+    PROFILES,
+    ConfigError,
+    all_setting_keys,
+    resolve_config,
+)
 
 
 def test_defaults_and_sources():

@@ -1,19 +1,47 @@
 """Corrections re-attach to changed artifacts by track, then by embedding similarity; the rest is reported."""
 
-from pipelines.corrections import Correction, CorrectionsLog, identity_anchor, resolve, track_anchor
-from pipelines.schemas import ClusterCentroid, ClusterCentroidsFile, IdentitiesFile, Identity, TrackRow
+from pipelines.corrections import (
+    Correction,
+    CorrectionsLog,
+    identity_anchor,
+    resolve,
+    track_anchor,
+)
+from pipelines.schemas import (
+    ClusterCentroid,
+    ClusterCentroidsFile,
+    IdentitiesFile,
+    Identity,
+    TrackRow,
+)
 
 
 def track(tid, first, last, x=100.0):
-    return TrackRow(track_id=tid, shot_idx=0, first_ts=first / 24, last_ts=last / 24, first_frame_idx=first, last_frame_idx=last,
-                    frame_count=(last - first) // 4 + 1, start_s=first / 24, end_s=(last + 1) / 24, mean_conf=0.9, max_face_px=80,
-                    bboxes_sampled=[[x, 100, x + 80, 180, first], [x, 100, x + 80, 180, last]])
+    return TrackRow(
+        track_id=tid,
+        shot_idx=0,
+        first_ts=first / 24,
+        last_ts=last / 24,
+        first_frame_idx=first,
+        last_frame_idx=last,
+        frame_count=(last - first) // 4 + 1,
+        start_s=first / 24,
+        end_s=(last + 1) / 24,
+        mean_conf=0.9,
+        max_face_px=80,
+        bboxes_sampled=[[x, 100, x + 80, 180, first], [x, 100, x + 80, 180, last]],
+    )
 
 
 def identities(groups):
-    return IdentitiesFile(ep_id="show-s01e01", run_id="main", embedding_model="m", similarity_threshold=0.45,
-                          identities=[Identity(identity_id=k, track_ids=v, size=len(v), cohesion=1.0, rep_face_id=None, first_ts=0) for k, v in groups.items()],
-                          unclustered_track_ids=[])
+    return IdentitiesFile(
+        ep_id="show-s01e01",
+        run_id="main",
+        embedding_model="m",
+        similarity_threshold=0.45,
+        identities=[Identity(identity_id=k, track_ids=v, size=len(v), cohesion=1.0, rep_face_id=None, first_ts=0) for k, v in groups.items()],
+        unclustered_track_ids=[],
+    )
 
 
 def centroids(items):
@@ -43,8 +71,9 @@ def test_cluster_assignment_follows_its_tracks_when_cluster_ids_change():
 
 
 def test_assignments_survive_retracking_with_new_track_ids():
-    corrections = log({"op": "assign_cluster", "identity": anchor("id_0002"), "cast_id": "lisa"},
-                      {"op": "assign_track", "track": track_anchor(TRACKS[2]), "cast_id": "kyle"})
+    corrections = log(
+        {"op": "assign_cluster", "identity": anchor("id_0002"), "cast_id": "lisa"}, {"op": "assign_track", "track": track_anchor(TRACKS[2]), "cast_id": "kyle"}
+    )
     new_tracks = [track(7, 0, 100), track(8, 116, 200, x=404), track(9, 236, 300)]  # same faces, renumbered, shifted
     after = identities({"id_0001": [7, 9], "id_0002": [8]})
     resolved = resolve(corrections, after, new_tracks, CENTROIDS)
@@ -53,8 +82,9 @@ def test_assignments_survive_retracking_with_new_track_ids():
 
 
 def test_embedding_similarity_is_the_fallback_and_the_rest_is_reported():
-    corrections = log({"op": "assign_cluster", "identity": anchor("id_0002"), "cast_id": "lisa"},
-                      {"op": "assign_track", "track": track_anchor(TRACKS[1]), "cast_id": "lisa"})
+    corrections = log(
+        {"op": "assign_cluster", "identity": anchor("id_0002"), "cast_id": "lisa"}, {"op": "assign_track", "track": track_anchor(TRACKS[1]), "cast_id": "lisa"}
+    )
     new_tracks = [track(5, 500, 600, x=900)]  # nothing overlaps the old tracks
     after = identities({"id_0009": [5]})
     resolved = resolve(corrections, after, new_tracks, centroids({"id_0009": [0.1, 0.99]}))

@@ -5,8 +5,8 @@ import pytest
 
 from actors.models.align import align_face
 from actors.models.base import ModelFilesMissing
+from actors.models.config import ModelConfig
 from actors.models.registry import check_models, load_detector, load_embedder
-from pipelines.config import ModelConfig
 
 
 def test_yunet_sface_same_person_closer_than_different(sprites):
@@ -38,18 +38,34 @@ def test_insightface_missing_files_are_named(tmp_path):
 
 
 def test_cli_reports_missing_model_pack(test_episode, tmp_path):
-    from .test_bad_input import run_cli
     from .conftest import repo_root
+    from .test_bad_input import run_cli
 
     video, _ = test_episode
-    proc = run_cli("run", str(video), "--ep-id", "show-s01e01", "--data-dir", str(tmp_path / "d"),
-                   "--set", "models.backend=insightface", "--set", f"models.insightface_dir={tmp_path}", cwd=repo_root())
+    proc = run_cli(
+        "run",
+        str(video),
+        "--ep-id",
+        "show-s01e01",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--set",
+        "models.backend=insightface",
+        "--set",
+        f"models.insightface_dir={tmp_path}",
+        cwd=repo_root(),
+    )
     assert proc.returncode == 2 and "no detector in InsightFace model directory" in proc.stderr, proc.stderr
 
 
 def test_onnxruntime_runtime_matches_opencv_on_real_faces(sprites):
     """The graph fix-ups and our YuNet decoding reproduce OpenCV's detections and SFace's embeddings."""
-    from actors.models.yunet_sface import SFaceEmbedder, SFaceOrtEmbedder, YuNetDetector, YuNetOrtDetector
+    from actors.models.yunet_sface import (
+        SFaceEmbedder,
+        SFaceOrtEmbedder,
+        YuNetDetector,
+        YuNetOrtDetector,
+    )
     from pipelines.tracking.tracker import iou_matrix
 
     cv_det, ort_det = YuNetDetector(), YuNetOrtDetector(device="cpu")

@@ -9,10 +9,20 @@ import pytest
 from pipelines.artifacts import read_jsonl, read_marker, read_model
 from pipelines.runner import run_pipeline
 from pipelines.sample.evaluate import evaluate_run
-from pipelines.schemas import FaceRow, IdentitiesFile, ScreentimeReport, ShotsFile, StageName, StageState, TrackRow
+from pipelines.schemas import (
+    FaceRow,
+    IdentitiesFile,
+    ScreentimeReport,
+    ShotsFile,
+    StageName,
+    StageState,
+    TrackRow,
+)
 from pipelines.stages.base import MissingInputs
 
 from .conftest import TEST_EP
+
+pytestmark = pytest.mark.slow  # the real pipeline on Ray
 
 THRESHOLDS = json.loads((Path(__file__).parent / "quality_thresholds.json").read_text())
 
@@ -44,8 +54,18 @@ def test_shot_cuts_found_exactly(pipeline_run):
 
 def test_artifacts_follow_the_documented_layout(pipeline_run):
     storage, layout, result, _, _ = pipeline_run
-    for name in ["detections.jsonl", "tracks.jsonl", "track_metrics.json", "detect_track.json", "faces.jsonl", "track_reps.jsonl",
-                 "identities.json", "cluster_centroids.json", "analytics/screentime.json", "analytics/screentime.csv"]:
+    for name in [
+        "detections.jsonl",
+        "tracks.jsonl",
+        "track_metrics.json",
+        "detect_track.json",
+        "faces.jsonl",
+        "track_reps.jsonl",
+        "identities.json",
+        "cluster_centroids.json",
+        "analytics/screentime.json",
+        "analytics/screentime.csv",
+    ]:
         assert storage.exists(layout.manifest(name)), name
     assert storage.exists(layout.faces_npy)
     faces = read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow)
@@ -93,7 +113,7 @@ def test_recomputing_a_stage_invalidates_later_markers(pipeline_run, ray_cluster
     run_id = "invalidate"
     run_pipeline(storage=storage, ep_id=TEST_EP, run_id=run_id, video=str(video))
     run_pipeline(storage=storage, ep_id=TEST_EP, run_id=run_id, stages=[StageName.cluster], overrides={"cluster.similarity_threshold": 0.6})
-    from pipelines.artifacts import RunLayout
+    from pipelines.layout import RunLayout
 
     lay = RunLayout(TEST_EP, run_id)
     assert read_marker(storage, lay, StageName.cluster).state is StageState.succeeded

@@ -1,8 +1,15 @@
 import pytest
 from pydantic import ValidationError
 
-from pipelines.artifacts import RunLayout, read_jsonl, write_jsonl, write_model, read_model
-from pipelines.ids import InvalidIdError, make_ep_id, parse_ep_id, validate_ep_id, validate_run_id
+from pipelines.artifacts import read_jsonl, read_model, write_jsonl, write_model
+from pipelines.ids import (
+    InvalidIdError,
+    make_ep_id,
+    parse_ep_id,
+    validate_ep_id,
+    validate_run_id,
+)
+from pipelines.layout import RunLayout
 from pipelines.schemas import DetectionRow, StageMarker, StageName, StageState
 from pipelines.storage import LocalStorage, S3Storage, StorageError
 

@@ -14,7 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .base import DET_COLUMNS, FaceDetector, FaceEmbedder, ModelFilesMissing, l2_normalize
+from .base import (
+    DET_COLUMNS,
+    FaceDetector,
+    FaceEmbedder,
+    ModelFilesMissing,
+    l2_normalize,
+)
 
 DETECTOR_FILES = ("det_10g.onnx", "det_2.5g.onnx", "det_500m.onnx", "scrfd_10g_bnkps.onnx", "scrfd_2.5g_bnkps.onnx")
 EMBEDDER_FILES = ("w600k_r50.onnx", "w600k_mbf.onnx", "glintr100.onnx", "arcface_r100.onnx")
@@ -35,8 +41,7 @@ def _pick(model_dir: Path, names: tuple[str, ...], what: str) -> Path:
 def find_pack(model_dir: str | Path | None) -> tuple[Path, Path]:
     if not model_dir:
         raise ModelFilesMissing(
-            "models.backend=insightface needs models.insightface_dir (or SCREENALYTICS_MODELS__INSIGHTFACE_DIR) "
-            "pointing at an unpacked InsightFace model pack"
+            "models.backend=insightface needs models.insightface_dir (or SCREENALYTICS_MODELS__INSIGHTFACE_DIR) pointing at an unpacked InsightFace model pack"
         )
     path = Path(model_dir)
     if not path.is_dir():
@@ -52,7 +57,7 @@ def _preload_cuda_libraries(ort) -> None:
     _preload_cuda_libraries.done = True  # type: ignore[attr-defined]
     try:
         ort.preload_dlls(directory="")
-    except Exception as exc:  # a missing library is reported by the session that needs it
+    except Exception as exc:  # noqa: BLE001 - a missing library is reported by the session that needs it
         log.warning("onnxruntime could not preload CUDA libraries: %s", exc)
 
 
@@ -76,7 +81,7 @@ def ort_session(path: Path, device: str):
     if providers[0] == "CUDAExecutionProvider":
         # cuDNN's exhaustive algorithm search runs again for every new input shape (each batch size,
         # in every actor); its heuristic choice is within noise for these small networks.
-        providers[0] = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
+        providers[0] = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})  # type: ignore[call-overload]
     session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     on_cuda = session.get_providers()[0] == "CUDAExecutionProvider"
     if device == "cuda" and not on_cuda:  # onnxruntime itself falls back to the CPU, with only a log line
@@ -139,7 +144,7 @@ class ScrfdDetector(FaceDetector):
         dets[:, [0, 1, 2, 3]] /= scale
         dets[:, 5:] /= scale
         xywh = np.concatenate([dets[:, :2], dets[:, 2:4] - dets[:, :2]], axis=1)
-        keep = cv2.dnn.NMSBoxes(xywh.tolist(), dets[:, 4].tolist(), score_threshold, self._nms_iou)
+        keep = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), dets[:, 4].tolist(), score_threshold, self._nms_iou), np.int64)
         return dets[np.asarray(keep, dtype=int).reshape(-1)]
 
 

@@ -14,10 +14,11 @@ The fixed model is cached next to the user's cache directory, keyed by the sourc
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
+
+from actors.cache import cache_dir
 
 
 def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int, block: int) -> np.ndarray:
@@ -39,7 +40,7 @@ def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
 def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
     data = source.read_bytes()
     key = hashlib.sha1(data + f"v3:{dynamic_hw}".encode()).hexdigest()[:12]
-    cache = Path(os.environ.get("SCREENALYTICS_CACHE_DIR", Path.home() / ".cache" / "screenalytics")) / "models"
+    cache = cache_dir() / "models"
     target = cache / f"{source.stem}.ort-{key}.onnx"
     if target.is_file():
         return target
@@ -56,7 +57,9 @@ def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
             continue
         arrays = [numpy_helper.to_array(inits[n]) if n else None for n in node.input]
         attrs = {a.name: a.i for a in node.attribute}
-        value = _dequantize(arrays[0], arrays[1], arrays[2] if len(arrays) > 2 else None, attrs.get("axis", 1), attrs.get("block_size", 0))
+        x, scale = arrays[0], arrays[1]
+        assert x is not None and scale is not None  # DequantizeLinear always has its input and scale
+        value = _dequantize(x, scale, arrays[2] if len(arrays) > 2 else None, attrs.get("axis", 1), attrs.get("block_size", 0))
         graph.initializer.append(numpy_helper.from_array(value.astype(np.float32), node.output[0]))
         graph.node.remove(node)
         folded.append(node)

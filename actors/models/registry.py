@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pipelines.config import ModelConfig
-
 from .base import FaceDetector, FaceEmbedder
+from .config import ModelConfig
 
 
 def load_detector(config: ModelConfig) -> FaceDetector:

@@ -9,7 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .base import DET_COLUMNS, FaceDetector, FaceEmbedder, ModelFilesMissing, l2_normalize
+from .base import (
+    DET_COLUMNS,
+    FaceDetector,
+    FaceEmbedder,
+    ModelFilesMissing,
+    l2_normalize,
+)
 
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -145,7 +151,7 @@ class YuNetOrtDetector(FaceDetector):
             return np.zeros((0, DET_COLUMNS), np.float32)
         dets = np.concatenate(rows_out).astype(np.float32)
         xywh = np.concatenate([dets[:, :2], dets[:, 2:4] - dets[:, :2]], axis=1)
-        keep = cv2.dnn.NMSBoxes(xywh.tolist(), dets[:, 4].tolist(), score_threshold, self._nms_iou)
+        keep = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), dets[:, 4].tolist(), score_threshold, self._nms_iou), np.int64)
         return dets[np.asarray(keep, dtype=int).reshape(-1)]
 
 

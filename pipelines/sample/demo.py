@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..artifacts import RunLayout
+from ..layout import RunLayout
 from ..runner import run_pipeline
 from ..storage import LocalStorage
+from .episode import GroundTruth
 
 SAMPLE_EP = "sample-s01e01"
 
 
-def build_sample(data_dir: Path) -> tuple[Path, "object"]:
-    from .episode import GroundTruth, render_episode, sample_episode_spec
+def build_sample(data_dir: Path) -> tuple[Path, GroundTruth]:
+    from .episode import render_episode, sample_episode_spec
     from .media import load_sprites
 
     video = data_dir / "raw" / SAMPLE_EP / "video.mp4"
@@ -27,7 +28,7 @@ def build_sample(data_dir: Path) -> tuple[Path, "object"]:
 
 
 def run_demo(data_dir: Path, progress) -> int:
-    from ..cli import format_table
+    from ..review.table import format_table
     from .evaluate import evaluate_run
 
     video, truth = build_sample(data_dir)
@@ -38,7 +39,8 @@ def run_demo(data_dir: Path, progress) -> int:
     for o in result.outcomes:
         print(f"{o.stage.value:<12} {o.action:<8} {o.seconds:6.1f}s")
     print(f"\nscreen time ({time.time() - t0:.1f}s for a {truth.frame_count / truth.fps:.0f}s 720p episode):")
-    print(format_table(result.report))
+    if result.report is not None:
+        print(format_table(result.report))
     ev = evaluate_run(storage, RunLayout(SAMPLE_EP, result.run_id), truth)
     print("\nagainst the sample's ground truth (identities named as a reviewer would):")
     for ident, person in sorted(ev.identity_labels.items()):

@@ -62,7 +62,7 @@ class GroundTruth:
         path.write_text(json.dumps(asdict(self)))
 
     @classmethod
-    def load(cls, path: Path) -> "GroundTruth":
+    def load(cls, path: Path) -> GroundTruth:
         data = json.loads(path.read_text())
         data["faces"] = [tuple(f) for f in data["faces"]]
         return cls(**data)
@@ -173,8 +173,9 @@ def render_episode(spec: EpisodeSpec, sprites: dict[str, list[FaceSprite]], path
     )
 
 
-def random_episode(seed: int, duration_s: float, people: list[str], width: int = 1280, height: int = 720, fps: int = 24,
-                   sprite_counts: dict[str, int] | None = None) -> EpisodeSpec:
+def random_episode(
+    seed: int, duration_s: float, people: list[str], width: int = 1280, height: int = 720, fps: int = 24, sprite_counts: dict[str, int] | None = None
+) -> EpisodeSpec:
     """A plausible TV-like episode: shots of 2-8 s with 0-3 faces of 40-200 px (at 720p, scaled with
     height), some entering or leaving mid-shot, moving, blurred or under a lighting change."""
     rng = random.Random(seed)
@@ -238,8 +239,16 @@ def sample_episode_spec(width: int = 1280, height: int = 720) -> EpisodeSpec:
             ShotSpec(6.0, [A("obama", 170 * s, (0.3, 0.45), (0.34, 0.45)), A("t1_a", 140 * s, (0.72, 0.5), (0.7, 0.5))], seed=1),
             ShotSpec(5.0, [A("t1_b", 120 * s, (1.15, 0.5), (0.6, 0.5), t0=1.0)], seed=2, pan_px_s=20),
             ShotSpec(4.0, [], seed=3),
-            ShotSpec(6.0, [A("obama", 90 * s, (0.25, 0.5), (0.3, 0.5), sprite=1), A("biden", 110 * s, (0.5, 0.45), (0.5, 0.45)),
-                           A("t1_a", 60 * s, (0.8, 0.55), (-0.15, 0.55), t1=4.5)], seed=4, gain=(0.7, 1.2)),
+            ShotSpec(
+                6.0,
+                [
+                    A("obama", 90 * s, (0.25, 0.5), (0.3, 0.5), sprite=1),
+                    A("biden", 110 * s, (0.5, 0.45), (0.5, 0.45)),
+                    A("t1_a", 60 * s, (0.8, 0.55), (-0.15, 0.55), t1=4.5),
+                ],
+                seed=4,
+                gain=(0.7, 1.2),
+            ),
             ShotSpec(5.0, [A("biden", 200 * s, (0.5, 0.5), (0.55, 0.5), blur=1.0)], seed=5),
             ShotSpec(4.0, [A("obama", 130 * s, (0.4, 0.5), (0.45, 0.5), sprite=2), A("t1_b", 50 * s, (0.8, 0.4), (0.8, 0.4))], seed=6),
         ],

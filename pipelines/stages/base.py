@@ -1,24 +1,23 @@
-"""What every stage shares: the run context, fingerprints, progress reporting and cancellation."""
+"""What every stage shares: the run context, the stage protocol, fingerprints, progress and cancellation.
+
+Every stage is a :class:`StageSpec`: ``run(ctx)`` reads its inputs through ``ctx`` (storage, layout,
+config, the video's metadata) and returns counts; ``fingerprint_inputs(ctx)`` names what, beyond its
+settings and the upstream fingerprint, changes its result. The runner treats all stages alike.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
-from ..artifacts import RunLayout, dumps
+from ..artifacts import dumps
 from ..config import PipelineConfig
-from ..schemas import StageName
+from ..layout import RunLayout
+from ..schemas import StageName, VideoMeta
 from ..storage import Storage
-
-# Bump a stage's version when its algorithm changes, so finished runs are recomputed.
-STAGE_VERSIONS = {
-    StageName.detect_track: 1,
-    StageName.faces_embed: 1,
-    StageName.cluster: 1,
-    StageName.screentime: 1,
-}
 
 
 class ProgressSink(Protocol):
@@ -44,9 +43,12 @@ class MissingInputs(RuntimeError):
 
 @dataclass
 class RunContext:
+    """Everything a stage reads: where the run lives, its settings, the video, progress and cancel."""
+
     storage: Storage
     layout: RunLayout
     config: PipelineConfig
+    video: Optional[VideoMeta] = None
     progress: ProgressSink = no_progress
     cancel_event: Optional[threading.Event] = None
     cast_names: dict[str, str] = field(default_factory=dict)
@@ -54,6 +56,40 @@ class RunContext:
     def check_canceled(self) -> None:
         if self.cancel_event is not None and self.cancel_event.is_set():
             raise Canceled("canceled")
+
+    def require_video(self) -> VideoMeta:
+        if self.video is None:
+            raise MissingInputs(StageName.detect_track, ["a video (path or s3:// URI)"])
+        return self.video
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One pipeline stage, as the runner sees it.
+
+    ``version``: bump it when the algorithm changes, so finished runs are recomputed.
+    ``outputs``: manifest files that must exist for the stage to be reused.
+    ``execution_only``: settings that change how fast, not what (kept out of the fingerprint).
+    """
+
+    name: StageName
+    version: int
+    outputs: tuple[str, ...]
+    run: Callable[[RunContext], dict[str, float]]
+    fingerprint_inputs: Callable[[RunContext], list[Any]] = lambda ctx: []
+    execution_only: frozenset[str] = frozenset()
+
+    def settings(self, config: PipelineConfig) -> dict[str, Any]:
+        section = getattr(config, self.name.value).model_dump()
+        return {k: v for k, v in section.items() if k not in self.execution_only}
+
+    def fingerprint(self, ctx: RunContext, upstream: str | None) -> str:
+        return fingerprint(self.name.value, self.version, self.settings(ctx.config), upstream, self.fingerprint_inputs(ctx))
+
+
+def model_settings(config: PipelineConfig) -> dict[str, Any]:
+    """Model settings that can change results (the device cannot: same graphs, same numbers)."""
+    return {k: v for k, v in config.models.model_dump().items() if k != "device"}
 
 
 def fingerprint(*parts: Any) -> str:

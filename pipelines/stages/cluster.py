@@ -10,8 +10,17 @@ from actors.models.registry import embedder_identity
 
 from ..artifacts import read_jsonl, read_npy, write_model
 from ..clustering import cluster_prototypes
-from ..schemas import ClusterCentroid, ClusterCentroidsFile, DetectionRow, IdentitiesFile, Identity, StageName, TrackRep, TrackRow
-from .base import RunContext
+from ..schemas import (
+    ClusterCentroid,
+    ClusterCentroidsFile,
+    DetectionRow,
+    IdentitiesFile,
+    Identity,
+    StageName,
+    TrackRep,
+    TrackRow,
+)
+from .base import RunContext, StageSpec
 
 STAGE = StageName.cluster
 
@@ -47,7 +56,11 @@ def run(ctx: RunContext) -> dict[str, float]:
 
     usable = [r for r in reps if r.prototype_row is not None]
     pos = {r.track_id: i for i, r in enumerate(usable)}
-    vectors = protos[[r.prototype_row for r in usable]] if usable else np.zeros((0, protos.shape[1] if protos.ndim == 2 else 1), np.float32)
+    vectors = (
+        protos[[r.prototype_row for r in usable if r.prototype_row is not None]]
+        if usable
+        else np.zeros((0, protos.shape[1] if protos.ndim == 2 else 1), np.float32)
+    )
     pairs = co_occurring_tracks(read_jsonl(ctx.storage, layout.manifest("detections.jsonl"), DetectionRow))
     cannot = {(pos[a], pos[b]) for a, b in pairs if a in pos and b in pos}
     result = cluster_prototypes(vectors, cannot, threshold, cfg.outlier_similarity, cfg.knn)
@@ -89,8 +102,9 @@ def run(ctx: RunContext) -> dict[str, float]:
             unclustered_track_ids=unclustered,
         ),
     )
-    write_model(
-        ctx.storage, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile(ep_id=layout.ep_id, run_id=layout.run_id, centroids=centroids)
-    )
+    write_model(ctx.storage, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile(ep_id=layout.ep_id, run_id=layout.run_id, centroids=centroids))
     ctx.progress(STAGE, 1, 1, step="cluster")
     return {"identities": len(identities), "tracks": len(usable), "unclustered": len(unclustered), "cannot_link_pairs": len(cannot)}
+
+
+SPEC = StageSpec(name=STAGE, version=1, outputs=("identities.json", "cluster_centroids.json"), run=run)

@@ -9,23 +9,36 @@ segment boundaries.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
+from functools import partial
+from typing import Any
 
 import numpy as np
 import ray
 
-from actors.detector_actor import FaceDetectorWorker, decode_payload
+from actors.detector_actor import DetectorSettings, FaceDetectorWorker
+from actors.faces import FrameFaces
 from actors.pools import actor_pool, wants_gpu
 
-from ..artifacts import RunLayout, write_jsonl, write_model
-from ..schemas import DetectionRow, Segment, SegmentSummary, ShotsFile, StageName, TrackMetrics, TrackRow, VideoMeta
+from ..artifacts import write_jsonl, write_model
+from ..frame_source import decode_segments
+from ..layout import RunLayout
+from ..schemas import (
+    DetectionRow,
+    Segment,
+    SegmentSummary,
+    ShotsFile,
+    StageName,
+    TrackMetrics,
+    TrackRow,
+    VideoMeta,
+)
 from ..segment_store import read_segment, segment_fingerprint, write_segment
 from ..tracking.episode import FrameDetections, track_episode
 from ..tracking.spans import build_shots, detection_span, shot_index
 from ..tracking.tracker import TrackerParams
-from ..video import plan_segments, sampling_stride, summarize_cuts
-from .base import RunContext, fingerprint
+from ..video import plan_sampling, summarize_cuts
+from .base import RunContext, StageSpec, fingerprint, model_settings
 
 STAGE = StageName.detect_track
 MAX_BBOXES_SAMPLED = 8
@@ -34,12 +47,6 @@ MAX_BBOXES_SAMPLED = 8
 def detector_name(ctx: RunContext) -> str:
     models = ctx.config.models
     return f"yunet:{models.runtime}" if models.backend == "yunet_sface" else f"insightface:{models.insightface_dir}"
-
-
-def segment_plan(ctx: RunContext, meta: VideoMeta) -> tuple[int, list[Segment]]:
-    cfg = ctx.config.detect_track
-    stride = sampling_stride(meta.fps, cfg.detect_fps, cfg.stride)
-    return stride, plan_segments(meta.frame_count, meta.fps, cfg.segment_s, stride)
 
 
 def detection_fingerprint(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment]) -> str:
@@ -64,9 +71,15 @@ def _sampled(segment: Segment, stride: int) -> int:
     return len(range(segment.start_frame, segment.end_frame, stride))
 
 
-def run(ctx: RunContext, meta: VideoMeta) -> dict[str, float]:
+def fingerprint_inputs(ctx: RunContext) -> list[Any]:
+    return [ctx.require_video().content_id, model_settings(ctx.config)]
+
+
+def run(ctx: RunContext) -> dict[str, float]:
     started = time.time()
-    stride, segments = segment_plan(ctx, meta)
+    meta = ctx.require_video()
+    cfg = ctx.config.detect_track
+    stride, segments = plan_sampling(meta, cfg.detect_fps, cfg.stride, cfg.segment_s)
     seg_fp = detection_fingerprint(ctx, meta, stride, segments)
     todo = [s for s in segments if segment_fingerprint(ctx.storage, ctx.layout.segment(s.index)) != seg_fp]
     total = sum(_sampled(s, stride) for s in segments)
@@ -79,42 +92,41 @@ def run(ctx: RunContext, meta: VideoMeta) -> dict[str, float]:
     return _assemble(ctx, meta, stride, segments, started)
 
 
-def _detect_segments(
-    ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], todo: list[Segment], seg_fp: str, done: int, total: int
-) -> None:
+def _detect_segments(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], todo: list[Segment], seg_fp: str, done: int, total: int) -> None:
     cfg = ctx.config.detect_track
     pool = actor_pool(cfg.num_detectors, use_gpu=wants_gpu(ctx.config.models.model_dump()))
     pool = dataclasses.replace(pool, size=min(pool.size, len(todo)))
-    source = dict(
+    frame_source = partial(
+        decode_segments,
         path=meta.path,
         fps=meta.fps,
         stride=stride,
         cut_threshold=cfg.cut_threshold,
         min_shot_frames=cfg.min_shot_frames,
         last_segment=segments[-1].index,
+        frames_per_batch=cfg.batch_size,
     )
-    ds = ray.data.from_items([s.model_dump() for s in todo], override_num_blocks=len(todo))
-    ds = ds.map_batches(
+    settings = DetectorSettings(det_long_side=cfg.det_long_side, det_thresh=cfg.det_thresh, min_face_px=cfg.min_face_px)
+    items = ray.data.from_items([s.model_dump() for s in todo], override_num_blocks=len(todo))
+    ds = items.map_batches(
         FaceDetectorWorker,
-        fn_constructor_kwargs=dict(model_config=ctx.config.models.model_dump(), detect_config=cfg.model_dump(), source=source),
+        fn_constructor_kwargs=dict(model_config=ctx.config.models.model_dump(), settings=settings, frame_source=frame_source),
         batch_size=1,
         **pool.map_batches_kwargs(),
     )
     by_index = {s.index: s for s in todo}
-    buffers: dict[int, list[tuple[int, float, list[int], bytes]]] = {}
+    buffers: dict[int, list[FrameFaces]] = {}
     expected: dict[int, int] = {}
     t0 = time.time()
     processed = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
         ctx.check_canceled()
-        for i in range(len(batch["frame_idx"])):
-            seg = int(batch["segment"][i])
-            buffers.setdefault(seg, []).append(
-                (int(batch["frame_idx"][i]), float(batch["ts"][i]), json.loads(batch["cuts"][i]), batch["payload"][i])
-            )
-            if int(batch["segment_sampled_total"][i]) >= 0:
-                expected[seg] = int(batch["segment_sampled_total"][i])
-        processed += len(batch["frame_idx"])
+        for blob in batch["frame"]:
+            frame = FrameFaces.from_bytes(blob)
+            buffers.setdefault(frame.segment, []).append(frame)
+            if frame.segment_sampled_total >= 0:
+                expected[frame.segment] = frame.segment_sampled_total
+            processed += 1
         for seg in [s for s in buffers if s in expected and len(buffers[s]) >= expected[s]]:
             _flush_segment(ctx, by_index[seg], buffers.pop(seg), seg_fp)
         elapsed = max(1e-6, time.time() - t0)
@@ -123,31 +135,16 @@ def _detect_segments(
         raise RuntimeError(f"segments {sorted(buffers)} ended without all their frames; nothing was written for them")
 
 
-def _flush_segment(ctx: RunContext, segment: Segment, rows: list[tuple[int, float, list[int], bytes]], seg_fp: str) -> None:
-    rows.sort(key=lambda r: r[0])
-    cols: dict[str, list] = {k: [] for k in ("frame_idx", "det_idx", "ts", "bbox", "conf", "landmarks", "blur", "contrast", "chip_jpeg")}
-    cuts: list[int] = []
-    for frame_idx, ts, frame_cuts, payload in rows:
-        cuts.extend(frame_cuts)
-        dets, quality, chips = decode_payload(payload)
-        for k in range(len(dets)):
-            cols["frame_idx"].append(frame_idx)
-            cols["det_idx"].append(k)
-            cols["ts"].append(ts)
-            cols["bbox"].append(dets[k, :4].tolist())
-            cols["conf"].append(float(dets[k, 4]))
-            cols["landmarks"].append(dets[k, 5:15].tolist())
-            cols["blur"].append(float(quality[k, 0]))
-            cols["contrast"].append(float(quality[k, 1]))
-            cols["chip_jpeg"].append(chips[k])
+def _flush_segment(ctx: RunContext, segment: Segment, frames: list[FrameFaces], seg_fp: str) -> None:
+    frames.sort(key=lambda f: f.frame_idx)
     summary = SegmentSummary(
         segment=segment,
         frames_decoded=segment.end_frame - segment.start_frame,
-        sampled_frames=[r[0] for r in rows],
-        cut_frames=sorted(set(cuts)),
-        detections=len(cols["frame_idx"]),
+        sampled_frames=[f.frame_idx for f in frames],
+        cut_frames=sorted({c for f in frames for c in f.cuts}),
+        detections=sum(len(f) for f in frames),
     )
-    write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, cols)
+    write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, frames)
 
 
 def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], started: float) -> dict[str, float]:
@@ -243,8 +240,18 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         shots=len(shots),
         segments=len(segments),
         stitched_links=tracked.stitched_links,
+        segment_frames=segments[0].end_frame - segments[0].start_frame,
         wall_s=round(time.time() - started, 3),
     )
     write_model(ctx.storage, layout.manifest("track_metrics.json"), metrics)
     return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments)}
 
+
+SPEC = StageSpec(
+    name=STAGE,
+    version=1,
+    outputs=("detections.jsonl", "tracks.jsonl", "shots.json", "video.json", "track_metrics.json"),
+    run=run,
+    fingerprint_inputs=fingerprint_inputs,
+    execution_only=frozenset({"batch_size", "num_detectors"}),
+)

@@ -11,6 +11,7 @@ faces.jsonl.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import ray
@@ -19,18 +20,15 @@ from actors.model_actors import start_embedder_pool
 from actors.models.registry import embedder_identity
 
 from ..artifacts import read_jsonl, read_model, write_jsonl, write_npy
-from ..schemas import DetectionRow, FaceRow, StageName, TrackRep, VideoMeta
+from ..ids import face_id
+from ..schemas import DetectionRow, FaceRow, StageName, TrackMetrics, TrackRep
 from ..segment_store import read_chips, read_segment
-from .base import RunContext
-from .detect_track import segment_plan
+from ..video import plan_sampling
+from .base import RunContext, StageSpec, model_settings
 
 STAGE = StageName.faces_embed
 SHARPNESS_FULL = 100.0
 """Laplacian variance at which a chip counts as fully sharp in the quality score."""
-
-
-def face_id(track_id: int, frame_idx: int) -> str:
-    return f"face_{track_id:04d}_{frame_idx:06d}"
 
 
 def _spread_pick(n: int, k: int) -> list[int]:
@@ -40,12 +38,24 @@ def _spread_pick(n: int, k: int) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, k).round().astype(int).tolist()) | {n - 1})
 
 
+def _segment_frames(ctx: RunContext) -> int:
+    """Frames per detection segment, as detect_track recorded it (re-planned for runs that predate that)."""
+    metrics = read_model(ctx.storage, ctx.layout.manifest("track_metrics.json"), TrackMetrics)
+    if metrics.segment_frames:
+        return metrics.segment_frames
+    cfg = ctx.config.detect_track
+    _, segments = plan_sampling(ctx.require_video(), cfg.detect_fps, cfg.stride, cfg.segment_s)
+    return segments[0].end_frame - segments[0].start_frame
+
+
+def fingerprint_inputs(ctx: RunContext) -> list:
+    return [embedder_identity(ctx.config.models)[0], model_settings(ctx.config)]
+
+
 def run(ctx: RunContext) -> dict[str, float]:
     cfg = ctx.config.faces_embed
     layout = ctx.layout
-    meta = read_model(ctx.storage, layout.manifest("video.json"), VideoMeta)
-    _, segments = segment_plan(ctx, meta)
-    seg_len = segments[0].end_frame - segments[0].start_frame
+    seg_len = _segment_frames(ctx)
     detections = [d for d in read_jsonl(ctx.storage, layout.manifest("detections.jsonl"), DetectionRow) if d.track_id is not None]
     model_name, _ = embedder_identity(ctx.config.models)
 
@@ -114,10 +124,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     for seg, keys in wanted.items():
         chips.update(read_chips(ctx.storage, layout.segment(seg), keys))
 
-    items = [
-        {"face_row": fi, "chip_jpeg": chips[(faces[fi].frame_idx, det_of_face[(faces[fi].track_id, faces[fi].frame_idx)])]}
-        for fi in to_embed
-    ]
+    items = [{"face_row": fi, "chip_jpeg": chips[(faces[fi].frame_idx, det_of_face[(faces[fi].track_id, faces[fi].frame_idx)])]} for fi in to_embed]
     embeddings = _embed(ctx, items, len(to_embed))
     ctx.check_canceled()
 
@@ -134,7 +141,7 @@ def run(ctx: RunContext) -> dict[str, float]:
         faces_by_track[f.track_id].append(f)
     for track_id in sorted(by_track):
         tf = [f for f in faces_by_track[track_id] if f.embedding_row is not None]
-        vecs = embeddings[[f.embedding_row for f in tf]]
+        vecs = embeddings[[int(f.embedding_row) for f in tf if f.embedding_row is not None]]
         weights = np.array([max(f.quality, 1e-3) for f in tf], np.float32)
         proto = (vecs * weights[:, None]).sum(axis=0)
         proto /= max(float(np.linalg.norm(proto)), 1e-12)
@@ -176,13 +183,13 @@ def _embed(ctx: RunContext, items: list[dict], total: int, max_chunk: int = 32) 
     chunk = max(1, min(max_chunk, -(-len(items) // (2 * len(actors)))))
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     results: dict[int, np.ndarray] = {}
-    in_flight: dict[ray.ObjectRef, tuple[int, int]] = {}  # ref -> (chunk, actor)
+    in_flight: dict[Any, tuple[int, int]] = {}  # ref -> (chunk, actor)
     idle = list(range(len(actors)))
     next_chunk = done = 0
     while next_chunk < len(chunks) or in_flight:
         while next_chunk < len(chunks) and idle:
             a = idle.pop()
-            ref = actors[a].embed_jpegs.remote([it["chip_jpeg"] for it in chunks[next_chunk]])
+            ref: Any = actors[a].embed_jpegs.remote([it["chip_jpeg"] for it in chunks[next_chunk]])
             in_flight[ref] = (next_chunk, a)
             next_chunk += 1
         ready, _ = ray.wait(list(in_flight), num_returns=1)
@@ -193,3 +200,6 @@ def _embed(ctx: RunContext, items: list[dict], total: int, max_chunk: int = 32) 
         ctx.check_canceled()
         ctx.progress(STAGE, done, total, step="embed")
     return np.concatenate([results[k] for k in range(len(chunks))]).astype(np.float32)
+
+
+SPEC = StageSpec(name=STAGE, version=1, outputs=("faces.jsonl", "track_reps.jsonl"), run=run, fingerprint_inputs=fingerprint_inputs)

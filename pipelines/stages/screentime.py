@@ -2,51 +2,14 @@
 
 from __future__ import annotations
 
-from ..artifacts import RunLayout, read_jsonl, read_model, write_csv, write_model
-from ..corrections import CORRECTIONS_FILE, CorrectionsLog, Resolved, resolve
-from ..schemas import CSV_COLUMNS, Assignments, ClusterCentroidsFile, DetectionRow, FaceRow, IdentitiesFile, ShotsFile, StageName, TrackMetrics, TrackRow, VideoMeta
-from ..screentime import ScreentimeInputs, compute_screentime, csv_rows
-from ..storage import Storage
-from .base import RunContext
+from ..artifacts import write_csv, write_model
+from ..corrections import CORRECTIONS_FILE
+from ..review.inputs import resolved_inputs
+from ..schemas import CSV_COLUMNS, StageName
+from ..screentime import compute_screentime, csv_rows
+from .base import RunContext, StageSpec
 
 STAGE = StageName.screentime
-
-
-def load_corrections(storage: Storage, layout: RunLayout) -> CorrectionsLog:
-    key = layout.manifest(CORRECTIONS_FILE)
-    if storage.exists(key):
-        return read_model(storage, key, CorrectionsLog)
-    return CorrectionsLog(ep_id=layout.ep_id, run_id=layout.run_id)
-
-
-def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool) -> tuple[ScreentimeInputs, Resolved]:
-    """Screen-time inputs with the human corrections replayed onto the current identities."""
-    inputs = load_inputs(storage, layout, Assignments(ep_id=layout.ep_id, run_id=layout.run_id), with_detections)
-    centroids_key = layout.manifest("cluster_centroids.json")
-    centroids = read_model(storage, centroids_key, ClusterCentroidsFile) if storage.exists(centroids_key) else None
-    resolved = resolve(load_corrections(storage, layout), inputs.identities, inputs.tracks, centroids)
-    inputs.identities = resolved.identities
-    inputs.assignments = resolved.assignments
-    return inputs, resolved
-
-
-def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, with_detections: bool) -> ScreentimeInputs:
-    """Everything the screen-time computation reads from a run's artifacts."""
-    meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
-    metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
-    return ScreentimeInputs(
-        ep_id=layout.ep_id,
-        run_id=layout.run_id,
-        fps=meta.fps,
-        stride=metrics.stride,
-        duration_s=meta.duration_s,
-        shots=read_model(storage, layout.manifest("shots.json"), ShotsFile).shots,
-        tracks=read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow),
-        identities=read_model(storage, layout.manifest("identities.json"), IdentitiesFile),
-        assignments=assignments,
-        faces=read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow),
-        detections=read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow) if with_detections else None,
-    )
 
 
 def run(ctx: RunContext) -> dict[str, float]:
@@ -60,3 +23,18 @@ def run(ctx: RunContext) -> dict[str, float]:
     write_csv(storage, layout.screentime_csv, CSV_COLUMNS, csv_rows(report))
     ctx.progress(STAGE, 1, 1, step="screentime")
     return {"cast_members": len(report.metrics), "identities": len(report.identities)}
+
+
+def fingerprint_inputs(ctx: RunContext) -> list:
+    """Screen time honours the human corrections: a new correction recomputes it."""
+    key = ctx.layout.manifest(CORRECTIONS_FILE)
+    return [ctx.storage.read_text(key) if ctx.storage.exists(key) else None]
+
+
+SPEC = StageSpec(
+    name=STAGE,
+    version=1,
+    outputs=("analytics/screentime.json", "analytics/screentime.csv"),
+    run=run,
+    fingerprint_inputs=fingerprint_inputs,
+)

@@ -30,8 +30,4 @@ def detection_span(first_frame: int, last_frame: int, shot: Shot, stride: int, f
 
 def build_shots(cut_frames: list[int], frame_count: int, fps: float) -> list[Shot]:
     bounds = [0] + [c for c in cut_frames if 0 < c < frame_count] + [frame_count]
-    return [
-        Shot(index=i, start_frame=a, end_frame=b, start_s=a / fps, end_s=b / fps)
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
-        if b > a
-    ]
+    return [Shot(index=i, start_frame=a, end_frame=b, start_s=a / fps, end_s=b / fps) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])) if b > a]

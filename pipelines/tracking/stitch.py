@@ -50,9 +50,7 @@ def has_cut_between(cuts: list[int], after_frame: int, upto_frame: int) -> bool:
     return bisect_right(cuts, upto_frame) > bisect_left(cuts, after_frame + 1)
 
 
-def stitch_boundary(
-    earlier: list[TrackEnd], later: list[TrackEnd], boundary_frame: int, cuts: list[int], params: TrackerParams
-) -> list[tuple[int, int]]:
+def stitch_boundary(earlier: list[TrackEnd], later: list[TrackEnd], boundary_frame: int, cuts: list[int], params: TrackerParams) -> list[tuple[int, int]]:
     """(earlier_id, later_id) pairs to join across the boundary at ``boundary_frame``."""
     iou = np.zeros((len(earlier), len(later)), np.float32)
     for i, e in enumerate(earlier):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from .artifacts import RunLayout, read_jsonl, read_marker, read_model, read_npy
-from .schemas import FaceRow, IdentitiesFile, StageName, StageState, TrackRow
-from .storage import Storage
+from ..artifacts import read_jsonl, read_marker, read_model, read_npy
+from ..layout import RunLayout
+from ..schemas import FaceRow, IdentitiesFile, StageName, StageState, TrackRow
+from ..storage import Storage
 
 
 class IntegrityIssue(BaseModel):

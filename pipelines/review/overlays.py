@@ -8,7 +8,7 @@ from bisect import bisect_left
 import cv2
 import numpy as np
 
-from .schemas import DetectionRow
+from ..schemas import DetectionRow
 
 PALETTE = [(80, 200, 80), (60, 160, 255), (255, 120, 60), (200, 80, 200), (60, 220, 220), (220, 220, 60)]
 
@@ -59,12 +59,12 @@ def render_clip(path: str, start_s: float, end_s: float, index: DetectionIndex, 
     try:
         with av.open(path) as src, av.open(tmp, "w") as out:
             stream = src.streams.video[0]
-            t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0  # type: ignore[operator]  # a video stream always has a time base
             rate = stream.average_rate or Fraction(fps_hint).limit_denominator(1001)
             enc = out.add_stream("libx264", rate=rate)
             enc.width, enc.height, enc.pix_fmt = stream.codec_context.width, stream.codec_context.height, "yuv420p"
             enc.options = {"crf": "23", "preset": "veryfast"}
-            src.seek(int((t0 + start_s) / stream.time_base), stream=stream, backward=True, any_frame=False)
+            src.seek(int((t0 + start_s) / stream.time_base), stream=stream, backward=True, any_frame=False)  # type: ignore[operator]  # a video stream always has a time base
             for frame in src.decode(stream):
                 if frame.time is None:
                     continue

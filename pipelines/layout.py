@@ -1,0 +1,143 @@
+"""Where everything lives in the data dir and in a source bucket: the one module that builds and
+parses storage keys. Every other module asks it.
+
+Data dir (local or ``s3://``), as in the replaced system:
+
+- ``manifests/{ep}/runs/{run}/``: detections.jsonl, tracks.jsonl, track_metrics.json, shots.json,
+  faces.jsonl, track_reps.jsonl, identities.json, cluster_centroids.json, corrections.json,
+  ``{stage}.json`` markers, ``analytics/screentime.{json,csv}``
+- ``embeds/{ep}/runs/{run}/``: faces.npy, track_prototypes.npy
+- ``frames/{ep}/runs/{run}/``: ``crops/track_####/frame_######.jpg``, ``segments/seg_#####.parquet``
+- ``raw/{ep}/video.mp4``: a video uploaded through the API
+- ``catalogs/{name}/``: catalog summaries
+
+Source bucket (``SCREENALYTICS_S3_BUCKET`` or a catalog prefix): ``raw/videos/{show}/s{SS}/e{EE}/episode.mp4``
+(v2), then ``raw/videos/{ep_id}/episode.mp4`` (v1).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from .ids import make_ep_id, parse_ep_id, parse_face_id, validate_ep_id, validate_run_id
+from .schemas import StageName
+
+_V2_SOURCE = re.compile(r"raw/videos/(?P<show>[a-z0-9][a-z0-9_-]*)/s(?P<s>\d{2,3})/e(?P<e>\d{2,3})/episode\.mp4$")
+_V1_SOURCE = re.compile(r"raw/videos/(?P<ep>[^/]+)/episode\.mp4$")
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    ep_id: str
+    run_id: str
+
+    def __post_init__(self) -> None:
+        validate_ep_id(self.ep_id)
+        validate_run_id(self.run_id)
+
+    @property
+    def manifests(self) -> str:
+        return f"manifests/{self.ep_id}/runs/{self.run_id}"
+
+    @property
+    def embeds(self) -> str:
+        return f"embeds/{self.ep_id}/runs/{self.run_id}"
+
+    @property
+    def frames(self) -> str:
+        return f"frames/{self.ep_id}/runs/{self.run_id}"
+
+    def manifest(self, name: str) -> str:
+        return f"{self.manifests}/{name}"
+
+    def marker(self, stage: StageName) -> str:
+        return self.manifest(f"{stage.value}.json")
+
+    def segment(self, index: int) -> str:
+        return f"{self.frames}/segments/seg_{index:05d}.parquet"
+
+    def crop(self, track_id: int, frame_idx: int) -> str:
+        return f"{self.frames}/crops/track_{track_id:04d}/frame_{frame_idx:06d}.jpg"
+
+    @property
+    def screentime_json(self) -> str:
+        return self.manifest("analytics/screentime.json")
+
+    @property
+    def screentime_csv(self) -> str:
+        return self.manifest("analytics/screentime.csv")
+
+    @property
+    def faces_npy(self) -> str:
+        return f"{self.embeds}/faces.npy"
+
+    @property
+    def prototypes_npy(self) -> str:
+        return f"{self.embeds}/track_prototypes.npy"
+
+    def crop_of_face(self, face: str) -> str:
+        return self.crop(*parse_face_id(face))
+
+
+def crop_url(ep_id: str, run_id: str, face: Optional[str]) -> Optional[str]:
+    """The API path of a face's crop (relative to the API root), or None."""
+    if not face:
+        return None
+    track_id, frame_idx = parse_face_id(face)
+    return f"/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_idx}.jpg"
+
+
+def uploaded_video_key(ep_id: str) -> str:
+    return f"raw/{validate_ep_id(ep_id)}/video.mp4"
+
+
+def episode_prefixes(ep_id: str) -> tuple[str, ...]:
+    """Every prefix holding an episode's artifacts (what deleting the episode removes)."""
+    validate_ep_id(ep_id)
+    return (f"manifests/{ep_id}", f"embeds/{ep_id}", f"frames/{ep_id}", f"raw/{ep_id}")
+
+
+def runs_prefix(ep_id: str) -> str:
+    return f"manifests/{validate_ep_id(ep_id)}/runs"
+
+
+def run_id_of_key(ep_id: str, key: str) -> Optional[str]:
+    """The run id in a key listed under :func:`runs_prefix`, or None."""
+    head = runs_prefix(ep_id) + "/"
+    if not key.startswith(head):
+        return None
+    run_id, sep, _ = key[len(head) :].partition("/")
+    return run_id if sep and run_id else None
+
+
+def episode_ids_in(keys: list[str]) -> list[str]:
+    """Episode ids that have runs, from keys listed under ``manifests/``."""
+    found = set()
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) >= 4 and parts[0] == "manifests" and parts[2] == "runs":
+            found.add(parts[1])
+    return sorted(found)
+
+
+def catalog_prefix(name: str) -> str:
+    return f"catalogs/{name}"
+
+
+def source_video_keys(ep_id: str) -> tuple[str, str]:
+    """The episode's source keys in a bucket: (v2, v1), looked up in that order."""
+    key = parse_ep_id(ep_id)
+    return f"raw/videos/{key.show}/s{key.season:02d}/e{key.episode:02d}/episode.mp4", f"raw/videos/{ep_id}/episode.mp4"
+
+
+def ep_id_of_source_key(key: str) -> Optional[str]:
+    """The episode a bucket key holds, by the v2 or v1 scheme (or a file named ``{ep_id}.mp4``)."""
+    if m := _V2_SOURCE.search(key):
+        return make_ep_id(m["show"], int(m["s"]), int(m["e"]))
+    if m := _V1_SOURCE.search(key):
+        return m["ep"]
+    if key.endswith(".mp4"):
+        return key.rsplit("/", 1)[-1][: -len(".mp4")]
+    return None

@@ -1,0 +1,54 @@
+"""Writing human corrections: anchored entries appended to the run's log under a lock.
+
+The caller provides the lock (the API uses its state store's cross-process write lock); the anchors are
+built from the current corrected view, so an entry names what the reviewer saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from ..artifacts import write_model
+from ..corrections import (
+    CORRECTIONS_FILE,
+    Correction,
+    IdentityAnchor,
+    TrackAnchor,
+    identity_anchor,
+    load_corrections,
+    track_anchor,
+)
+from ..layout import RunLayout
+from ..storage import Storage
+from .errors import NotFound
+from .view import RunView, load_view
+
+IdentityRef = Callable[[str], IdentityAnchor]
+TrackRef = Callable[[int], TrackAnchor]
+CorrectionBuilder = Callable[[IdentityRef, TrackRef], dict[str, Any]]
+
+
+def append_correction(storage: Storage, layout: RunLayout, build: CorrectionBuilder, lock: Callable[[], AbstractContextManager]) -> RunView:
+    """Append the correction ``build(identity, track)`` returns; ``identity``/``track`` turn ids into
+    anchors (NotFound for unknown ones). Returns the view with the correction applied."""
+    with lock():
+        view = load_view(storage, layout)
+        identities = {i.identity_id: i for i in view.resolved.identities.identities}
+
+        def identity(identity_id: str) -> IdentityAnchor:
+            if identity_id not in identities:
+                raise NotFound(f"Identity {identity_id} not found in {layout.ep_id}/{layout.run_id}")
+            return identity_anchor(identities[identity_id], view.tracks, view.centroids)
+
+        def track(track_id: int) -> TrackAnchor:
+            if track_id not in view.tracks:
+                raise NotFound(f"Track {track_id} not found in {layout.ep_id}/{layout.run_id}")
+            return track_anchor(view.tracks[track_id])
+
+        log = load_corrections(storage, layout)
+        fields = build(identity, track)
+        log.corrections.append(Correction(seq=len(log.corrections) + 1, **fields))
+        write_model(storage, layout.manifest(CORRECTIONS_FILE), log)
+    return load_view(storage, layout)

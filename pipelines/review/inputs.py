@@ -1,0 +1,53 @@
+"""A run's screen-time inputs, with the human corrections replayed onto the current identities.
+
+The screentime stage, the review API and the evaluator read a run through these two functions.
+"""
+
+from __future__ import annotations
+
+from ..artifacts import read_jsonl, read_model
+from ..corrections import Resolved, load_corrections, resolve
+from ..layout import RunLayout
+from ..schemas import (
+    Assignments,
+    ClusterCentroidsFile,
+    DetectionRow,
+    FaceRow,
+    IdentitiesFile,
+    ShotsFile,
+    TrackMetrics,
+    TrackRow,
+    VideoMeta,
+)
+from ..screentime import ScreentimeInputs
+from ..storage import Storage
+
+
+def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool) -> tuple[ScreentimeInputs, Resolved]:
+    """Screen-time inputs with the human corrections replayed onto the current identities."""
+    inputs = load_inputs(storage, layout, Assignments(ep_id=layout.ep_id, run_id=layout.run_id), with_detections)
+    centroids_key = layout.manifest("cluster_centroids.json")
+    centroids = read_model(storage, centroids_key, ClusterCentroidsFile) if storage.exists(centroids_key) else None
+    resolved = resolve(load_corrections(storage, layout), inputs.identities, inputs.tracks, centroids)
+    inputs.identities = resolved.identities
+    inputs.assignments = resolved.assignments
+    return inputs, resolved
+
+
+def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, with_detections: bool) -> ScreentimeInputs:
+    """Everything the screen-time computation reads from a run's artifacts."""
+    meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
+    metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
+    return ScreentimeInputs(
+        ep_id=layout.ep_id,
+        run_id=layout.run_id,
+        fps=meta.fps,
+        stride=metrics.stride,
+        duration_s=meta.duration_s,
+        shots=read_model(storage, layout.manifest("shots.json"), ShotsFile).shots,
+        tracks=read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow),
+        identities=read_model(storage, layout.manifest("identities.json"), IdentitiesFile),
+        assignments=assignments,
+        faces=read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow),
+        detections=read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow) if with_detections else None,
+    )

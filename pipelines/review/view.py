@@ -1,0 +1,135 @@
+"""The corrected view of a clustered run: identities with the human corrections replayed, tracks by id,
+centroids by identity; and the summaries the review screens show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..artifacts import read_jsonl, read_marker, read_model
+from ..corrections import Resolved, load_corrections
+from ..layout import RunLayout, crop_url
+from ..schemas import ClusterCentroidsFile, StageName, StageState, TrackRep, TrackRow
+from ..storage import Storage
+from .errors import Conflict
+from .inputs import resolved_inputs
+
+
+@dataclass
+class RunView:
+    layout: RunLayout
+    resolved: Resolved
+    tracks: dict[int, TrackRow]
+    centroids: dict[str, list[float]]
+
+    def cast_of(self, identity_id: str) -> Optional[str]:
+        return self.resolved.assignments.manual_assignments.get(identity_id)
+
+
+def require_clusters(storage: Storage, layout: RunLayout) -> None:
+    marker = read_marker(storage, layout, StageName.cluster)
+    if marker is None or marker.state is not StageState.succeeded:
+        raise Conflict(f"no clusters for {layout.ep_id}/{layout.run_id} yet: run the cluster stage")
+
+
+def load_view(storage: Storage, layout: RunLayout) -> RunView:
+    require_clusters(storage, layout)
+    inputs, resolved = resolved_inputs(storage, layout, with_detections=False)
+    key = layout.manifest("cluster_centroids.json")
+    centroids = read_model(storage, key, ClusterCentroidsFile) if storage.exists(key) else None
+    return RunView(
+        layout=layout,
+        resolved=resolved,
+        tracks={t.track_id: t for t in inputs.tracks},
+        centroids={c.identity_id: c.centroid for c in (centroids.centroids if centroids else [])},
+    )
+
+
+def assignments_summary(storage: Storage, view: RunView) -> dict[str, Any]:
+    a = view.resolved.assignments
+    return {
+        "ep_id": view.layout.ep_id,
+        "run_id": view.layout.run_id,
+        "manual_assignments": a.manual_assignments,
+        "track_overrides": a.track_overrides,
+        "face_exclusions": a.face_exclusions,
+        "identities": [
+            {"identity_id": i.identity_id, "track_ids": i.track_ids, "cast_id": a.manual_assignments.get(i.identity_id)}
+            for i in view.resolved.identities.identities
+        ],
+        "unattached": [u.model_dump() for u in view.resolved.unattached],
+        "conflicts": [c.model_dump() for c in view.resolved.conflicts],
+        "corrections": len(load_corrections(storage, view.layout).corrections),
+    }
+
+
+def track_labels(view: RunView, cast_names: dict[str, str]) -> dict[int, str]:
+    """The label each track is drawn with: its cast member's name, else its identity id."""
+    labels: dict[int, str] = {}
+    for ident in view.resolved.identities.identities:
+        cast = view.cast_of(ident.identity_id)
+        for t in ident.track_ids:
+            labels[t] = cast_names.get(cast, cast) if cast else ident.identity_id
+    for track_key, track_cast in view.resolved.assignments.track_overrides.items():
+        labels[int(track_key)] = cast_names.get(track_cast, track_cast)
+    return labels
+
+
+def _track_summary(view: RunView, track_id: int) -> dict[str, Any]:
+    t = view.tracks[track_id]
+    return {"track_id": track_id, "start_s": t.start_s, "end_s": t.end_s, "faces": t.frame_count}
+
+
+def cluster_tracks(view: RunView) -> dict[str, Any]:
+    """Clusters and their tracks, with the human corrections (merge, move, split) applied."""
+    identities = view.resolved.identities
+    return {
+        "ep_id": view.layout.ep_id,
+        "run_id": view.layout.run_id,
+        "clusters": [
+            {
+                "identity_id": i.identity_id,
+                "cohesion": i.cohesion,
+                "rep_face_id": i.rep_face_id,
+                "tracks": [_track_summary(view, t) for t in i.track_ids if t in view.tracks],
+            }
+            for i in identities.identities
+        ],
+        "unclustered_track_ids": identities.unclustered_track_ids,
+    }
+
+
+def faces_review_bundle(storage: Storage, view: RunView, seconds: dict[str, float]) -> dict[str, Any]:
+    """Identities ranked by screen time, with their tracks and representative crops."""
+    from .integrity import validate_run
+
+    layout = view.layout
+    reps = {r.track_id: r for r in read_jsonl(storage, layout.manifest("track_reps.jsonl"), TrackRep)}
+
+    def track(t: int) -> dict[str, Any]:
+        rep = reps.get(t)
+        return {
+            **_track_summary(view, t),
+            "mixed": rep.mixed if rep else None,
+            "rep_crop_url": crop_url(layout.ep_id, layout.run_id, rep.rep_face_id if rep else None),
+        }
+
+    unattached = view.resolved.unattached
+    return {
+        "ep_id": layout.ep_id,
+        "run_id": layout.run_id,
+        "identities": [
+            {
+                "identity_id": i.identity_id,
+                "cast_id": view.cast_of(i.identity_id),
+                "visual_s": seconds.get(i.identity_id, 0.0),
+                "cohesion": i.cohesion,
+                "rep_crop_url": crop_url(layout.ep_id, layout.run_id, i.rep_face_id),
+                "tracks": [track(t) for t in i.track_ids if t in view.tracks],
+            }
+            for i in sorted(view.resolved.identities.identities, key=lambda i: -seconds.get(i.identity_id, 0.0))
+        ],
+        "unattached": [u.model_dump() for u in unattached],
+        "conflicts": [c.model_dump() for c in view.resolved.conflicts],
+        "validator": validate_run(storage, layout, [u.seq for u in unattached]).model_dump(),
+    }

@@ -1,0 +1,92 @@
+"""``screenalytics``, the console script: the pipeline's commands plus ``serve``.
+
+``screenalytics serve`` binds 127.0.0.1 unless told otherwise and refuses a non-loopback address without
+an API token. On SIGINT or SIGTERM it stops within seconds; when it started its own Ray, the jobs still in
+flight die with it, so they and their stage markers are marked failed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+from pipelines import cli as pipeline_cli
+
+from .settings import LOOPBACK_HOSTS, ApiSettings, SettingsError
+
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=os.environ.get("SCREENALYTICS_DATA_DIR", "data"))
+    p.add_argument("--host", default="127.0.0.1", help="address to bind; beyond loopback an API token is required")
+    p.add_argument("--port", type=int, default=8000)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import ray
+    from ray import serve
+
+    from pipelines.ray_env import ensure_ray
+
+    from . import jobs
+    from .app import deployment
+
+    try:
+        settings = ApiSettings.from_env(args.data_dir)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.host not in LOOPBACK_HOSTS and settings.api_token is None:
+        print(f"error: refusing to listen on {args.host} without an API token: set SCREENALYTICS_API_TOKEN or SCREENALYTICS_API_TOKEN_FILE", file=sys.stderr)
+        return 2
+    owns_ray = not (os.environ.get("RAY_ADDRESS") or ray.is_initialized())
+    ensure_ray()
+    signal.signal(signal.SIGTERM, _raise_stop)
+    serve.start(http_options={"host": args.host, "port": args.port})
+    serve.run(deployment(args.data_dir), name="screenalytics", route_prefix="/")
+    print(f"Screenalytics API on http://{args.host}:{args.port} (docs: /docs); data in {settings.data_uri}. Ctrl-C stops it.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except (KeyboardInterrupt, _Stop):
+        print("stopping", file=sys.stderr, flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if owns_ray:
+            from pipelines.storage import open_storage
+
+            from .state import StateStore
+
+            failed = jobs.fail_in_flight(
+                StateStore(settings.db_path), open_storage(settings.data_uri), "failed: the server stopped (screenalytics serve was interrupted)"
+            )
+            if failed:
+                print(f"{failed} job(s) in flight marked failed", file=sys.stderr)
+            ray.shutdown()
+        else:
+            serve.delete("screenalytics")
+    return 0
+
+
+COMMANDS: dict[str, pipeline_cli.Command] = {
+    "serve": (_serve_arguments, serve_command, "start the HTTP API (Ray Serve) on a local Ray, or on RAY_ADDRESS's cluster"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return pipeline_cli.main(argv, extra=COMMANDS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""What every route depends on: the settings, the data dir and the state store, with the lookups that
+turn ids into rows or a 404. Routes receive it as a FastAPI dependency (``Ctx``), so a handler runs the
+same under Ray Serve, uvicorn or a TestClient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Optional
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
+
+from pipelines.artifacts import read_marker
+from pipelines.ids import (
+    CAST_ID_PATTERN,
+    EP_ID_PATTERN,
+    RUN_ID_PATTERN,
+    SHOW_SLUG_PATTERN,
+)
+from pipelines.layout import RunLayout, source_video_keys
+from pipelines.runner import DEFAULT_RUN_ID
+from pipelines.schemas import STAGE_ORDER
+from pipelines.storage import Storage, fetch_to_cache, s3_client
+
+from .models import StageStatus
+from .settings import ApiSettings
+from .state import StateStore
+
+EP = PathParam(pattern=EP_ID_PATTERN, description="{show}-s{SS}e{EE}")
+RUN = PathParam(pattern=RUN_ID_PATTERN)
+RUN_Q = Query(DEFAULT_RUN_ID, pattern=RUN_ID_PATTERN)
+SHOW = PathParam(pattern=SHOW_SLUG_PATTERN)
+CAST = PathParam(pattern=CAST_ID_PATTERN)
+JOB_ID = PathParam(pattern=r"^job-[0-9a-f]{12}$")
+
+
+@dataclass
+class ApiContext:
+    settings: ApiSettings
+    storage: Storage
+    store: StateStore
+
+    # --- lookups ----------------------------------------------------------------------------------
+
+    def episode(self, ep_id: str) -> dict[str, Any]:
+        ep = self.store.get_episode(ep_id)
+        if ep is None:
+            raise HTTPException(404, f"Episode {ep_id} not found")
+        return ep
+
+    def run(self, ep_id: str, run_id: str) -> RunLayout:
+        self.episode(ep_id)
+        layout = RunLayout(ep_id, run_id)
+        if not self.storage.list(layout.manifests):
+            raise HTTPException(404, f"Run {run_id} of {ep_id} not found")
+        return layout
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job = self.store.get_job(job_id)
+        if job is None:
+            raise HTTPException(404, f"Job {job_id} not found")
+        return job
+
+    def show(self, show_id: str) -> dict[str, Any]:
+        show = self.store.get_show(show_id)
+        if show is None:
+            raise HTTPException(404, f"Show {show_id} not found")
+        return show
+
+    def cast_member(self, show_id: str, cast_id: str) -> dict[str, Any]:
+        self.show(show_id)
+        member = self.store.get_cast(cast_id)
+        if member is None or member["show_id"] != show_id:
+            raise HTTPException(404, f"Cast member {cast_id} not found in show {show_id}")
+        return member
+
+    def cast_names(self) -> dict[str, str]:
+        return {c["cast_id"]: c["name"] for c in self.store.list_cast()}
+
+    def stage_statuses(self, layout: RunLayout) -> list[StageStatus]:
+        out = []
+        for stage in STAGE_ORDER:
+            m = read_marker(self.storage, layout, stage)
+            out.append(
+                StageStatus(
+                    stage=stage.value,
+                    state=m.state.value if m else None,
+                    finished_at=m.finished_at if m else None,
+                    counts=dict(m.counts) if m else {},
+                    error=m.error if m else None,
+                )
+            )
+        return out
+
+    # --- the episode's video ----------------------------------------------------------------------
+
+    def s3_exists(self, key: str) -> bool:
+        if not self.settings.s3_bucket:
+            return False
+        from botocore.exceptions import ClientError
+
+        try:
+            s3_client(self.settings.s3_endpoint).head_object(Bucket=self.settings.s3_bucket, Key=key)
+            return True
+        except ClientError:
+            return False
+
+    def source_video(self, ep: dict[str, Any]) -> Optional[str]:
+        """The episode's video: an upload in the data dir, else S3 (v2 key, then v1)."""
+        if ep.get("video_key") and self.storage.exists(ep["video_key"]):
+            return str(self.storage.local_path(ep["video_key"]))
+        for key in source_video_keys(ep["ep_id"]):
+            if self.s3_exists(key):
+                return f"s3://{self.settings.s3_bucket}/{key}"
+        return None
+
+    def video_path(self, ep_id: str) -> str:
+        source = self.source_video(self.episode(ep_id))
+        if source is None:
+            raise HTTPException(409, f"episode {ep_id} has no video")
+        return str(fetch_to_cache(source))
+
+
+def get_context(request: Request) -> ApiContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]

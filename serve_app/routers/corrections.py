@@ -1,0 +1,93 @@
+"""Human corrections: cluster and track assignments, face exclusions, merge, move and split.
+
+Each is an anchored entry appended to the run's corrections log (see :mod:`pipelines.corrections`),
+so it survives any re-run. A cast id must name a cast member of the episode's show.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import APIRouter, HTTPException
+from fastapi import Path as PathParam
+
+from pipelines.ids import parse_face_id
+from pipelines.review.edits import CorrectionBuilder, append_correction
+from pipelines.review.view import assignments_summary, load_view
+
+from ..context import EP, RUN_Q, Ctx
+from ..models import (
+    AssignmentsResponse,
+    ClusterAssignRequest,
+    FaceExclusionRequest,
+    MergeRequest,
+    MoveTrackRequest,
+    SplitRequest,
+    TrackAssignRequest,
+)
+
+router = APIRouter(tags=["corrections"])
+
+
+def _check_cast(ctx: Ctx, ep_id: str, cast_id: Optional[str]) -> None:
+    """A cast id names a cast member of the episode's own show (404 unknown, 409 another show's)."""
+    if cast_id is None:
+        return
+    member = ctx.store.get_cast(cast_id)
+    if member is None:
+        raise HTTPException(404, f"Cast member {cast_id} not found: create it under /shows/{{show}}/cast first")
+    show = ctx.episode(ep_id)["show_slug"]
+    if member["show_id"] != show:
+        raise HTTPException(409, f"cast member {cast_id} belongs to show {member['show_id']}, not to {ep_id}'s show {show}")
+
+
+def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder) -> dict:
+    layout = ctx.run(ep_id, run_id)
+    return assignments_summary(ctx.storage, append_correction(ctx.storage, layout, build, ctx.store.mutex))
+
+
+@router.get("/episodes/{ep_id}/assignments", response_model=AssignmentsResponse)
+def get_assignments(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+    return assignments_summary(ctx.storage, load_view(ctx.storage, ctx.run(ep_id, run_id)))
+
+
+def cluster_assignment(req: ClusterAssignRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+    _check_cast(ctx, ep_id, req.cast_id)
+    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_cluster", "identity": identity(req.cluster_id), "cast_id": req.cast_id})
+
+
+def track_assignment(req: TrackAssignRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+    _check_cast(ctx, ep_id, req.cast_id)
+    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_track", "track": track(req.track_id), "cast_id": req.cast_id})
+
+
+def face_exclusion(req: FaceExclusionRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+    track_id, frame_idx = parse_face_id(req.face_id)
+    return _append(
+        ctx, ep_id, req.run_id, lambda identity, track: {"op": "exclude_face", "track": track(track_id), "frame_idx": frame_idx, "exclude": req.excluded}
+    )
+
+
+for _method in (router.post, router.put):
+    _method("/episodes/{ep_id}/assignments/cluster", response_model=AssignmentsResponse)(cluster_assignment)
+    _method("/episodes/{ep_id}/assignments/track", response_model=AssignmentsResponse)(track_assignment)
+    _method("/episodes/{ep_id}/assignments/face_exclusion", response_model=AssignmentsResponse)(face_exclusion)
+
+
+@router.post("/episodes/{ep_id}/identities/merge", response_model=AssignmentsResponse)
+def merge_identities(req: MergeRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+    if req.target_identity_id == req.source_identity_id:
+        raise HTTPException(422, "cannot merge an identity into itself")
+    return _append(
+        ctx, ep_id, req.run_id, lambda identity, track: {"op": "merge", "identity": identity(req.target_identity_id), "other": identity(req.source_identity_id)}
+    )
+
+
+@router.post("/episodes/{ep_id}/tracks/{track_id}/move", response_model=AssignmentsResponse)
+def move_track(req: MoveTrackRequest, ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, le=10**9)) -> dict:
+    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "move_track", "track": track(track_id), "identity": identity(req.to_identity_id)})
+
+
+@router.post("/episodes/{ep_id}/identities/split", response_model=AssignmentsResponse)
+def split_identity(req: SplitRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]})

@@ -1,0 +1,170 @@
+"""Runs of an episode: stage state, screen time computed on request, the validator, the review bundle,
+crops, labelled frames and clips, and the per-second timeline."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi import Path as PathParam
+from fastapi.responses import PlainTextResponse, Response
+
+from pipelines.artifacts import csv_text, read_jsonl
+from pipelines.layout import RunLayout, run_id_of_key, runs_prefix
+from pipelines.review import frames, view
+from pipelines.review.integrity import IntegrityReport, validate_run
+from pipelines.review.live import live_screentime, per_second
+from pipelines.schemas import CSV_COLUMNS, FaceRow, ScreentimeReport
+from pipelines.screentime import csv_rows
+from pipelines.video import VideoError
+
+from ..context import EP, RUN, RUN_Q, ApiContext, Ctx
+from ..models import RunListResponse, RunSummary, VideoClipRequest
+
+router = APIRouter(tags=["runs"])
+PRESET_Q = Query("default", pattern="^(default|stricter|strict)$")
+MODE_Q = Query(None, pattern="^(tracks|faces)$")
+
+
+@router.get("/episodes/{ep_id}/runs", response_model=RunListResponse)
+def list_runs(ctx: Ctx, ep_id: str = EP) -> dict:
+    ctx.episode(ep_id)
+    runs = sorted({r for key in ctx.storage.list(runs_prefix(ep_id)) if (r := run_id_of_key(ep_id, key))})
+    return {"ep_id": ep_id, "runs": [RunSummary(run_id=r, stages=ctx.stage_statuses(RunLayout(ep_id, r))) for r in runs]}
+
+
+@router.get("/episodes/{ep_id}/runs/{run_id}/state")
+def run_state(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
+    layout = ctx.run(ep_id, run_id)
+    return {"ep_id": ep_id, "run_id": run_id, "stages": [s.model_dump() for s in ctx.stage_statuses(layout)], "artifacts": ctx.storage.list(layout.manifests)}
+
+
+def _screentime(ctx: ApiContext, layout: RunLayout, preset: str = "default", mode: Optional[str] = None) -> ScreentimeReport:
+    return live_screentime(ctx.storage, layout, ctx.cast_names(), preset, mode)
+
+
+@router.get("/episodes/{ep_id}/runs/{run_id}/screentime", response_model=ScreentimeReport)
+def run_screentime(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, preset: str = PRESET_Q, mode: Optional[str] = MODE_Q) -> ScreentimeReport:
+    """Screen time per cast member and per identity, honouring the current corrections."""
+    return _screentime(ctx, ctx.run(ep_id, run_id), preset, mode)
+
+
+@router.get("/episodes/{ep_id}/runs/{run_id}/screentime.csv", response_class=PlainTextResponse)
+def run_screentime_csv(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, preset: str = PRESET_Q, mode: Optional[str] = MODE_Q) -> PlainTextResponse:
+    report = _screentime(ctx, ctx.run(ep_id, run_id), preset, mode)
+    return PlainTextResponse(csv_text(CSV_COLUMNS, csv_rows(report)), media_type="text/csv")
+
+
+@router.get("/episodes/{ep_id}/cluster_tracks")
+def cluster_tracks(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+    """Clusters and their tracks, with the human corrections (merge, move, split) applied."""
+    return view.cluster_tracks(view.load_view(ctx.storage, ctx.run(ep_id, run_id)))
+
+
+@router.get("/episodes/{ep_id}/runs/{run_id}/integrity", response_model=IntegrityReport)
+def run_integrity(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> IntegrityReport:
+    layout = ctx.run(ep_id, run_id)
+    unattached = []
+    if ctx.storage.exists(layout.manifest("identities.json")):
+        unattached = [u.seq for u in view.load_view(ctx.storage, layout).resolved.unattached]
+    return validate_run(ctx.storage, layout, unattached)
+
+
+def _faces_of_track(ctx: ApiContext, layout: RunLayout, track_id: int) -> list[FaceRow]:
+    if not ctx.storage.exists(layout.manifest("faces.jsonl")):
+        raise HTTPException(409, f"no faces for {layout.ep_id}/{layout.run_id} yet: run the faces_embed stage")
+    faces = [f for f in read_jsonl(ctx.storage, layout.manifest("faces.jsonl"), FaceRow) if f.track_id == track_id]
+    if not faces:
+        raise HTTPException(404, f"Track {track_id} not found in {layout.ep_id}/{layout.run_id}")
+    return faces
+
+
+@router.get("/episodes/{ep_id}/tracks/{track_id}/crops")
+def track_crops(
+    ctx: Ctx,
+    ep_id: str = EP,
+    track_id: int = PathParam(ge=1, le=10**9),
+    run_id: str = RUN_Q,
+    offset: int = Query(0, ge=0, le=10**9),
+    limit: int = Query(50, ge=1, le=500),
+) -> dict:
+    layout = ctx.run(ep_id, run_id)
+    faces = _faces_of_track(ctx, layout, track_id)
+    return {
+        "ep_id": ep_id,
+        "run_id": run_id,
+        "track_id": track_id,
+        "total": len(faces),
+        "crops": [
+            {**f.model_dump(), "url": f"/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{f.frame_idx}.jpg" if f.crop_path else None}
+            for f in faces[offset : offset + limit]
+        ],
+    }
+
+
+@router.get("/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_idx}.jpg", response_class=Response)
+def crop_image(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, track_id: int = PathParam(ge=1, le=10**9), frame_idx: int = PathParam(ge=0, le=10**9)) -> Response:
+    layout = ctx.run(ep_id, run_id)
+    key = layout.crop(track_id, frame_idx)
+    if not ctx.storage.exists(key):
+        raise HTTPException(404, f"no crop for track {track_id} at frame {frame_idx}")
+    return Response(ctx.storage.read_bytes(key), media_type="image/jpeg")
+
+
+@router.get("/episodes/{ep_id}/tracks/{track_id}/integrity", response_model=IntegrityReport)
+def track_integrity(ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, le=10**9), run_id: str = RUN_Q) -> IntegrityReport:
+    layout = ctx.run(ep_id, run_id)
+    _faces_of_track(ctx, layout, track_id)
+    return validate_run(ctx.storage, layout, track_id=track_id)
+
+
+@router.get("/episodes/{ep_id}/faces_review_bundle")
+def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+    """Everything the review screen needs: identities (with corrections), their tracks and seconds, validator."""
+    layout = ctx.run(ep_id, run_id)
+    report = _screentime(ctx, layout)
+    return view.faces_review_bundle(ctx.storage, view.load_view(ctx.storage, layout), {i.identity_id: i.visual_s for i in report.identities})
+
+
+def _labels(ctx: ApiContext, layout: RunLayout) -> dict[int, str]:
+    if not ctx.storage.exists(layout.manifest("identities.json")):
+        return {}
+    return view.track_labels(view.load_view(ctx.storage, layout), ctx.cast_names())
+
+
+@router.get("/episodes/{ep_id}/timestamp/{timestamp_s}/preview", response_class=Response)
+def timestamp_preview(ctx: Ctx, ep_id: str = EP, timestamp_s: float = PathParam(ge=0, le=86400), run_id: str = RUN_Q) -> Response:
+    """The frame at ``timestamp_s`` with named face boxes (JPEG)."""
+    layout = ctx.run(ep_id, run_id)
+    duration = frames.video_duration(ctx.storage, layout)
+    if timestamp_s >= duration:
+        raise HTTPException(422, f"timestamp_s {timestamp_s} is past the end of the video ({duration:.2f}s)")
+    try:
+        jpeg = frames.preview_jpeg(ctx.storage, layout, ctx.video_path(ep_id), timestamp_s, _labels(ctx, layout))
+    except VideoError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return Response(jpeg, media_type="image/jpeg")
+
+
+@router.post("/episodes/{ep_id}/video_clip", response_class=Response)
+def video_clip(req: VideoClipRequest, ctx: Ctx, ep_id: str = EP) -> Response:
+    """An MP4 of ``[start_s, end_s)`` with named face boxes (at most 60 s)."""
+    layout = ctx.run(ep_id, req.run_id)
+    if req.end_s <= req.start_s:
+        raise HTTPException(422, "end_s must be after start_s")
+    duration = frames.video_duration(ctx.storage, layout)
+    if req.start_s >= duration:
+        raise HTTPException(422, f"start_s is past the end of the video ({duration:.2f}s)")
+    data = frames.clip_mp4(ctx.storage, layout, ctx.video_path(ep_id), req.start_s, req.end_s, _labels(ctx, layout))
+    if not data:
+        raise HTTPException(422, f"no frames in [{req.start_s}, {req.end_s}) of a {duration:.2f}s video")
+    return Response(data, media_type="video/mp4", headers={"Content-Disposition": f'attachment; filename="{ep_id}_{req.start_s:.0f}-{req.end_s:.0f}.mp4"'})
+
+
+@router.get("/episodes/{ep_id}/timeline_export")
+def timeline_export(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q, format: str = Query("json", pattern="^(json|csv)$")):
+    """Who is on screen each second: seconds covered per person in every one-second bin."""
+    people, seconds = per_second(_screentime(ctx, ctx.run(ep_id, run_id)))
+    if format == "csv":
+        return PlainTextResponse(csv_text(["second", *people], [{"second": s["second"], **s["on_screen"]} for s in seconds]), media_type="text/csv")
+    return {"ep_id": ep_id, "run_id": run_id, "people": people, "seconds": seconds}
