@@ -59,6 +59,10 @@ class JobActor:
     def cancel(self) -> None:
         self.cancel_event.set()
 
+    def pid(self) -> int:
+        """The actor's process id (for operators and tests that kill it as the OOM killer would)."""
+        return os.getpid()
+
     def run(self, job: dict[str, Any]) -> None:
         from pipelines.runner import run_pipeline
         from pipelines.stages.base import Canceled

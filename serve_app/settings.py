@@ -41,7 +41,8 @@ class ApiSettings:
     """``data_uri``: the data dir (local path or s3://). ``db_path``: the SQLite state file, on the node
     running the API and the job actors (the head, on a cluster). ``api_token``: when set, every mutating
     request needs it. ``allowed_hosts``: Host header values served (``*``: any). ``allowed_origins``:
-    other origins whose browser pages may send mutating requests (same-origin pages always may)."""
+    other origins whose browser pages may send mutating requests (same-origin pages always may).
+    ``max_upload_bytes``: the largest video upload, enforced while the body streams in."""
 
     data_uri: str
     db_path: str
@@ -50,6 +51,7 @@ class ApiSettings:
     api_token: Optional[str] = field(default=None, repr=False)
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
     allowed_origins: tuple[str, ...] = ()
+    max_upload_bytes: int = 20 * 1024**3
 
     @classmethod
     def from_env(cls, data_uri: str | None = None, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -77,4 +79,5 @@ class ApiSettings:
             api_token=token,
             allowed_hosts=_csv(env.get("SCREENALYTICS_ALLOWED_HOSTS")) or LOOPBACK_HOSTS,
             allowed_origins=_csv(env.get("SCREENALYTICS_ALLOWED_ORIGINS")),
+            max_upload_bytes=int(env.get("SCREENALYTICS_MAX_UPLOAD_BYTES") or 20 * 1024**3),
         )

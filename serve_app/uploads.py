@@ -16,9 +16,6 @@ from fastapi import HTTPException
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
-MAX_UPLOAD_BYTES = 20 * 1024**3
-
-
 @dataclass
 class ReceivedFile:
     path: Path
@@ -80,7 +77,7 @@ def _release_memory() -> None:
 
 
 async def receive_file(
-    content_type: str, body: AsyncIterator[bytes], content_length: Optional[int], field: str = "file", limit: int = MAX_UPLOAD_BYTES
+    content_type: str, body: AsyncIterator[bytes], content_length: Optional[int], limit: int, field: str = "file"
 ) -> ReceivedFile:
     """Stream the multipart ``field`` of a request body to a temporary file (the caller deletes it)."""
     if content_length is not None and content_length > limit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import httpx
@@ -193,12 +194,8 @@ def test_job_survives_an_api_restart(api, finished_episode, tmp_path):
 
 
 def test_corrections_survive_reclustering_and_drive_screen_time(api, finished_episode):
-    client, _ = api
-    run = "relabel"
-    r = client.post(f"/episodes/{EP}/runs/{run}/jobs/detect_track", json={})
-    assert wait_job(client, r.json()["job_id"])["state"] == "succeeded"
-    for stage in ("faces_embed", "cluster", "screentime"):
-        assert wait_job(client, client.post(f"/episodes/{EP}/runs/{run}/jobs/{stage}", json={}).json()["job_id"])["state"] == "succeeded"
+    client, data = api
+    run = clone_run(data, EP, "main", "relabel")
     assert client.get("/shows").json()["shows"][0]["show_id"] == "api"
     assert client.patch("/shows/api/cast/ana", json={"name": "Ana Alvarez"}).json()["name"] == "Ana Alvarez"
     assert client.get("/shows/api/cast/nobody").status_code == 404
@@ -401,3 +398,152 @@ def test_every_endpoint_of_the_api_reference_exists(api):
     assert len(want) > 40
     assert sorted(want - have - builtin) == []
     assert client.get("/docs").status_code == 200
+
+
+def clone_run(data, ep_id: str, source: str, target: str) -> str:
+    """A copy of a finished run under another run id, without its corrections: a run of its own for a
+    test, without recomputing it."""
+    import shutil
+
+    for area in ("manifests", "embeds", "frames"):
+        src = data / area / ep_id / "runs" / source
+        if src.is_dir():
+            shutil.copytree(src, data / area / ep_id / "runs" / target, ignore=shutil.ignore_patterns("corrections.json"), dirs_exist_ok=True)
+    return target
+
+
+def _identities(client, run: str) -> list[dict]:
+    return client.get(f"/episodes/{EP}/faces_review_bundle", params={"run_id": run}).json()["identities"]
+
+
+def test_a_killed_job_actor_fails_its_job_and_markers_within_30s(api, finished_episode):
+    import os
+    import signal
+
+    import ray
+
+    client, _ = api
+    r = client.post(f"/episodes/{EP}/runs/killed/jobs/detect_track", json={"force": True})
+    assert r.status_code == 202
+    job = r.json()
+    deadline = time.time() + 60
+    while client.get(f"/jobs/{job['job_id']}").json()["state"] != "running" and time.time() < deadline:
+        time.sleep(0.2)
+    actor = ray.get_actor(job["actor_name"], namespace="screenalytics")
+    os.kill(ray.get(actor.pid.remote()), signal.SIGKILL)  # as the OOM killer would
+    killed = time.time()
+    with client.stream("GET", f"/episodes/{EP}/events") as stream:
+        events = sse_events(stream)  # the stream ends by itself
+    final = wait_job(client, job["job_id"], timeout=40)
+    assert final["state"] == "failed" and "lost" in final["error"], final
+    assert time.time() - killed < 30
+    assert events[-1][0] == "done" and events[-1][1]["state"] == "failed"
+    status = client.get(f"/episodes/{EP}/status", params={"run_id": "killed"}).json()
+    assert "running" not in [s["state"] for s in status["stages"]] and status["active_job"] is None
+    assert client.get(f"/episodes/{EP}/status", params={"run_id": "killed"}).json()["stages"][0]["state"] == "failed"
+
+
+def test_concurrent_starts_on_one_run_admit_exactly_one(api, finished_episode):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, data = api
+    run = clone_run(data, EP, "main", "race")
+    url = str(client.base_url)
+
+    def start(_):
+        with httpx.Client(base_url=url, timeout=60) as c:
+            return c.post("/jobs/faces_embed_async", json={"ep_id": EP, "run_id": run, "force": True})
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(start, range(6)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [202, 409, 409, 409, 409, 409], [a.text for a in answers]
+    accepted = next(a for a in answers if a.status_code == 202).json()
+    assert wait_job(client, accepted["job_id"])["state"] == "succeeded"
+    jobs = client.get("/jobs", params={"ep_id": EP, "job_type": "faces_embed"}).json()["jobs"]
+    assert [j["job_id"] for j in jobs if j["run_id"] == run] == [accepted["job_id"]]
+
+
+def test_labels_survive_a_recluster_that_merges_or_splits_them(api, finished_episode):
+    client, data = api
+    run = clone_run(data, EP, "main", "labels")
+    people = sorted(_identities(client, run), key=lambda i: -i["visual_s"])
+    assert len(people) == 3
+    for ident, cast in zip(people, ("obama", "ana", "bea")):
+        r = client.post(f"/episodes/{EP}/assignments/cluster", json={"run_id": run, "cluster_id": ident["identity_id"], "cast_id": cast})
+        assert r.status_code == 200
+    before = {m["cast_id"]: m["visual_s"] for m in client.get(f"/episodes/{EP}/runs/{run}/screentime").json()["metrics"]}
+    assert set(before) == {"obama", "ana", "bea"}
+
+    # A loose threshold merges two labelled people into one identity: both labels are kept, on their
+    # own tracks, and the conflict is reported.
+    r = client.post(f"/episodes/{EP}/runs/{run}/jobs/cluster", json={"overrides": {"cluster.similarity_threshold": 0.15}})
+    assert wait_job(client, r.json()["job_id"])["state"] == "succeeded"
+    merged = client.get(f"/episodes/{EP}/assignments", params={"run_id": run}).json()
+    assert len(merged["identities"]) < 3
+    assert [c["kind"] for c in merged["conflicts"]] == ["merged"] and len(merged["conflicts"][0]["cast_ids"]) == 2, json.dumps(merged)
+    after = {m["cast_id"]: m["visual_s"] for m in client.get(f"/episodes/{EP}/runs/{run}/screentime").json()["metrics"]}
+    assert after == pytest.approx(before, abs=0.01)
+
+    # A strict threshold splits a labelled identity: the label stays with one part, the others are reported.
+    r = client.post(f"/episodes/{EP}/runs/{run}/jobs/cluster", json={"overrides": {"cluster.similarity_threshold": 0.9}})
+    assert wait_job(client, r.json()["job_id"])["state"] == "succeeded"
+    split = client.get(f"/episodes/{EP}/assignments", params={"run_id": run}).json()
+    assert len(split["identities"]) > 3
+    reported = [c for c in split["conflicts"] if c["kind"] == "split"]
+    assert reported and all(c["identities"] for c in reported)
+    assert {c["cast_ids"][0] for c in reported} <= {"obama", "ana", "bea"}
+
+
+def test_cast_ids_must_exist_in_the_episodes_show(api, finished_episode):
+    client, data = api
+    run = clone_run(data, EP, "main", "ghosts")
+    ident = _identities(client, run)[0]["identity_id"]
+    r = client.post(f"/episodes/{EP}/assignments/cluster", json={"run_id": run, "cluster_id": ident, "cast_id": "ghost"})
+    assert r.status_code == 404
+    client.post("/shows", json={"show_id": "other", "name": "Other"})
+    client.post("/shows/other/cast", json={"cast_id": "stranger", "name": "Stranger"})
+    r = client.post(f"/episodes/{EP}/assignments/cluster", json={"run_id": run, "cluster_id": ident, "cast_id": "stranger"})
+    assert r.status_code == 409 and "other" in r.json()["detail"]
+    client.post("/shows/api/cast", json={"cast_id": "temp", "name": "Temp"})
+    assert client.post(f"/episodes/{EP}/assignments/cluster", json={"run_id": run, "cluster_id": ident, "cast_id": "temp"}).status_code == 200
+    r = client.delete("/shows/api/cast/temp")
+    assert r.status_code == 409 and f"{EP}/{run}" in r.json()["detail"]
+    assert client.post(f"/episodes/{EP}/assignments/cluster", json={"run_id": run, "cluster_id": ident, "cast_id": None}).status_code == 200
+    assert client.delete("/shows/api/cast/temp").json()["deleted"] is True
+
+
+def test_frames_past_the_end_are_422(api, finished_episode):
+    client, _ = api
+    assert client.get(f"/episodes/{EP}/timestamp/14.5/preview").status_code == 422
+    assert client.post(f"/episodes/{EP}/video_clip", json={"start_s": 14.5, "end_s": 20}).status_code == 422
+
+
+def _replica_private_mb(app_name: str) -> float:
+    """The replica's private memory (USS). RSS also counts the object store's shared pages that Serve
+    maps while it passes request bodies along: those belong to the node's store, not to the replica."""
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if cmd.startswith(f"ray::ServeReplica:{app_name}:"):
+            return proc.memory_full_info().uss / 2**20
+    raise AssertionError(f"no Serve replica process for {app_name}")
+
+
+def test_uploads_stream_to_disk_with_flat_replica_memory(api, finished_episode, tmp_path):
+    client, _ = api
+    blob = tmp_path / "junk.mp4"
+    with open(blob, "wb") as fh:
+        for _ in range(300):
+            fh.write(os.urandom(1 << 20))
+    baseline = _replica_private_mb("screenalytics")
+    peaks = []
+    for _ in range(2):
+        with open(blob, "rb") as fh:
+            r = client.post(f"/episodes/{EP}/video", files={"file": ("junk.mp4", fh, "video/mp4")})
+        assert r.status_code == 422  # streamed in whole, then refused as not a video
+        peaks.append(_replica_private_mb("screenalytics"))
+    print(f"\nreplica private memory: {baseline:.0f} MB before, {[round(p) for p in peaks]} MB after each of 2 x 300 MB uploads")
+    assert max(peaks) - baseline < 100
+    assert client.get(f"/episodes/{EP}").json()["local"]["exists"] is True  # the episode's video is untouched

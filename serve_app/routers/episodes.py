@@ -99,7 +99,9 @@ async def upload_video(request: Request, ctx: Ctx, ep_id: str = EP) -> dict:
     complete, decodable video before it replaces the episode's video."""
     ctx.episode(ep_id)
     length = request.headers.get("content-length")
-    received = await receive_file(request.headers.get("content-type", ""), request.stream(), int(length) if length and length.isdigit() else None)
+    received = await receive_file(
+        request.headers.get("content-type", ""), request.stream(), int(length) if length and length.isdigit() else None, ctx.settings.max_upload_bytes
+    )
     try:
         try:
             probe_video(received.path)

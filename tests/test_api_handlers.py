@@ -1,0 +1,158 @@
+"""Route handlers without Ray Serve: the FastAPI app from ``build_app`` under a TestClient, over a real
+SQLite state store and a local data dir. The guard (token, CSRF, hosts) and input bounds are checked here;
+what needs Ray (jobs running) is in test_api.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serve_app.api import build_app
+from serve_app.settings import ApiSettings, SettingsError
+from serve_app.state import StateStore
+
+TOKEN = "s3cret-token-for-tests-0123456789"
+
+
+def _client(tmp_path, **settings) -> TestClient:
+    base = {"data_uri": str(tmp_path / "data"), "db_path": str(tmp_path / "state.sqlite3"), "allowed_hosts": ("testserver", "127.0.0.1")}
+    return TestClient(build_app(ApiSettings(**{**base, **settings})), base_url="http://testserver")
+
+
+@pytest.fixture
+def client(tmp_path):
+    return _client(tmp_path)
+
+
+@pytest.fixture
+def secured(tmp_path):
+    return _client(tmp_path, api_token=TOKEN)
+
+
+def _raw(client: TestClient, path: str, body: str, content_type: str = "application/json"):
+    return client.post(path, content=body.encode(), headers={"content-type": content_type})
+
+
+def test_shows_and_cast_crud_without_serve(client):
+    assert client.post("/shows", json={"show_id": "rhobh", "name": "RHOBH"}).status_code == 201
+    assert client.post("/shows/rhobh/cast", json={"cast_id": "kyle", "name": "Kyle"}).status_code == 201
+    assert client.get("/shows/rhobh/cast").json()["cast"][0]["name"] == "Kyle"
+    assert client.get("/shows/rhobh/cast/nobody").status_code == 404
+    assert client.delete("/shows/rhobh/cast/kyle").json()["deleted"] is True
+
+
+def test_mutations_need_the_token_when_one_is_set(secured):
+    ep = {"show_slug_or_id": "rt", "season_number": 1, "episode_number": 2}
+    r = secured.post("/episodes", json=ep)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer" and "token" in r.json()["detail"]
+    assert secured.post("/episodes", json=ep, headers={"Authorization": "Bearer wrong-token-wrong-token"}).status_code == 401
+    assert secured.post("/episodes", json=ep, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 201
+    assert secured.delete("/episodes/rt-s01e02?delete_artifacts=true").status_code == 401
+    assert secured.get("/episodes").status_code == 200  # reads stay open
+    assert secured.get("/health").json()["auth"] is True
+
+
+def test_review_page_session_cookie_needs_its_csrf_token(secured):
+    assert secured.post("/auth/session", json={"token": "nope"}).status_code == 401
+    r = secured.post("/auth/session", json={"token": TOKEN})
+    assert r.status_code == 200
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    csrf = r.json()["csrf_token"]
+    show = {"show_id": "rt", "name": "RT"}
+    assert secured.post("/shows", json=show).status_code == 403  # cookie alone: no
+    assert secured.post("/shows", json=show, headers={"X-CSRF-Token": "x" * 64}).status_code == 403
+    assert secured.post("/shows", json=show, headers={"X-CSRF-Token": csrf}).status_code == 201
+    assert secured.get("/auth/session").json()["signed_in"] is True
+
+
+def test_cross_origin_and_form_posts_are_refused(client):
+    client.post("/shows", json={"show_id": "rt", "name": "RT"})
+    evil = {"Origin": "https://evil.example"}
+    assert client.post("/shows", json={"show_id": "x", "name": "X"}, headers=evil).status_code == 403
+    assert client.post("/jobs/job-000000000000/cancel", content=b"{}", headers={**evil, "content-type": "text/plain"}).status_code == 403
+    assert _raw(client, "/shows", '{"show_id": "y", "name": "Y"}', "text/plain").status_code == 415
+    assert client.post("/episodes/rt-s01e01/video", files={"file": ("a.mp4", b"x")}, headers=evil).status_code == 403
+    assert client.post("/shows", json={"show_id": "z", "name": "Z"}, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    same = {"Origin": "http://testserver"}
+    assert client.post("/shows", json={"show_id": "w", "name": "W"}, headers=same).status_code == 201
+
+
+def test_unknown_hosts_are_refused(client):
+    assert client.get("/health", headers={"Host": "rebind.attacker.example"}).status_code == 400
+    assert client.get("/health", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+
+
+def test_settings_refuse_a_required_token_that_is_missing(tmp_path):
+    with pytest.raises(SettingsError, match="no API token"):
+        ApiSettings.from_env(str(tmp_path), {"SCREENALYTICS_REQUIRE_TOKEN": "1"})
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    settings = ApiSettings.from_env(str(tmp_path), {"SCREENALYTICS_REQUIRE_TOKEN": "1", "SCREENALYTICS_API_TOKEN_FILE": str(tmp_path / "token")})
+    assert settings.api_token == TOKEN and TOKEN not in repr(settings)
+    with pytest.raises(SettingsError, match="16 characters"):
+        ApiSettings.from_env(str(tmp_path), {"SCREENALYTICS_API_TOKEN": "short"})
+
+
+def test_non_finite_numbers_are_422_naming_the_field_and_start_nothing(client, tmp_path):
+    r = _raw(client, "/episodes", '{"show_slug_or_id": "rt", "season_number": NaN, "episode_number": 1}')
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "season_number"
+    client.post("/episodes", json={"show_slug_or_id": "rt", "season_number": 1, "episode_number": 1})
+    r = _raw(client, "/episodes/rt-s01e01/video_clip", '{"start_s": NaN, "end_s": 3}')
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "start_s"
+    r = _raw(client, "/jobs/detect_track_async", '{"ep_id": "rt-s01e01", "overrides": {"detect_track.track_max_gap_s": Infinity}}')
+    assert r.status_code == 422 and "track_max_gap_s" in json.dumps(r.json())
+    r = client.post("/jobs/detect_track_async", json={"ep_id": "rt-s01e01", "overrides": {"detect_track.detect_fps": 1e308}})
+    assert r.status_code == 422 and "detect_fps" in r.json()["detail"]
+    assert StateStore(tmp_path / "state.sqlite3").count_jobs() == 0
+
+
+def test_huge_inputs_are_refused_and_never_echoed_whole(client, tmp_path):
+    client.post("/episodes", json={"show_slug_or_id": "rt", "season_number": 1, "episode_number": 1})
+    huge = "x" * 5_000_000
+    r = client.post("/jobs/detect_track_async", json={"ep_id": "rt-s01e01", "overrides": {"detect_track.detect_fps": huge}})
+    assert r.status_code == 422 and len(r.content) < 5000
+    r = client.post("/jobs/detect_track_async", json={"ep_id": "rt-s01e01", "profile": huge})
+    assert r.status_code == 422 and len(r.content) < 5000
+    assert StateStore(tmp_path / "state.sqlite3").count_jobs() == 0
+
+
+def test_ids_with_a_trailing_newline_are_refused(client):
+    assert client.post("/jobs/detect_track_async", json={"ep_id": "rt-s01e02\n"}).status_code == 422
+    assert client.get("/episodes/rt-s01e02%0A").status_code == 422
+
+
+def test_job_list_is_paged(client, tmp_path):
+    store = StateStore(tmp_path / "state.sqlite3")
+    for k in range(5):
+        store.create_job_if_idle(f"job-{k:012x}", "rt-s01e01", f"run{k}", "cluster", {}, f"job:cluster:rt-s01e01:{k}")
+    page = client.get("/jobs", params={"limit": 2}).json()
+    assert len(page["jobs"]) == 2 and page["total"] == 5 and page["next_offset"] == 2
+    last = client.get("/jobs", params={"limit": 2, "offset": 4}).json()
+    assert len(last["jobs"]) == 1 and last["next_offset"] is None
+    assert client.get("/jobs", params={"limit": 100000}).status_code == 422
+
+
+def test_register_if_idle_is_one_atomic_step(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "state.sqlite3"
+
+    def register(k: int):
+        job, busy = StateStore(path).create_job_if_idle(f"job-{k:012x}", "rt-s01e01", "main", "faces_embed", {}, f"job:{k}")
+        return job is not None
+
+    with ThreadPoolExecutor(12) as pool:
+        started = list(pool.map(register, range(24)))
+    assert sum(started) == 1
+
+
+def test_upload_limit_is_enforced_while_reading(tmp_path):
+    client = _client(tmp_path, max_upload_bytes=1 << 20)
+    client.post("/episodes", json={"show_slug_or_id": "rt", "season_number": 1, "episode_number": 1})
+    r = client.post("/episodes/rt-s01e01/video", files={"file": ("big.mp4", b"\0" * (2 << 20), "video/mp4")})
+    assert r.status_code == 413
+    r = client.post("/episodes/rt-s01e01/video", files={"other": ("x.mp4", b"123", "video/mp4")})
+    assert r.status_code == 422 and "file" in r.json()["detail"]
+    assert not list((tmp_path / "data").rglob("*.mp4"))
