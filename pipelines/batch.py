@@ -198,6 +198,14 @@ def run_catalog(entries: list[CatalogEntry], data_uri: str, workers: int, profil
     return results, where
 
 
+def data_dir_problem(data_dir: str, alive_nodes: int) -> str | None:
+    """Episode tasks run on any node and write their artifacts there: on a cluster of several nodes only
+    an ``s3://`` data dir is one place for all of them."""
+    if alive_nodes > 1 and not data_dir.startswith("s3://"):
+        return f"this Ray cluster has {alive_nodes} nodes: give an s3:// --data-dir, which every node sees ({data_dir} is local to each)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.batch", description=__doc__.split("\n\n")[0])
     parser.add_argument("--catalog", required=True, help="CSV/JSONL file, or s3://bucket/prefix")
@@ -222,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no episodes in {args.catalog}", file=sys.stderr)
         return 2
     ensure_ray(num_cpus=args.num_cpus)
+    problem = data_dir_problem(args.data_dir, sum(1 for n in ray.nodes() if n.get("Alive")))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     resources = ray.cluster_resources()
     workers = args.workers or max(1, int(resources.get("GPU", 0)) * 2 or int(resources.get("CPU", 1)) // 2)
     data_uri = args.data_dir if args.data_dir.startswith("s3://") else str(Path(args.data_dir).resolve())

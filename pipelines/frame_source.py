@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .schemas import Segment
+from .storage import fetch_to_cache
 from .video import SampledFrame, SegmentDecodeResult, decode_segment
 
 
@@ -36,13 +37,17 @@ def decode_segments(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Ray Data ``map_batches`` UDF: segment descriptors in, batches of sampled frames out.
 
+    ``path`` may be an ``s3://`` URI: each node then downloads the video once into its own cache, so
+    detector actors on any node of a cluster can read it.
+
     The last batch of a segment carries ``segment_sampled_total`` (-1 elsewhere) so the consumer knows
     when every frame of the segment has come through, whatever order the detector pool returns them in.
     """
+    local = str(fetch_to_cache(path))
     for i in range(len(batch["index"])):
         segment = Segment(index=int(batch["index"][i]), start_frame=int(batch["start_frame"][i]), end_frame=int(batch["end_frame"][i]))
         result = SegmentDecodeResult()
-        frames = decode_segment(path, segment, fps, stride, cut_threshold, min_shot_frames, segment.index == last_segment, result)
+        frames = decode_segment(local, segment, fps, stride, cut_threshold, min_shot_frames, segment.index == last_segment, result)
         held: list[SampledFrame] = []
         count = 0
         for frame in frames:

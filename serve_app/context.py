@@ -108,6 +108,8 @@ class ApiContext:
     def source_video(self, ep: dict[str, Any]) -> Optional[str]:
         """The episode's video: an upload in the data dir, else S3 (v2 key, then v1)."""
         if ep.get("video_key") and self.storage.exists(ep["video_key"]):
+            if self.storage.uri.startswith("s3://"):  # readable from every node of a cluster
+                return f"{self.storage.uri}/{ep['video_key']}"
             return str(self.storage.local_path(ep["video_key"]))
         for key in source_video_keys(ep["ep_id"]):
             if self.s3_exists(key):

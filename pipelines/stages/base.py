@@ -49,6 +49,7 @@ class RunContext:
     layout: RunLayout
     config: PipelineConfig
     video: Optional[VideoMeta] = None
+    video_source: Optional[str] = None  # the path or s3:// URI the video was given as (detectors on other nodes read it)
     progress: ProgressSink = no_progress
     cancel_event: Optional[threading.Event] = None
     cast_names: dict[str, str] = field(default_factory=dict)

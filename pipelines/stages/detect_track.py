@@ -98,7 +98,7 @@ def _detect_segments(ctx: RunContext, meta: VideoMeta, stride: int, segments: li
     pool = dataclasses.replace(pool, size=min(pool.size, len(todo)))
     frame_source = partial(
         decode_segments,
-        path=meta.path,
+        path=ctx.video_source if ctx.video_source and ctx.video_source.startswith("s3://") else meta.path,
         fps=meta.fps,
         stride=stride,
         cut_threshold=cfg.cut_threshold,
