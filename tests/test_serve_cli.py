@@ -1,0 +1,68 @@
+"""``screenalytics serve`` as a user runs it: its own Ray, its own port, stopped by a signal mid-job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from .conftest import _free_port, repo_root
+
+
+def test_serve_refuses_a_public_address_without_a_token(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENALYTICS_API_TOKEN")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "serve_app.cli", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, cwd=repo_root(), env=env, timeout=120,
+    )
+    assert proc.returncode == 2 and "without an API token" in proc.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_mid_job_stops_the_server_and_settles_job_and_markers(test_episode, tmp_path):
+    video, _ = test_episode
+    data, port = tmp_path / "data", _free_port()
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serve_app.cli", "serve", "--data-dir", str(data), "--port", str(port)],
+        cwd=repo_root(), env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        client.post("/episodes", json={"show_slug_or_id": "sig", "season_number": 1, "episode_number": 1})
+        assert client.post("/episodes/sig-s01e01/video", files={"file": ("e.mp4", video.read_bytes(), "video/mp4")}).status_code == 200
+        job = client.post("/jobs/detect_track_async", json={"ep_id": "sig-s01e01"}).json()
+        while client.get(f"/jobs/{job['job_id']}").json()["state"] != "running" and time.time() < deadline:
+            time.sleep(0.2)
+        marker = data / "manifests" / "sig-s01e01" / "runs" / "main" / "detect_track.json"
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        stopped_s = time.time() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    print(f"\nscreenalytics serve stopped {stopped_s:.1f}s after SIGTERM")
+    assert proc.returncode == 0, (tmp_path / "serve.log").read_text()[-2000:]
+    assert stopped_s < 5
+    with sqlite3.connect(data / "state.sqlite3") as db:
+        state, error = db.execute("SELECT state, error FROM jobs WHERE job_id=?", (job["job_id"],)).fetchone()
+    assert state == "failed" and "server stopped" in error
+    assert json.loads(marker.read_text())["state"] == "failed"
