@@ -19,7 +19,6 @@ import numpy as np
 @dataclass
 class ClusterResult:
     labels: np.ndarray  # (n,) cluster index per item, 0..k-1
-    cohesion: dict[int, float]
 
 
 def _faiss_index(dim: int) -> faiss.Index:
@@ -38,7 +37,7 @@ def cluster_prototypes(
 ) -> ClusterResult:
     n = len(vectors)
     if n == 0:
-        return ClusterResult(np.zeros(0, np.int64), {})
+        return ClusterResult(np.zeros(0, np.int64))
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     index = _faiss_index(x.shape[1])
     index.add(x)
@@ -95,10 +94,6 @@ def cluster_prototypes(
 
     groups.sort(key=min)
     labels = np.empty(n, np.int64)
-    cohesion: dict[int, float] = {}
     for k, mem in enumerate(groups):
         labels[mem] = k
-        c = x[mem].sum(axis=0)
-        c /= max(float(np.linalg.norm(c)), 1e-12)
-        cohesion[k] = float(np.mean(x[mem] @ c))
-    return ClusterResult(labels, cohesion)
+    return ClusterResult(labels)

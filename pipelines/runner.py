@@ -112,7 +112,9 @@ def run_pipeline(
         from actors.model_actors import start_embedder_pool
 
         start_embedder_pool(config.models.model_dump())  # loads while detect_track runs
-    ctx = RunContext(storage=storage, layout=layout, config=config, video=meta, video_source=video, progress=progress, cancel_event=cancel_event, cast_names=cast_names or {})
+    ctx = RunContext(
+        storage=storage, layout=layout, config=config, video=meta, video_source=video, progress=progress, cancel_event=cancel_event, cast_names=cast_names or {}
+    )
     outcomes: list[StageOutcome] = []
     upstream: str | None = None
     for stage in STAGE_ORDER:

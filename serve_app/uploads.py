@@ -16,6 +16,7 @@ from fastapi import HTTPException
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
+
 @dataclass
 class ReceivedFile:
     path: Path
@@ -76,9 +77,7 @@ def _release_memory() -> None:
         pass
 
 
-async def receive_file(
-    content_type: str, body: AsyncIterator[bytes], content_length: Optional[int], limit: int, field: str = "file"
-) -> ReceivedFile:
+async def receive_file(content_type: str, body: AsyncIterator[bytes], content_length: Optional[int], limit: int, field: str = "file") -> ReceivedFile:
     """Stream the multipart ``field`` of a request body to a temporary file (the caller deletes it)."""
     if content_length is not None and content_length > limit:
         raise HTTPException(413, f"upload larger than {limit} bytes")

@@ -67,9 +67,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_packages_import_only_downwards():
-    wrong = [
-        f"{a} -> {b}" for a, targets in import_graph().items() for b in targets if LAYERS[b.split(".")[0]] > LAYERS[a.split(".")[0]]
-    ]
+    wrong = [f"{a} -> {b}" for a, targets in import_graph().items() for b in targets if LAYERS[b.split(".")[0]] > LAYERS[a.split(".")[0]]]
     assert wrong == []
 
 
@@ -81,7 +79,12 @@ def test_no_import_cycles_between_modules():
 
 
 def test_no_module_over_400_lines():
-    long = {str(p.relative_to(repo_root())): n for pkg in PACKAGES for p in (repo_root() / pkg).rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long = {
+        str(p.relative_to(repo_root())): n
+        for pkg in PACKAGES
+        for p in (repo_root() / pkg).rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
     assert long == {}
 
 

@@ -20,7 +20,11 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENALYTICS_API_TOKEN")}
     proc = subprocess.run(
         [sys.executable, "-m", "serve_app.cli", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, cwd=repo_root(), env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=repo_root(),
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 2 and "without an API token" in proc.stderr
 
@@ -32,7 +36,11 @@ def test_sigterm_mid_job_stops_the_server_and_settles_job_and_markers(test_episo
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "serve_app.cli", "serve", "--data-dir", str(data), "--port", str(port)],
-        cwd=repo_root(), env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=repo_root(),
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
