@@ -58,6 +58,7 @@ class Soak:
         self.errors: list[str] = []
         self.acked_corrections = 0
         self.kills = 0
+        self.killed: list[str] = []
         self.memory: list[dict] = []
         self.lock = threading.Lock()
         self.tracks: list[int] = []
@@ -113,19 +114,28 @@ class Soak:
                         self.errors.append(f"transport: {exc!r}"[:200])
 
     def killer(self) -> None:
+        """Every minute, SIGKILL one running job's actor; with none running, start one to kill."""
         import ray
 
         with httpx.Client(base_url=self.base, timeout=60) as c:
             while time.time() < self.until - 30:
                 time.sleep(60)
-                jobs = [j for j in c.get("/jobs", params={"limit": 50}).json()["jobs"] if j["state"] == "running"]
-                for job in jobs[:1]:
-                    try:
-                        actor = ray.get_actor(job["actor_name"], namespace="screenalytics")
-                        os.kill(ray.get(actor.pid.remote(), timeout=10), signal.SIGKILL)
-                        self.kills += 1
-                    except Exception:  # noqa: BLE001 - the job may have ended meanwhile
-                        pass
+                running = [j for j in c.get("/jobs", params={"limit": 50}).json()["jobs"] if j["state"] == "running"]
+                if not running:
+                    r = c.post(f"/episodes/{EP2}/runs/victim/jobs/detect_track", json={"force": True})
+                    if r.status_code != 202:
+                        continue
+                    deadline = time.time() + 30
+                    while c.get(f"/jobs/{r.json()['job_id']}").json()["state"] == "queued" and time.time() < deadline:
+                        time.sleep(0.2)
+                    running = [c.get(f"/jobs/{r.json()['job_id']}").json()]
+                try:
+                    actor = ray.get_actor(running[0]["actor_name"], namespace="screenalytics")
+                    os.kill(ray.get(actor.pid.remote(), timeout=10), signal.SIGKILL)
+                    self.kills += 1
+                    self.killed.append(running[0]["job_id"])
+                except Exception:  # noqa: BLE001 - the job may have ended meanwhile
+                    pass
 
     def sample_memory(self) -> None:
         replica = _replica()
@@ -191,6 +201,7 @@ def main() -> None:
         "server_errors": sum(v for k, v in soak.statuses.items() if k >= 500),
         "errors": soak.errors[:20],
         "job_actors_killed": soak.kills,
+        "killed_jobs_final_states": dict(Counter(next((j["state"] for j in jobs if j["job_id"] == k), "?") for k in soak.killed)),
         "jobs": dict(Counter(j["state"] for j in jobs)),
         "stuck_jobs": stuck,
         "corrections_acknowledged": soak.acked_corrections,
