@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .artifacts import read_model
+from .ids import face_id
 from .layout import RunLayout
 from .schemas import (
     Assignments,
@@ -210,7 +211,7 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
             if c.op == "assign_track":
                 track_cast[t] = c.cast_id
             elif c.op == "exclude_face":
-                excluded[f"face_{t:04d}_{(c.frame_idx or 0):06d}"] = c.exclude
+                excluded[face_id(t, c.frame_idx or 0)] = c.exclude
             else:
                 target = r.identity(c.identity) if c.identity else None
                 if target is None:

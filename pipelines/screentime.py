@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from . import intervals as iv
 from .config import ScreentimeConfig
+from .ids import face_id
 from .schemas import (
     Assignments,
     CastMetrics,
@@ -71,9 +72,7 @@ def resolve_cast(inputs: ScreentimeInputs) -> dict[int, str | None]:
 def _track_spans(inputs: ScreentimeInputs, track: TrackRow, cfg: ScreentimeConfig, excluded: set[str]) -> list[iv.Span]:
     if cfg.mode == "tracks":
         return [(track.start_s, track.end_s)]
-    frames = sorted(
-        d.frame_idx for d in (inputs.detections or []) if d.track_id == track.track_id and f"face_{track.track_id:04d}_{d.frame_idx:06d}" not in excluded
-    )
+    frames = sorted(d.frame_idx for d in (inputs.detections or []) if d.track_id == track.track_id and face_id(track.track_id, d.frame_idx) not in excluded)
     if not frames:
         return []
     starts = [s.start_frame for s in inputs.shots]
