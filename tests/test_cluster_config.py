@@ -45,7 +45,7 @@ def test_cluster_deployment_keeps_state_on_the_head_and_secrets_out_of_runtime_e
     assert env["SCREENALYTICS_DATA_DIR"].startswith("s3://")
     assert not [k for k in env if any(s in k for s in ("SECRET", "PASSWORD")) or k in ("SCREENALYTICS_API_TOKEN", "AWS_ACCESS_KEY_ID")]
     assert raw["applications"][0]["deployments"][0]["ray_actor_options"]["resources"] == {HEAD_NODE_RESOURCE: 0.001}
-    assert REPLICA_OPTIONS["resources"] == {HEAD_NODE_RESOURCE: 0.001}
+    assert REPLICA_OPTIONS["resources"] == {HEAD_NODE_RESOURCE: 0.001} and env["MALLOC_ARENA_MAX"] == "2"
     assert job_actor_options("job:x")["resources"] == {HEAD_NODE_RESOURCE: 0.001}
     local = {**env, "SCREENALYTICS_DATA_DIR": str(tmp_path)}
     with pytest.raises(SettingsError, match="/etc/screenalytics/api_token"):
