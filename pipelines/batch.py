@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--name", default=None, help="summary folder name (default: the catalog's name)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray started by this command")
+    parser.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, e.g. under `ray job submit`, else a local Ray)")
     args = parser.parse_args(argv)
     from .config import ConfigError, parse_overrides, resolve_config
     from .ray_env import ensure_ray
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if not entries:
         print(f"error: no episodes in {args.catalog}", file=sys.stderr)
         return 2
-    ensure_ray(num_cpus=args.num_cpus)
+    ensure_ray(args.address, num_cpus=args.num_cpus)
     problem = data_dir_problem(args.data_dir, sum(1 for n in ray.nodes() if n.get("Alive")))
     if problem:
         print(f"error: {problem}", file=sys.stderr)

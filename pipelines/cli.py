@@ -80,6 +80,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. detect_track.detect_fps=8")
     p.add_argument("--force", action="store_true", help="recompute even when finished outputs match")
     p.add_argument("--no-progress", action="store_true")
+    add_address(p)
+
+
+def add_address(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS if set, else a private local Ray started for this command)")
 
 
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
@@ -96,6 +101,7 @@ def build_parser(extra: Mapping[str, Command] | None = None) -> argparse.Argumen
     demo = sub.add_parser("demo", help="build the bundled sample episode from real face media and run it")
     demo.add_argument("--data-dir", default="data")
     demo.add_argument("--no-progress", action="store_true")
+    add_address(demo)
     for name, (add_arguments, _, help_line) in (extra or {}).items():
         add_arguments(sub.add_parser(name, help=help_line))
     return parser
@@ -112,7 +118,7 @@ def main(argv: Sequence[str] | None = None, extra: Mapping[str, Command] | None 
         if args.command == "demo":
             from .sample.demo import run_demo
 
-            return run_demo(Path(args.data_dir), progress)
+            return run_demo(Path(args.data_dir), progress, args.address)
         return _run(args, progress)
     except KeyboardInterrupt:
         print("\ninterrupted; finished stages and segments are kept, rerun to resume", file=sys.stderr)
@@ -151,6 +157,7 @@ def _run(args: argparse.Namespace, progress: TqdmProgress) -> int:
         stages=stages,
         force=args.force,
         progress=progress,
+        ray_address=args.address,
     )
     progress.close()
     for o in result.outcomes:

@@ -112,6 +112,21 @@ def run_id_of_key(ep_id: str, key: str) -> Optional[str]:
     return run_id if sep and run_id else None
 
 
+def episodes_with_runs(storage) -> list[str]:
+    """Every valid episode id that has a run in the data dir (CLI, catalog and API runs alike)."""
+    from .ids import InvalidIdError
+
+    found = []
+    for name in storage.children("manifests"):
+        try:
+            validate_ep_id(name)
+        except InvalidIdError:
+            continue
+        if storage.children(runs_prefix(name)):
+            found.append(name)
+    return found
+
+
 def episode_ids_in(keys: list[str]) -> list[str]:
     """Episode ids that have runs, from keys listed under ``manifests/``."""
     found = set()

@@ -94,6 +94,7 @@ def run_pipeline(
     cancel_event: threading.Event | None = None,
     cast_names: dict[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    ray_address: str | None = None,
 ) -> RunResult:
     validate_ep_id(ep_id)
     run_id = validate_run_id(run_id or DEFAULT_RUN_ID)
@@ -107,7 +108,7 @@ def run_pipeline(
 
     from .ray_env import ensure_ray
 
-    ensure_ray()
+    ensure_ray(ray_address)  # only once every input has been checked: bad input starts nothing
     if StageName.faces_embed in wanted:
         from actors.model_actors import start_embedder_pool
 

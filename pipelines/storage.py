@@ -7,6 +7,7 @@ written to a temporary sibling and renamed; S3 ``PutObject`` is atomic by itself
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
 import tempfile
@@ -57,6 +58,10 @@ class Storage(ABC):
     @abstractmethod
     def list(self, prefix: str) -> list[str]:
         """Keys under ``prefix`` (recursive), sorted."""
+
+    @abstractmethod
+    def children(self, prefix: str) -> builtins.list[str]:
+        """Names directly under ``prefix`` (one level, files and folders alike), sorted."""
 
     @abstractmethod
     def delete_prefix(self, prefix: str) -> int: ...
@@ -131,6 +136,10 @@ class LocalStorage(Storage):
                 out.append(p.relative_to(self.root).as_posix())
         return sorted(out)
 
+    def children(self, prefix: str) -> builtins.list[str]:
+        base = self._path(prefix.rstrip("/"))
+        return sorted(p.name for p in base.iterdir() if not p.name.endswith(".tmp")) if base.is_dir() else []
+
     def delete_prefix(self, prefix: str) -> int:
         base = self._path(prefix.rstrip("/"))
         if base.is_file():
@@ -197,6 +206,14 @@ class S3Storage(Storage):
 
     def list(self, prefix: str) -> list[str]:
         return sorted(self._iter_keys(prefix))
+
+    def children(self, prefix: str) -> builtins.list[str]:
+        full = self._key(prefix.rstrip("/")) + "/"
+        names: set[str] = set()
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
+            names.update(p["Prefix"][len(full) :].rstrip("/") for p in page.get("CommonPrefixes", []))
+            names.update(o["Key"][len(full) :] for o in page.get("Contents", []))
+        return sorted(n for n in names if n)
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)

@@ -23,6 +23,7 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=os.environ.get("SCREENALYTICS_DATA_DIR", "data"))
     p.add_argument("--host", default="127.0.0.1", help="address to bind; beyond loopback an API token is required")
     p.add_argument("--port", type=int, default=8000)
+    pipeline_cli.add_address(p)
 
 
 class _Stop(Exception):
@@ -50,8 +51,8 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK_HOSTS and settings.api_token is None:
         print(f"error: refusing to listen on {args.host} without an API token: set SCREENALYTICS_API_TOKEN or SCREENALYTICS_API_TOKEN_FILE", file=sys.stderr)
         return 2
-    owns_ray = not (os.environ.get("RAY_ADDRESS") or ray.is_initialized())
-    ensure_ray()
+    owns_ray = not (args.address or os.environ.get("RAY_ADDRESS") or ray.is_initialized())
+    ensure_ray(args.address)
     signal.signal(signal.SIGTERM, _raise_stop)
     serve.start(http_options={"host": args.host, "port": args.port})
     serve.run(deployment(args.data_dir), name="screenalytics", route_prefix="/")

@@ -17,7 +17,7 @@ from pipelines.ids import (
     RUN_ID_PATTERN,
     SHOW_SLUG_PATTERN,
 )
-from pipelines.layout import RunLayout, source_video_keys
+from pipelines.layout import RunLayout, episodes_with_runs, runs_prefix, source_video_keys
 from pipelines.runner import DEFAULT_RUN_ID
 from pipelines.schemas import STAGE_ORDER
 from pipelines.storage import Storage, fetch_to_cache, s3_client
@@ -44,9 +44,16 @@ class ApiContext:
 
     def episode(self, ep_id: str) -> dict[str, Any]:
         ep = self.store.get_episode(ep_id)
+        if ep is None and self.storage.children(runs_prefix(ep_id)):  # run by the CLI or a catalog
+            self.store.adopt_episodes([ep_id])
+            ep = self.store.get_episode(ep_id)
         if ep is None:
             raise HTTPException(404, f"Episode {ep_id} not found")
         return ep
+
+    def adopt_episodes(self) -> None:
+        """Register every episode that has runs in the data dir: one registry for API, CLI and catalogs."""
+        self.store.adopt_episodes(episodes_with_runs(self.storage))
 
     def run(self, ep_id: str, run_id: str) -> RunLayout:
         self.episode(ep_id)

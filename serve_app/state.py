@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL, requested TEXT NOT NULL, progress TEXT, result TEXT, error TEXT,
     actor_name TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
 CREATE INDEX IF NOT EXISTS jobs_ep ON jobs (ep_id, created_at);
+CREATE TABLE IF NOT EXISTS forgotten_episodes (ep_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS shows (show_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cast_members (
     cast_id TEXT PRIMARY KEY, show_id TEXT NOT NULL REFERENCES shows(show_id), name TEXT NOT NULL,
@@ -108,7 +109,25 @@ class StateStore:
         now = utc_now()
         with self._tx() as db:
             cur = db.execute("INSERT OR IGNORE INTO episodes VALUES (?,?,?,?,?,?,NULL,?,?)", (ep_id, show, season, episode, title, air_date, now, now))
+            db.execute("DELETE FROM forgotten_episodes WHERE ep_id=?", (ep_id,))
             return cur.rowcount == 1
+
+    def adopt_episodes(self, ep_ids: list[str]) -> int:
+        """Register episodes found in the data dir (run by the CLI or a catalog), except those deleted
+        through the API with their artifacts kept."""
+        from pipelines.ids import parse_ep_id
+
+        now, added = utc_now(), 0
+        with self._tx() as db:
+            forgotten = {r[0] for r in db.execute("SELECT ep_id FROM forgotten_episodes")}
+            for ep_id in ep_ids:
+                if ep_id in forgotten:
+                    continue
+                key = parse_ep_id(ep_id)
+                added += db.execute(
+                    "INSERT OR IGNORE INTO episodes VALUES (?,?,?,?,NULL,NULL,NULL,?,?)", (ep_id, key.show, key.season, key.episode, now, now)
+                ).rowcount
+        return added
 
     def get_episode(self, ep_id: str) -> Optional[dict[str, Any]]:
         row = self._conn().execute("SELECT * FROM episodes WHERE ep_id=?", (ep_id,)).fetchone()
@@ -125,8 +144,11 @@ class StateStore:
                 db.execute(f"UPDATE episodes SET {sets}, updated_at=? WHERE ep_id=?", (*allowed.values(), utc_now(), ep_id))
         return self.get_episode(ep_id)
 
-    def delete_episode(self, ep_id: str) -> bool:
+    def delete_episode(self, ep_id: str, artifacts_kept: bool = False) -> bool:
+        """Delete the record; with its artifacts kept, also remember not to adopt it again from them."""
         with self._tx() as db:
+            if artifacts_kept:
+                db.execute("INSERT OR IGNORE INTO forgotten_episodes VALUES (?)", (ep_id,))
             return db.execute("DELETE FROM episodes WHERE ep_id=?", (ep_id,)).rowcount == 1
 
     # --- jobs -------------------------------------------------------------------------------------

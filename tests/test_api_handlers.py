@@ -156,3 +156,23 @@ def test_upload_limit_is_enforced_while_reading(tmp_path):
     r = client.post("/episodes/rt-s01e01/video", files={"other": ("x.mp4", b"123", "video/mp4")})
     assert r.status_code == 422 and "file" in r.json()["detail"]
     assert not list((tmp_path / "data").rglob("*.mp4"))
+
+
+def test_episodes_run_outside_the_api_are_listed_and_reachable(client, tmp_path):
+    """One registry: an episode with runs in the data dir (CLI, catalog) needs no POST /episodes."""
+    marker = tmp_path / "data" / "manifests" / "cli-s02e03" / "runs" / "main" / "detect_track.json"
+    marker.parent.mkdir(parents=True)
+    from pipelines.schemas import StageMarker, StageName, StageState, utc_now
+
+    marker.write_text(StageMarker(stage=StageName.detect_track, state=StageState.succeeded, fingerprint="f", config={}, started_at=utc_now()).model_dump_json())
+    (tmp_path / "data" / "manifests" / "not an id").mkdir()
+    listed = {e["ep_id"]: e for e in client.get("/episodes").json()["episodes"]}
+    assert set(listed) == {"cli-s02e03"} and listed["cli-s02e03"]["season_number"] == 2
+    assert client.get("/episodes/cli-s02e03").status_code == 200
+    assert [r["run_id"] for r in client.get("/episodes/cli-s02e03/runs").json()["runs"]] == ["main"]
+    # Deleted with its artifacts kept: not adopted again, until it is created anew.
+    assert client.delete("/episodes/cli-s02e03").json()["artifacts_removed"] == 0
+    assert client.get("/episodes").json()["episodes"] == []
+    assert client.get("/episodes/cli-s02e03").status_code == 404
+    assert client.post("/episodes", json={"show_slug_or_id": "cli", "season_number": 2, "episode_number": 3}).status_code == 201
+    assert [e["ep_id"] for e in client.get("/episodes").json()["episodes"]] == ["cli-s02e03"]

@@ -69,3 +69,11 @@ def test_batches_on_a_multi_node_cluster_need_an_s3_data_dir():
 
     assert data_dir_problem("data", 1) is None and data_dir_problem("s3://b/p", 3) is None
     assert "s3://" in data_dir_problem("/mnt/data", 2)
+
+
+def test_the_laptop_serve_config_validates_and_stays_on_loopback():
+    from ray.serve.schema import ServeDeploySchema
+
+    raw = yaml.safe_load((repo_root() / "cluster_config" / "serve_local.yaml").read_text())
+    ServeDeploySchema.model_validate(raw)
+    assert raw["http_options"]["host"] == "127.0.0.1" and raw["applications"][0]["import_path"] == "serve_app.app:app"

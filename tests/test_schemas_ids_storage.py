@@ -49,6 +49,8 @@ def test_local_write_is_atomic_and_leaves_no_temp(tmp_path):
     st.write_text("a/b.json", "2")
     assert st.read_text("a/b.json") == "2"
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.json"]
+    st.write_text("a/c/d.json", "3")
+    assert st.children("a") == ["b.json", "c"] and st.children("none") == []
 
 
 def test_artifact_rows_round_trip_and_reject_unknown_fields(tmp_path):
@@ -84,6 +86,9 @@ def test_s3_storage_against_a_real_s3_api(s3_server, tmp_path):
     st.write_bytes("embeds/b.npy", b"\x00\x01")
     assert st.exists("manifests/a.json") and not st.exists("manifests/none.json")
     assert st.list("manifests") == ["manifests/a.json"]
+    st.write_text("manifests/ep-s01e01/runs/main/x.json", "{}")
+    assert st.children("manifests") == ["a.json", "ep-s01e01"] and st.children("nothing") == []
+    st.delete_prefix("manifests/ep-s01e01")
     assert st.read_bytes("embeds/b.npy") == b"\x00\x01"
     with pytest.raises(FileNotFoundError):
         st.read_bytes("manifests/none.json")

@@ -74,3 +74,34 @@ def test_sigterm_mid_job_stops_the_server_and_settles_job_and_markers(test_episo
         state, error = db.execute("SELECT state, error FROM jobs WHERE job_id=?", (job["job_id"],)).fetchone()
     assert state == "failed" and "server stopped" in error
     assert json.loads(marker.read_text())["state"] == "failed"
+
+
+@pytest.mark.slow
+def test_cli_starts_its_own_ray_past_a_stale_session_and_stays_quiet(test_episode):
+    """A killed `ray start` cluster leaves its address in Ray's temp dir; Ray's default would try to join
+    it and fail. The CLI starts its own Ray, and prints no Ray warning on the way."""
+    import shutil
+    import tempfile
+
+    video, truth = test_episode
+    tmp = tempfile.mkdtemp(prefix="rs", dir="/tmp")  # short: Ray's socket paths live under it
+    try:
+        (os.path.join(tmp, "ray") and os.makedirs(os.path.join(tmp, "ray")))
+        with open(os.path.join(tmp, "ray", "ray_current_cluster"), "w") as fh:
+            fh.write("127.0.0.1:1\n")  # nothing listens there: a dead cluster
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env.update(RAY_TMPDIR=tmp, RAY_USAGE_STATS_ENABLED="0")
+        proc = subprocess.run(
+            [sys.executable, "-m", "serve_app.cli", "run", str(video), "--ep-id", "stale-s01e01", "--data-dir", os.path.join(tmp, "data"), "--no-progress"],
+            capture_output=True,
+            text=True,
+            cwd=repo_root(),
+            env=env,
+            timeout=600,
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "screentime" in proc.stdout
+    noisy = [line for line in proc.stderr.splitlines() if "WARNING" in line or "Token authentication" in line]
+    assert noisy == [], noisy

@@ -27,14 +27,14 @@ def build_sample(data_dir: Path) -> tuple[Path, GroundTruth]:
     return video, truth
 
 
-def run_demo(data_dir: Path, progress) -> int:
+def run_demo(data_dir: Path, progress, ray_address: str | None = None) -> int:
     from ..review.table import format_table
     from .evaluate import evaluate_run
 
     video, truth = build_sample(data_dir)
     storage = LocalStorage(data_dir)
     t0 = time.time()
-    result = run_pipeline(storage=storage, ep_id=SAMPLE_EP, video=str(video), progress=progress)
+    result = run_pipeline(storage=storage, ep_id=SAMPLE_EP, video=str(video), progress=progress, ray_address=ray_address)
     progress.close()
     for o in result.outcomes:
         print(f"{o.stage.value:<12} {o.action:<8} {o.seconds:6.1f}s")

@@ -43,6 +43,8 @@ def episode_detail(ctx: Ctx, ep_id: str) -> dict[str, Any]:
 
 @router.get("/episodes", response_model=EpisodeListResponse)
 def list_episodes(ctx: Ctx) -> dict:
+    """Every episode: created here, or found with runs in the data dir (processed by the CLI or a catalog)."""
+    ctx.adopt_episodes()
     return {"episodes": ctx.store.list_episodes()}
 
 
@@ -78,7 +80,7 @@ def delete_episode(ctx: Ctx, ep_id: str = EP, delete_artifacts: bool = Query(Fal
     if delete_artifacts:
         for prefix in episode_prefixes(ep_id):
             removed += ctx.storage.delete_prefix(prefix)
-    ctx.store.delete_episode(ep_id)
+    ctx.store.delete_episode(ep_id, artifacts_kept=not delete_artifacts)
     return {"ep_id": ep_id, "deleted": True, "artifacts_removed": removed}
 
 
