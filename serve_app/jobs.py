@@ -179,13 +179,14 @@ def cancel_job(store: StateStore, storage: Storage, job_id: str) -> dict[str, An
 
 def reap_lost_jobs(store: StateStore, storage: Storage, now: float | None = None) -> int:
     """Fail every in-flight job whose actor is gone (killed, out of memory, its node lost)."""
-    from datetime import datetime
+    from datetime import datetime, timezone
 
     now = time.time() if now is None else now
     lost = 0
     for state in (StageState.queued.value, StageState.running.value):
         for job in store.list_jobs(state=state, limit=None):
-            if now - datetime.fromisoformat(job["created_at"]).timestamp() < STARTUP_GRACE_S:
+            created = datetime.strptime(job["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)  # utc_now()'s format
+            if now - created.timestamp() < STARTUP_GRACE_S:
                 continue
             if _actor(job["actor_name"]) is not None:
                 continue
