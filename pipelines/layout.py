@@ -112,12 +112,15 @@ def run_id_of_key(ep_id: str, key: str) -> Optional[str]:
     return run_id if sep and run_id else None
 
 
-def episodes_with_runs(storage) -> list[str]:
-    """Every valid episode id that has a run in the data dir (CLI, catalog and API runs alike)."""
+def episodes_with_runs(storage, skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Every valid episode id that has a run in the data dir (CLI, catalog and API runs alike), but
+    those in ``skip`` (already known: one listing of their runs saved each)."""
     from .ids import InvalidIdError
 
     found = []
     for name in storage.children("manifests"):
+        if name in skip:
+            continue
         try:
             validate_ep_id(name)
         except InvalidIdError:

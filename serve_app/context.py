@@ -53,7 +53,8 @@ class ApiContext:
 
     def adopt_episodes(self) -> None:
         """Register every episode that has runs in the data dir: one registry for API, CLI and catalogs."""
-        self.store.adopt_episodes(episodes_with_runs(self.storage))
+        known = {e["ep_id"] for e in self.store.list_episodes()} | self.store.forgotten_episodes()
+        self.store.adopt_episodes(episodes_with_runs(self.storage, skip=known))
 
     def run(self, ep_id: str, run_id: str) -> RunLayout:
         self.episode(ep_id)

@@ -129,6 +129,9 @@ class StateStore:
                 ).rowcount
         return added
 
+    def forgotten_episodes(self) -> set[str]:
+        return {r[0] for r in self._conn().execute("SELECT ep_id FROM forgotten_episodes")}
+
     def get_episode(self, ep_id: str) -> Optional[dict[str, Any]]:
         row = self._conn().execute("SELECT * FROM episodes WHERE ep_id=?", (ep_id,)).fetchone()
         return dict(row) if row else None
