@@ -427,8 +427,12 @@ def test_a_killed_job_actor_fails_its_job_and_markers_within_30s(api, finished_e
     assert r.status_code == 202
     job = r.json()
     deadline = time.time() + 60
-    while client.get(f"/jobs/{job['job_id']}").json()["state"] != "running" and time.time() < deadline:
-        time.sleep(0.2)
+
+    def detect_marker() -> str | None:
+        return client.get(f"/episodes/{EP}/status", params={"run_id": "killed"}).json()["stages"][0]["state"]
+
+    while detect_marker() != "running" and time.time() < deadline:  # killed mid-stage, its marker says running
+        time.sleep(0.1)
     actor = ray.get_actor(job["actor_name"], namespace="screenalytics")
     os.kill(ray.get(actor.pid.remote()), signal.SIGKILL)  # as the OOM killer would
     killed = time.time()
