@@ -165,8 +165,11 @@ def test_cancel_stops_the_job(api, finished_episode):
     assert r.status_code == 202
     job_id = r.json()["job_id"]
     deadline = time.time() + 60
-    while client.get(f"/jobs/{job_id}").json()["state"] != "running" and time.time() < deadline:
-        time.sleep(0.2)
+    while time.time() < deadline:  # cancel mid-stage: the job runs and its detect_track marker says so
+        status = client.get(f"/episodes/{EP}/status", params={"run_id": "cancel-me"}).json()
+        if status["stages"][0]["state"] == "running":
+            break
+        time.sleep(0.1)
     t0 = time.time()
     job = client.post(f"/jobs/{job_id}/cancel").json()
     assert job["state"] == "canceled"
