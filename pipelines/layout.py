@@ -77,9 +77,6 @@ class RunLayout:
     def prototypes_npy(self) -> str:
         return f"{self.embeds}/track_prototypes.npy"
 
-    def crop_of_face(self, face: str) -> str:
-        return self.crop(*parse_face_id(face))
-
 
 def crop_url(ep_id: str, run_id: str, face: Optional[str]) -> Optional[str]:
     """The API path of a face's crop (relative to the API root), or None."""
@@ -103,15 +100,6 @@ def runs_prefix(ep_id: str) -> str:
     return f"manifests/{validate_ep_id(ep_id)}/runs"
 
 
-def run_id_of_key(ep_id: str, key: str) -> Optional[str]:
-    """The run id in a key listed under :func:`runs_prefix`, or None."""
-    head = runs_prefix(ep_id) + "/"
-    if not key.startswith(head):
-        return None
-    run_id, sep, _ = key[len(head) :].partition("/")
-    return run_id if sep and run_id else None
-
-
 def episodes_with_runs(storage, skip: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Every valid episode id that has a run in the data dir (CLI, catalog and API runs alike), but
     those in ``skip`` (already known: one listing of their runs saved each)."""
@@ -128,16 +116,6 @@ def episodes_with_runs(storage, skip: set[str] | frozenset[str] = frozenset()) -
         if storage.children(runs_prefix(name)):
             found.append(name)
     return found
-
-
-def episode_ids_in(keys: list[str]) -> list[str]:
-    """Episode ids that have runs, from keys listed under ``manifests/``."""
-    found = set()
-    for key in keys:
-        parts = key.split("/")
-        if len(parts) >= 4 and parts[0] == "manifests" and parts[2] == "runs":
-            found.add(parts[1])
-    return sorted(found)
 
 
 def catalog_prefix(name: str) -> str:

@@ -6,26 +6,40 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import intervals as iv
-from ..config import resolve_config
+from ..config import ScreentimeConfig, resolve_config
+from ..corrections import Resolved
 from ..layout import RunLayout
 from ..schemas import ScreentimeReport
-from ..screentime import compute_screentime
+from ..screentime import ScreentimeInputs, compute_screentime
 from ..storage import Storage
 from .inputs import resolved_inputs
-from .view import require_clusters
+from .view import RunView, require_clusters
 
 
-def live_screentime(storage: Storage, layout: RunLayout, cast_names: dict[str, str], preset: str = "default", mode: Optional[str] = None) -> ScreentimeReport:
-    require_clusters(storage, layout)
+def _config(preset: str, mode: Optional[str]) -> ScreentimeConfig:
     overrides: dict[str, Any] = {"screentime.preset": preset}
     if mode:
         overrides["screentime.mode"] = mode
-    cfg = resolve_config(None, overrides).config.screentime
-    inputs, resolved = resolved_inputs(storage, layout, with_detections=cfg.mode == "faces")
+    return resolve_config(None, overrides).config.screentime
+
+
+def _report(inputs: ScreentimeInputs, resolved: Resolved, cfg: ScreentimeConfig, cast_names: dict[str, str]) -> ScreentimeReport:
     report = compute_screentime(inputs, cfg, cast_names)
     report.diagnostics["corrections_unattached"] = len(resolved.unattached)
     report.diagnostics["corrections_conflicts"] = len(resolved.conflicts)
     return report
+
+
+def live_screentime(storage: Storage, layout: RunLayout, cast_names: dict[str, str], preset: str = "default", mode: Optional[str] = None) -> ScreentimeReport:
+    require_clusters(storage, layout)
+    cfg = _config(preset, mode)
+    inputs, resolved = resolved_inputs(storage, layout, with_detections=cfg.mode == "faces")
+    return _report(inputs, resolved, cfg, cast_names)
+
+
+def view_screentime(view: RunView, cast_names: dict[str, str]) -> ScreentimeReport:
+    """Default screen time of a view already loaded (tracks mode needs nothing more from storage)."""
+    return _report(view.inputs, view.resolved, _config("default", None), cast_names)
 
 
 def per_second(report: ScreentimeReport) -> tuple[list[str], list[dict[str, Any]]]:

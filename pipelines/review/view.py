@@ -10,6 +10,7 @@ from ..artifacts import read_jsonl, read_marker, read_model
 from ..corrections import Resolved, load_corrections
 from ..layout import RunLayout, crop_url
 from ..schemas import ClusterCentroidsFile, StageName, StageState, TrackRep, TrackRow
+from ..screentime import ScreentimeInputs
 from ..storage import Storage
 from .errors import Conflict
 from .inputs import resolved_inputs
@@ -18,6 +19,7 @@ from .inputs import resolved_inputs
 @dataclass
 class RunView:
     layout: RunLayout
+    inputs: ScreentimeInputs  # with the corrections applied (no detections: tracks mode)
     resolved: Resolved
     tracks: dict[int, TrackRow]
     centroids: dict[str, list[float]]
@@ -39,6 +41,7 @@ def load_view(storage: Storage, layout: RunLayout) -> RunView:
     centroids = read_model(storage, key, ClusterCentroidsFile) if storage.exists(key) else None
     return RunView(
         layout=layout,
+        inputs=inputs,
         resolved=resolved,
         tracks={t.track_id: t for t in inputs.tracks},
         centroids={c.identity_id: c.centroid for c in (centroids.centroids if centroids else [])},

@@ -10,10 +10,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
 
 from pipelines.artifacts import csv_text, read_jsonl
-from pipelines.layout import RunLayout, run_id_of_key, runs_prefix
+from pipelines.layout import RunLayout, crop_url, runs_prefix
 from pipelines.review import frames, view
 from pipelines.review.integrity import IntegrityReport, validate_run
-from pipelines.review.live import live_screentime, per_second
+from pipelines.review.live import live_screentime, per_second, view_screentime
 from pipelines.schemas import CSV_COLUMNS, FaceRow, ScreentimeReport
 from pipelines.screentime import csv_rows
 from pipelines.video import VideoError
@@ -29,7 +29,7 @@ MODE_Q = Query(None, pattern="^(tracks|faces)$")
 @router.get("/episodes/{ep_id}/runs", response_model=RunListResponse)
 def list_runs(ctx: Ctx, ep_id: str = EP) -> dict:
     ctx.episode(ep_id)
-    runs = sorted({r for key in ctx.storage.list(runs_prefix(ep_id)) if (r := run_id_of_key(ep_id, key))})
+    runs = ctx.storage.children(runs_prefix(ep_id))
     return {"ep_id": ep_id, "runs": [RunSummary(run_id=r, stages=ctx.stage_statuses(RunLayout(ep_id, r))) for r in runs]}
 
 
@@ -95,10 +95,7 @@ def track_crops(
         "run_id": run_id,
         "track_id": track_id,
         "total": len(faces),
-        "crops": [
-            {**f.model_dump(), "url": f"/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{f.frame_idx}.jpg" if f.crop_path else None}
-            for f in faces[offset : offset + limit]
-        ],
+        "crops": [{**f.model_dump(), "url": crop_url(ep_id, run_id, f.face_id) if f.crop_path else None} for f in faces[offset : offset + limit]],
     }
 
 
@@ -121,9 +118,9 @@ def track_integrity(ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, l
 @router.get("/episodes/{ep_id}/faces_review_bundle")
 def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     """Everything the review screen needs: identities (with corrections), their tracks and seconds, validator."""
-    layout = ctx.run(ep_id, run_id)
-    report = _screentime(ctx, layout)
-    return view.faces_review_bundle(ctx.storage, view.load_view(ctx.storage, layout), {i.identity_id: i.visual_s for i in report.identities})
+    run_view = view.load_view(ctx.storage, ctx.run(ep_id, run_id))
+    report = view_screentime(run_view, ctx.cast_names())
+    return view.faces_review_bundle(ctx.storage, run_view, {i.identity_id: i.visual_s for i in report.identities})
 
 
 def _labels(ctx: ApiContext, layout: RunLayout) -> dict[int, str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from pipelines.artifacts import read_model
-from pipelines.corrections import CORRECTIONS_FILE, CorrectionsLog
-from pipelines.layout import episode_ids_in
+from pipelines.corrections import load_corrections
+from pipelines.ids import parse_ep_id
+from pipelines.layout import RunLayout, episodes_with_runs, runs_prefix
 from pipelines.review.errors import Conflict
+from pipelines.review.view import load_view
 
 from ..context import CAST, SHOW, ApiContext, Ctx
 from ..models import CastCreateRequest, CastUpdateRequest, ShowCreateRequest
@@ -53,26 +54,21 @@ def update_cast(req: CastUpdateRequest, ctx: Ctx, show_id: str = SHOW, cast_id: 
 
 
 def runs_naming(ctx: ApiContext, show_id: str, cast_id: str) -> list[str]:
-    """``ep_id/run_id`` of every run whose current corrections name ``cast_id``."""
-    from pipelines.layout import RunLayout
-    from pipelines.review.view import load_view
-
+    """``ep_id/run_id`` of every run of the show whose current corrections name ``cast_id``."""
     found = []
-    for ep_id in episode_ids_in(ctx.storage.list("manifests")):
-        if not ep_id.startswith(f"{show_id}-s"):
+    for ep_id in episodes_with_runs(ctx.storage):
+        if parse_ep_id(ep_id).show != show_id:
             continue
-        for key in ctx.storage.list(f"manifests/{ep_id}/runs"):
-            if not key.endswith("/" + CORRECTIONS_FILE):
-                continue
-            log = read_model(ctx.storage, key, CorrectionsLog)
-            if not any(c.cast_id == cast_id for c in log.corrections):
+        for run_id in ctx.storage.children(runs_prefix(ep_id)):
+            layout = RunLayout(ep_id, run_id)
+            if not any(c.cast_id == cast_id for c in load_corrections(ctx.storage, layout).corrections):
                 continue
             try:
-                a = load_view(ctx.storage, RunLayout(log.ep_id, log.run_id)).resolved.assignments
+                a = load_view(ctx.storage, layout).resolved.assignments
             except (Conflict, FileNotFoundError):
                 continue
             if cast_id in a.manual_assignments.values() or cast_id in a.track_overrides.values():
-                found.append(f"{log.ep_id}/{log.run_id}")
+                found.append(f"{ep_id}/{run_id}")
     return found
 
 
