@@ -59,7 +59,7 @@ class ApiContext:
     def run(self, ep_id: str, run_id: str) -> RunLayout:
         self.episode(ep_id)
         layout = RunLayout(ep_id, run_id)
-        if not self.storage.list(layout.manifests):
+        if not self.storage.children(layout.manifests):
             raise HTTPException(404, f"Run {run_id} of {ep_id} not found")
         return layout
 
