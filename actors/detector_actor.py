@@ -17,11 +17,9 @@ import cv2
 import numpy as np
 
 from actors.faces import FrameFaces
-from actors.models.align import align_face, chip_quality
+from actors.models.align import CHIP_JPEG_QUALITY, align_face, chip_quality
 from actors.models.config import ModelConfig
 from actors.models.registry import load_detector
-
-CHIP_JPEG_QUALITY = 95
 
 FrameSource = Callable[[dict[str, np.ndarray]], Iterator[dict[str, np.ndarray]]]
 """Segment descriptors in, batches of decoded frames out (``segment``, ``frame_idx``, ``ts``, ``cuts``,

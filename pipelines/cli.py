@@ -19,11 +19,12 @@ from .config import ConfigError, parse_overrides
 from .ids import InvalidIdError
 from .review.table import format_table
 from .schemas import STAGE_ORDER, StageName
+from .shows.errors import CastIdTaken, NothingToCalibrate, PhotoError
 from .stages.base import Canceled, MissingInputs
 from .storage import StorageError
 from .video import VideoError
 
-BAD_INPUT = (VideoError, InvalidIdError, ConfigError, MissingInputs, StorageError, FileNotFoundError)
+BAD_INPUT = (VideoError, InvalidIdError, ConfigError, MissingInputs, StorageError, FileNotFoundError, PhotoError, CastIdTaken, NothingToCalibrate)
 
 
 class TqdmProgress:
@@ -102,6 +103,9 @@ def build_parser(extra: Mapping[str, Command] | None = None) -> argparse.Argumen
     demo.add_argument("--data-dir", default="data")
     demo.add_argument("--no-progress", action="store_true")
     add_address(demo)
+    from .shows import commands as facebank_commands
+
+    facebank_commands.add_arguments(sub.add_parser("facebank", help="a show's facebank: add photos, list, calibrate, re-embed"))
     for name, (add_arguments, _, help_line) in (extra or {}).items():
         add_arguments(sub.add_parser(name, help=help_line))
     return parser
@@ -115,6 +119,10 @@ def main(argv: Sequence[str] | None = None, extra: Mapping[str, Command] | None 
     try:
         if extra and args.command in extra:
             return extra[args.command][1](args)
+        if args.command == "facebank":
+            from .shows.commands import run as run_facebank
+
+            return run_facebank(args)
         if args.command == "demo":
             from .sample.demo import run_demo
 

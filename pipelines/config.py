@@ -122,6 +122,32 @@ class ClusterConfig(_Section):
     knn: int = Field(32, ge=2, le=1024, description="Neighbours per track taken from the FAISS index as merge candidates.")
 
 
+class NamingConfig(_Section):
+    auto_threshold: Optional[float] = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Cosine similarity between an identity's centroid and a cast member's closest facebank face "
+        "needed to name it automatically. Null: the show's calibrated value (`screenalytics facebank calibrate`), "
+        "else the embedder's default (SFace 0.50, ArcFace 0.40). Higher: fewer wrong names, more left for review.",
+    )
+    margin: float = Field(
+        0.06,
+        ge=0,
+        le=2,
+        description="How far the best cast member must beat the runner-up (and the best not-cast match). Higher "
+        "keeps look-alikes for review; 0 names on the best score alone.",
+    )
+    faces_per_identity: int = Field(
+        5,
+        ge=1,
+        le=50,
+        description="Faces a confirmed identity adds to the facebank (its best, spread over its tracks). More: "
+        "better recall for that person across looks, a bigger bank to search.",
+    )
+    enabled: bool = Field(True, description="False skips automatic naming (suggestions only come from manual work).")
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {"mode": "tracks", "quality_min": 0.48, "gap_tolerance_s": 0.5, "edge_padding_s": 0.0},
     "stricter": {"mode": "faces", "quality_min": 0.65, "gap_tolerance_s": 0.6, "edge_padding_s": 0.0},
@@ -152,6 +178,7 @@ class PipelineConfig(_Section):
     detect_track: DetectTrackConfig = Field(default_factory=DetectTrackConfig)
     faces_embed: FacesEmbedConfig = Field(default_factory=FacesEmbedConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    naming: NamingConfig = Field(default_factory=NamingConfig)
     screentime: ScreentimeConfig = Field(default_factory=ScreentimeConfig)
 
 

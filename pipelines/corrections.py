@@ -32,6 +32,7 @@ from .schemas import (
     ClusterCentroidsFile,
     IdentitiesFile,
     Identity,
+    IdentityNaming,
     TrackRow,
     utc_now,
 )
@@ -60,7 +61,7 @@ class IdentityAnchor(BaseModel):
 class Correction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seq: int
-    op: Literal["assign_cluster", "assign_track", "exclude_face", "merge", "move_track", "split"]
+    op: Literal["assign_cluster", "assign_track", "exclude_face", "merge", "move_track", "split", "reject", "mark"]
     cast_id: Optional[str] = None
     identity: Optional[IdentityAnchor] = None
     other: Optional[IdentityAnchor] = Field(None, description="merge: the identity merged into `identity`")
@@ -68,6 +69,9 @@ class Correction(BaseModel):
     tracks: list[TrackAnchor] = Field(default_factory=list, description="split: tracks that become their own identity")
     frame_idx: Optional[int] = None
     exclude: bool = True
+    kind: Optional[Literal["guest", "not_face"]] = Field(None, description="mark: what the identity is (null clears the mark)")
+    label: Optional[str] = Field(None, description="mark: a guest's name")
+    active: bool = Field(True, description="reject: false takes the rejection back")
     created_at: str = Field(default_factory=utc_now)
 
 
@@ -107,6 +111,7 @@ class Resolved:
     assignments: Assignments
     unattached: list[Unattached] = field(default_factory=list)
     conflicts: list[LabelConflict] = field(default_factory=list)
+    naming: dict[str, IdentityNaming] = field(default_factory=dict)  # the naming stage's view, by identity
 
 
 @dataclass
@@ -187,6 +192,8 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
     labels: dict[str, list[_Label]] = {}  # identity -> cluster labels given to (parts of) it
     track_cast: dict[int, Optional[str]] = {}
     excluded: dict[str, bool] = {}
+    rejected: dict[str, set[str]] = {}
+    marks: dict[str, tuple[Optional[str], Optional[str]]] = {}
     unattached: list[Unattached] = []
 
     def lost(c: Correction, what: str) -> None:
@@ -199,6 +206,8 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
                 lost(c, f"identity {c.identity.identity_id if c.identity else '?'}")
             else:
                 label = _Label(c.seq, c.cast_id, r.anchor_tracks(c.identity))
+                if c.cast_id:
+                    marks.pop(ident, None)  # naming it a cast member undoes a guest / not-a-face mark
                 # A label on tracks that an earlier label covered replaces it (a reviewer changing their
                 # mind); a label on other tracks of the same identity stands beside it (a conflict).
                 kept = [old for old in labels.get(ident, []) if not (old.tracks & label.tracks) and label.tracks]
@@ -232,6 +241,16 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
                 moved_labels = labels.pop(other, [])
                 if not any(lb.cast_id for lb in labels.get(keep, [])):  # a reviewer's merge: the kept label wins
                     labels[keep] = labels.get(keep, []) + moved_labels
+        elif c.op in ("reject", "mark"):
+            ident = r.identity(c.identity) if c.identity else None
+            if ident is None or c.identity is None:
+                lost(c, f"identity {c.identity.identity_id if c.identity else '?'}")
+            elif c.op == "reject" and c.cast_id:
+                (rejected.setdefault(ident, set()).add if c.active else rejected.setdefault(ident, set()).discard)(c.cast_id)
+            elif c.op == "mark":
+                marks[ident] = (c.kind, c.label)
+                if c.kind:  # a guest or not-a-face is nobody in the cast
+                    labels.pop(ident, None)
         elif c.op == "split":
             moved = [t for a in c.tracks if (t := r.track(a)) is not None]
             if not moved:
@@ -270,6 +289,9 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
         manual_assignments={k: v for k, v in cast_of_identity.items() if v and k in r.members and r.members[k]},
         track_overrides={str(k): v for k, v in track_cast.items() if v},
         face_exclusions=sorted(k for k, v in excluded.items() if v),
+        marks={k: kind for k, (kind, _) in marks.items() if kind and r.members.get(k)},
+        guest_labels={k: label for k, (kind, label) in marks.items() if kind == "guest" and label and r.members.get(k)},
+        rejected={k: sorted(v) for k, v in rejected.items() if v and r.members.get(k)},
     )
     return Resolved(effective, assignments, unattached, conflicts)
 

@@ -20,6 +20,8 @@ IDENTITY_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
 
 _EP_ID = re.compile(EP_ID_PATTERN)
 _RUN_ID = re.compile(RUN_ID_PATTERN)
+_SHOW_ID = re.compile(SHOW_SLUG_PATTERN)
+_CAST_ID = re.compile(CAST_ID_PATTERN)
 _FACE_ID = re.compile(r"face_(?P<track>\d{4,})_(?P<frame>\d{6,})")
 _EP_PARTS = re.compile(r"(?P<show>.+)-s(?P<season>\d{2,3})e(?P<episode>\d{2,3})")
 
@@ -49,6 +51,18 @@ def validate_run_id(run_id: str) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise InvalidIdError(f"invalid run_id {run_id!r}: must match {RUN_ID_PATTERN}")
     return run_id
+
+
+def validate_show_id(show_id: str) -> str:
+    if not isinstance(show_id, str) or not _SHOW_ID.fullmatch(show_id):
+        raise InvalidIdError(f"invalid show id {show_id!r}: must match {SHOW_SLUG_PATTERN}")
+    return show_id
+
+
+def validate_cast_id(cast_id: str) -> str:
+    if not isinstance(cast_id, str) or not _CAST_ID.fullmatch(cast_id):
+        raise InvalidIdError(f"invalid cast id {cast_id!r}: must match {CAST_ID_PATTERN}")
+    return cast_id
 
 
 def parse_ep_id(ep_id: str) -> EpisodeKey:

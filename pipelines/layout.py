@@ -10,6 +10,8 @@ Data dir (local or ``s3://``), as in the replaced system:
 - ``frames/{ep}/runs/{run}/``: ``crops/track_####/frame_######.jpg``, ``segments/seg_#####.parquet``
 - ``raw/{ep}/video.mp4``: a video uploaded through the API
 - ``catalogs/{name}/``: catalog summaries
+- ``shows/{show}/``: show.json, ``cast/{cast_id}.json``, ``facebank/{entry_id}.json`` (one reference
+  face each), ``chips/{entry_id}.jpg`` (its aligned chip), ``calibration.json``
 
 Source bucket (``SCREENALYTICS_S3_BUCKET`` or a catalog prefix): ``raw/videos/{show}/s{SS}/e{EE}/episode.mp4``
 (v2), then ``raw/videos/{ep_id}/episode.mp4`` (v1).
@@ -21,7 +23,15 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from .ids import make_ep_id, parse_ep_id, parse_face_id, validate_ep_id, validate_run_id
+from .ids import (
+    make_ep_id,
+    parse_ep_id,
+    parse_face_id,
+    validate_cast_id,
+    validate_ep_id,
+    validate_run_id,
+    validate_show_id,
+)
 from .schemas import StageName
 
 _V2_SOURCE = re.compile(r"raw/videos/(?P<show>[a-z0-9][a-z0-9_-]*)/s(?P<s>\d{2,3})/e(?P<e>\d{2,3})/episode\.mp4$")
@@ -137,3 +147,35 @@ def ep_id_of_source_key(key: str) -> Optional[str]:
     if key.endswith(".mp4"):
         return key.rsplit("/", 1)[-1][: -len(".mp4")]
     return None
+
+
+def shows_prefix() -> str:
+    return "shows"
+
+
+def show_key(show_id: str) -> str:
+    return f"shows/{validate_show_id(show_id)}/show.json"
+
+
+def cast_prefix(show_id: str) -> str:
+    return f"shows/{validate_show_id(show_id)}/cast"
+
+
+def cast_key(show_id: str, cast_id: str) -> str:
+    return f"{cast_prefix(show_id)}/{validate_cast_id(cast_id)}.json"
+
+
+def facebank_prefix(show_id: str) -> str:
+    return f"shows/{validate_show_id(show_id)}/facebank"
+
+
+def facebank_entry_key(show_id: str, entry_id: str) -> str:
+    return f"{facebank_prefix(show_id)}/{entry_id}.json"
+
+
+def facebank_chip_key(show_id: str, entry_id: str) -> str:
+    return f"shows/{validate_show_id(show_id)}/chips/{entry_id}.jpg"
+
+
+def calibration_key(show_id: str) -> str:
+    return f"shows/{validate_show_id(show_id)}/calibration.json"

@@ -30,7 +30,7 @@ from .schemas import (
     VideoMeta,
     utc_now,
 )
-from .stages import cluster, detect_track, faces_embed, screentime
+from .stages import cluster, detect_track, faces_embed, naming, screentime
 from .stages.base import (
     Canceled,
     MissingInputs,
@@ -44,7 +44,7 @@ from .video import probe_video
 
 DEFAULT_RUN_ID = "main"
 
-STAGES: dict[StageName, StageSpec] = {spec.name: spec for spec in (detect_track.SPEC, faces_embed.SPEC, cluster.SPEC, screentime.SPEC)}
+STAGES: dict[StageName, StageSpec] = {spec.name: spec for spec in (detect_track.SPEC, faces_embed.SPEC, cluster.SPEC, naming.SPEC, screentime.SPEC)}
 
 
 @dataclass

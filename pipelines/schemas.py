@@ -28,6 +28,7 @@ class StageName(str, Enum):
     detect_track = "detect_track"
     faces_embed = "faces_embed"
     cluster = "cluster"
+    naming = "naming"
     screentime = "screentime"
 
 
@@ -181,6 +182,7 @@ class IdentitiesFile(_Model):
     similarity_threshold: float
     identities: list[Identity]
     unclustered_track_ids: list[int] = Field(description="Tracks with no usable embedding.")
+    co_occurring_tracks: list[list[int]] = Field(default_factory=list, description="Track pairs seen in one frame: never one person.")
 
 
 class ClusterCentroid(_Model):
@@ -205,7 +207,91 @@ class Assignments(_Model):
     manual_assignments: dict[str, str] = Field(default_factory=dict, description="identity_id -> cast_id")
     track_overrides: dict[str, str] = Field(default_factory=dict, description="track_id -> cast_id")
     face_exclusions: list[str] = Field(default_factory=list)
+    auto_assignments: dict[str, str] = Field(default_factory=dict, description="identity_id -> cast_id named from the facebank")
+    marks: dict[str, Literal["guest", "not_face"]] = Field(default_factory=dict, description="identity_id -> what a reviewer marked it")
+    guest_labels: dict[str, str] = Field(default_factory=dict, description="identity_id -> guest name")
+    rejected: dict[str, list[str]] = Field(default_factory=dict, description='identity_id -> cast ids a reviewer said it is not ("not X")')
     updated_at: str = Field(default_factory=utc_now)
+
+
+# --- shows, cast and the facebank ----------------------------------------------------------------
+
+
+class ShowRecord(_Model):
+    show_id: str
+    name: str
+    created_at: str = Field(default_factory=utc_now)
+
+
+class CastMember(_Model):
+    cast_id: str
+    show_id: str
+    name: str
+    created_at: str = Field(default_factory=utc_now)
+    updated_at: str = Field(default_factory=utc_now)
+
+
+BankKind = Literal["cast", "guest", "not_face"]
+
+
+class FacebankEntry(_Model):
+    """One reference face. ``kind`` cast: a cast member's face; guest / not_face: the show's "not cast"
+    bank (``label`` names the guest when a reviewer did). Embeddings are compared only with embeddings
+    of the same ``embedding_model``."""
+
+    entry_id: str
+    kind: BankKind
+    cast_id: Optional[str] = None
+    label: Optional[str] = None
+    source: Literal["photo", "cluster"]
+    photo: Optional[str] = Field(None, description="The photo's file name (source photo).")
+    ep_id: Optional[str] = None
+    run_id: Optional[str] = None
+    identity_id: Optional[str] = None
+    face_id: Optional[str] = None
+    embedding_model: str
+    embedding: list[float]
+    chip_key: Optional[str] = Field(None, description="The aligned 112x112 chip, to re-embed with another model.")
+    created_at: str = Field(default_factory=utc_now)
+
+
+class Suggestion(_Model):
+    cast_id: str
+    score: float
+    rejected: bool = False
+
+
+class IdentityNaming(_Model):
+    identity_id: str
+    cast_id: Optional[str] = Field(None, description="The automatic name, when every rule allowed one.")
+    confidence: Optional[float] = None
+    suggestions: list[Suggestion] = Field(default_factory=list, description="Best 3 cast members, best first.")
+    not_cast_score: Optional[float] = Field(None, description="Best match in the show's not-cast bank.")
+    guest_label: Optional[str] = Field(None, description="Recognised as this guest (or not-a-face) from the not-cast bank.")
+    guest_kind: Optional[Literal["guest", "not_face"]] = None
+    reason: str = Field(description="Why it was (not) named: auto, below_threshold, margin, not_cast, one_to_one, empty_bank.")
+
+
+class NamingFile(_Model):
+    ep_id: str
+    run_id: str
+    show_id: str
+    embedding_model: str
+    auto_threshold: float
+    margin: float
+    bank_faces: int
+    identities: list[IdentityNaming]
+
+
+class Calibration(_Model):
+    show_id: str
+    embedding_model: str
+    auto_threshold: float
+    precision: float
+    coverage: float
+    episodes: list[str]
+    table: list[dict[str, float]]
+    created_at: str = Field(default_factory=utc_now)
 
 
 # --- screentime ----------------------------------------------------------------------------------
@@ -214,10 +300,15 @@ class Assignments(_Model):
 Interval = list[float]
 
 
+NameSource = Literal["auto", "manual"]
+IdentityKind = Literal["cast", "guest", "not_face", "unknown"]
+
+
 class CastMetrics(_Model):
     name: str
     cast_id: Optional[str]
     person_id: Optional[str]
+    named_by: Optional[Literal["auto", "manual", "mixed"]] = Field(None, description="How the identities counted were named.")
     face_visible_seconds: float
     visual_s: float
     speaking_s: Optional[float]
@@ -230,6 +321,11 @@ class CastMetrics(_Model):
 class IdentityScreentime(_Model):
     identity_id: str
     cast_id: Optional[str]
+    name_source: Optional[NameSource] = None
+    kind: IdentityKind = "unknown"
+    label: Optional[str] = Field(None, description="A guest's name, when a reviewer gave one.")
+    confidence: Optional[float] = Field(None, description="Similarity of the identity to its cast member's facebank faces.")
+    suggestions: list[Suggestion] = Field(default_factory=list)
     visual_s: float
     intervals: list[Interval]
     track_ids: list[int]
@@ -272,6 +368,7 @@ CSV_COLUMNS = (
     "confidence",
     "tracks_count",
     "faces_count",
+    "named_by",
 )
 
 

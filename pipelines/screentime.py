@@ -12,7 +12,7 @@ its mean detector score reaches ``quality_min``, however long it is.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import intervals as iv
 from .config import ScreentimeConfig
@@ -23,6 +23,7 @@ from .schemas import (
     DetectionRow,
     FaceRow,
     IdentitiesFile,
+    IdentityNaming,
     IdentityScreentime,
     ScreentimeMath,
     ScreentimeReport,
@@ -48,11 +49,23 @@ class ScreentimeInputs:
     assignments: Assignments
     faces: list[FaceRow]
     detections: list[DetectionRow] | None = None  # needed in faces mode only
+    naming: dict[str, IdentityNaming] = field(default_factory=dict)  # suggestions from the facebank, by identity
+
+
+def name_of(assignments: Assignments, identity_id: str) -> tuple[str | None, str | None]:
+    """(cast_id, name source) of an identity: a human's name, else an automatic one, else none."""
+    if identity_id in assignments.manual_assignments:
+        return assignments.manual_assignments[identity_id], "manual"
+    if identity_id in assignments.auto_assignments:
+        return assignments.auto_assignments[identity_id], "auto"
+    return None, None
 
 
 def resolve_cast(inputs: ScreentimeInputs) -> dict[int, str | None]:
-    """cast_id per track: face exclusions > track override > cluster assignment > none."""
+    """cast_id per track: face exclusions > track override > cluster assignment (manual, then automatic)
+    > none. Tracks of an identity marked not-a-face are not counted at all."""
     identity_of = {t: ident.identity_id for ident in inputs.identities.identities for t in ident.track_ids}
+    marks = inputs.assignments.marks
     excluded = set(inputs.assignments.face_exclusions)
     embedded_faces: dict[int, list[str]] = defaultdict(list)
     for f in inputs.faces:
@@ -65,7 +78,9 @@ def resolve_cast(inputs: ScreentimeInputs) -> dict[int, str | None]:
             continue  # every face a human looked at was excluded: the track does not count
         override = inputs.assignments.track_overrides.get(str(t.track_id))
         ident = identity_of.get(t.track_id)
-        out[t.track_id] = override or (inputs.assignments.manual_assignments.get(ident) if ident else None)
+        if ident and marks.get(ident) == "not_face" and not override:
+            continue
+        out[t.track_id] = override or (name_of(inputs.assignments, ident)[0] if ident else None)
     return out
 
 
@@ -131,10 +146,19 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
     for ident, ts in ident_tracks.items():
         spans = finish([s for t in ts for s in spans_of[t.track_id]])
         casts = {cast_of[t.track_id] for t in ts}
+        cast_id = casts.pop() if len(casts) == 1 else None
+        named, source = name_of(inputs.assignments, ident)
+        naming = inputs.naming.get(ident)
+        rejected = set(inputs.assignments.rejected.get(ident, []))
         identities.append(
             IdentityScreentime(
                 identity_id=ident,
-                cast_id=casts.pop() if len(casts) == 1 else None,
+                cast_id=cast_id,
+                name_source=source if cast_id and cast_id == named else ("manual" if cast_id else None),  # type: ignore[arg-type]
+                kind="cast" if cast_id else inputs.assignments.marks.get(ident, "unknown"),
+                label=inputs.assignments.guest_labels.get(ident),
+                confidence=naming.confidence if naming and source == "auto" else None,
+                suggestions=[sg.model_copy(update={"rejected": sg.cast_id in rejected}) for sg in naming.suggestions] if naming else [],
                 visual_s=round(iv.total(spans), 3),
                 intervals=[[round(a, 3), round(b, 3)] for a, b in spans],
                 track_ids=sorted(t.track_id for t in ts),
@@ -145,8 +169,10 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
     metrics: list[CastMetrics] = []
     timeline: list[TimelineRow] = []
     cast_spans: dict[str, list[iv.Span]] = {}
+    source_of = {i.identity_id: i.name_source for i in identities}
     for cast, ts in cast_tracks.items():
         spans = finish([s for t in ts for s in spans_of[t.track_id]])
+        sources = {source_of.get(identity_of.get(t.track_id, ""), "manual") or "manual" for t in ts}
         cast_spans[cast] = spans
         seconds = iv.total(spans)
         weight = sum(t.end_s - t.start_s for t in ts) or 1.0
@@ -155,6 +181,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
                 name=cast_names.get(cast, cast),
                 cast_id=cast,
                 person_id=cast,
+                named_by=sources.pop() if len(sources) == 1 else "mixed",  # type: ignore[arg-type]
                 face_visible_seconds=round(seconds, 3),
                 visual_s=round(seconds, 3),
                 speaking_s=None,

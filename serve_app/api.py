@@ -47,6 +47,7 @@ def _validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def build_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(title="Screenalytics", version="0.1.0", description="Who is on screen, and for how long, in TV episodes.")
     app.state.ctx = ApiContext(settings=settings, storage=open_storage(settings.data_uri), store=StateStore(settings.db_path))
+    app.state.ctx.move_legacy_roster()
     for module in (system, episodes, jobs, runs, corrections, shows):
         app.include_router(module.router)
     app.include_router(auth_router)

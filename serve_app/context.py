@@ -14,12 +14,16 @@ from pipelines.artifacts import read_marker
 from pipelines.ids import (
     CAST_ID_PATTERN,
     EP_ID_PATTERN,
+    IDENTITY_ID_PATTERN,
     RUN_ID_PATTERN,
     SHOW_SLUG_PATTERN,
+    parse_ep_id,
 )
 from pipelines.layout import RunLayout, episodes_with_runs, runs_prefix, source_video_keys
 from pipelines.runner import DEFAULT_RUN_ID
 from pipelines.schemas import STAGE_ORDER
+from pipelines.shows import roster
+from pipelines.shows.facebank import ENTRY_ID_PATTERN
 from pipelines.storage import Storage, fetch_to_cache, s3_client
 
 from .models import StageStatus
@@ -31,6 +35,8 @@ RUN = PathParam(pattern=RUN_ID_PATTERN)
 RUN_Q = Query(DEFAULT_RUN_ID, pattern=RUN_ID_PATTERN)
 SHOW = PathParam(pattern=SHOW_SLUG_PATTERN)
 CAST = PathParam(pattern=CAST_ID_PATTERN)
+IDENTITY = PathParam(pattern=IDENTITY_ID_PATTERN)
+ENTRY = PathParam(pattern=ENTRY_ID_PATTERN)
 JOB_ID = PathParam(pattern=r"^job-[0-9a-f]{12}$")
 
 
@@ -39,6 +45,17 @@ class ApiContext:
     settings: ApiSettings
     storage: Storage
     store: StateStore
+
+    def move_legacy_roster(self) -> None:
+        """Shows and cast an older version kept in SQLite move to the data dir (once; idempotent)."""
+        shows, cast = self.store.legacy_roster()
+        for show in shows:
+            roster.create_show(self.storage, show["show_id"], show["name"])
+        for member in cast:
+            try:
+                roster.create_cast(self.storage, member["show_id"], member["cast_id"], member["name"])
+            except roster.CastIdTaken:
+                continue
 
     # --- lookups ----------------------------------------------------------------------------------
 
@@ -70,20 +87,21 @@ class ApiContext:
         return job
 
     def show(self, show_id: str) -> dict[str, Any]:
-        show = self.store.get_show(show_id)
+        show = roster.get_show(self.storage, show_id)
         if show is None:
             raise HTTPException(404, f"Show {show_id} not found")
-        return show
+        return show.model_dump()
 
     def cast_member(self, show_id: str, cast_id: str) -> dict[str, Any]:
         self.show(show_id)
-        member = self.store.get_cast(cast_id)
-        if member is None or member["show_id"] != show_id:
+        member = roster.get_cast(self.storage, show_id, cast_id)
+        if member is None:
             raise HTTPException(404, f"Cast member {cast_id} not found in show {show_id}")
-        return member
+        return member.model_dump()
 
-    def cast_names(self) -> dict[str, str]:
-        return {c["cast_id"]: c["name"] for c in self.store.list_cast()}
+    def cast_names(self, ep_id: str) -> dict[str, str]:
+        """Names of the cast of the episode's show."""
+        return roster.cast_names(self.storage, parse_ep_id(ep_id).show)
 
     def stage_statuses(self, layout: RunLayout) -> list[StageStatus]:
         out = []

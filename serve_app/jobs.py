@@ -42,10 +42,11 @@ NON_SECRET_ENV = ("S3_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PR
 JOB_STAGES: dict[str, list[StageName]] = {
     "detect_track": [StageName.detect_track],
     "faces_embed": [StageName.faces_embed],
-    "cluster": [StageName.cluster],
-    "screen_time_analyze": [StageName.screentime],
-    "screentime": [StageName.screentime],
-    "episode_cleanup": [StageName.faces_embed, StageName.cluster, StageName.screentime],
+    "cluster": [StageName.cluster, StageName.naming],
+    "naming": [StageName.naming],
+    "screen_time_analyze": [StageName.naming, StageName.screentime],
+    "screentime": [StageName.naming, StageName.screentime],
+    "episode_cleanup": [StageName.faces_embed, StageName.cluster, StageName.naming, StageName.screentime],
 }
 
 

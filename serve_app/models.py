@@ -195,6 +195,20 @@ class IdentityView(BaseModel):
     identity_id: str
     track_ids: list[int]
     cast_id: Optional[str]
+    name_source: Optional[Literal["auto", "manual"]] = None
+    mark: Optional[Literal["guest", "not_face"]] = None
+
+
+class RejectRequest(_Body):
+    run_id: str = RUN_FIELD
+    cast_id: str = Field(pattern=CAST_ID_PATTERN, description='the cast member this identity is not ("not X")')
+    active: bool = Field(True, description="false takes the rejection back")
+
+
+class MarkRequest(_Body):
+    run_id: str = RUN_FIELD
+    kind: Optional[Literal["guest", "not_face"]] = Field(description="null clears the mark")
+    label: Optional[str] = Field(None, min_length=1, max_length=200, description="a guest's name (recognised in later episodes)")
 
 
 class UnattachedView(BaseModel):
@@ -218,6 +232,11 @@ class AssignmentsResponse(BaseModel):
     manual_assignments: dict[str, str]
     track_overrides: dict[str, str]
     face_exclusions: list[str]
+    auto_assignments: dict[str, str] = Field(default_factory=dict, description="identity_id -> cast_id named from the facebank")
+    marks: dict[str, str] = Field(default_factory=dict)
+    guest_labels: dict[str, str] = Field(default_factory=dict)
+    rejected: dict[str, list[str]] = Field(default_factory=dict)
+    facebank: Optional[dict[str, int]] = Field(None, description="faces this correction added to / removed from the show's facebank")
     identities: list[IdentityView]
     unattached: list[UnattachedView]
     conflicts: list[ConflictView] = Field(description="labels the current clustering merged into one identity or split apart; see README")

@@ -1,4 +1,4 @@
-"""API state in SQLite: episodes, the job registry, shows and cast. One file on the head node, shared by
+"""API state in SQLite: episodes and the job registry (shows and cast live in the data dir). One file on the head node, shared by
 the API replicas and the job actors pinned there (WAL mode; every write is one short transaction), so it
 survives restarts."""
 
@@ -68,40 +68,14 @@ class StateStore:
         with self._tx():
             yield
 
-    # --- shows + cast -----------------------------------------------------------------------------
+    # --- shows + cast (before they moved to the data dir) ---------------------------------------
 
-    def create_show(self, show_id: str, name: str) -> bool:
-        with self._tx() as db:
-            return db.execute("INSERT OR IGNORE INTO shows VALUES (?,?,?)", (show_id, name, utc_now())).rowcount == 1
-
-    def list_shows(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._conn().execute("SELECT * FROM shows ORDER BY show_id")]
-
-    def get_show(self, show_id: str) -> Optional[dict[str, Any]]:
-        row = self._conn().execute("SELECT * FROM shows WHERE show_id=?", (show_id,)).fetchone()
-        return dict(row) if row else None
-
-    def create_cast(self, cast_id: str, show_id: str, name: str) -> bool:
-        now = utc_now()
-        with self._tx() as db:
-            return db.execute("INSERT OR IGNORE INTO cast_members VALUES (?,?,?,?,?)", (cast_id, show_id, name, now, now)).rowcount == 1
-
-    def list_cast(self, show_id: str | None = None) -> list[dict[str, Any]]:
-        if show_id is None:
-            return [dict(r) for r in self._conn().execute("SELECT * FROM cast_members ORDER BY cast_id")]
-        return [dict(r) for r in self._conn().execute("SELECT * FROM cast_members WHERE show_id=? ORDER BY cast_id", (show_id,))]
-
-    def get_cast(self, cast_id: str) -> Optional[dict[str, Any]]:
-        row = self._conn().execute("SELECT * FROM cast_members WHERE cast_id=?", (cast_id,)).fetchone()
-        return dict(row) if row else None
-
-    def update_cast(self, cast_id: str, name: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE cast_members SET name=?, updated_at=? WHERE cast_id=?", (name, utc_now(), cast_id))
-
-    def delete_cast(self, cast_id: str) -> bool:
-        with self._tx() as db:
-            return db.execute("DELETE FROM cast_members WHERE cast_id=?", (cast_id,)).rowcount == 1
+    def legacy_roster(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Shows and cast members an older version kept here, for a one-time move to the data dir."""
+        conn = self._conn()
+        shows = [dict(r) for r in conn.execute("SELECT * FROM shows ORDER BY show_id")]
+        cast = [dict(r) for r in conn.execute("SELECT * FROM cast_members ORDER BY cast_id")]
+        return shows, cast
 
     # --- episodes ---------------------------------------------------------------------------------
 

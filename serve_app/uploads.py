@@ -105,3 +105,44 @@ async def receive_file(content_type: str, body: AsyncIterator[bytes], content_le
         raise
     finally:
         _release_memory()
+
+
+class _Parts(_FilePart):
+    """Collects every part named ``field`` in memory (small files: reference photos)."""
+
+    def __init__(self, field: str):
+        super().__init__(None, field)
+        self.files: list[tuple[str, bytearray]] = []
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self.headers.get(b"content-disposition", b""))
+        self.writing = params.get(b"name", b"").decode(errors="replace") == self.field
+        if self.writing:
+            self.found = True
+            self.files.append((params.get(b"filename", b"photo").decode(errors="replace"), bytearray()))
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.writing:
+            self.files[-1][1].extend(data[start:end])
+
+
+async def receive_small_files(content_type: str, body: AsyncIterator[bytes], limit: int, field: str = "files", max_files: int = 50) -> list[tuple[str, bytes]]:
+    """Every multipart part named ``field`` as (filename, bytes); 413 past ``limit`` bytes in all."""
+    kind, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise HTTPException(415, f"send the photos as multipart/form-data, one '{field}' part each")
+    part = _Parts(field)
+    parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if received > limit:
+            raise HTTPException(413, f"upload larger than {limit} bytes")
+        parser.write(chunk)
+    parser.finalize()
+    if not part.files:
+        raise HTTPException(422, f"the multipart body has no '{field}' part")
+    if len(part.files) > max_files:
+        raise HTTPException(422, f"at most {max_files} photos per request")
+    return [(name[-200:], bytes(data)) for name, data in part.files]

@@ -11,6 +11,8 @@ ARCFACE_TEMPLATE = np.array(
     dtype=np.float32,
 )
 CHIP_SIZE = 112
+CHIP_JPEG_QUALITY = 95
+"""Chips are stored and embedded as JPEG at this quality, from video and photos alike."""
 
 
 def align_face(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

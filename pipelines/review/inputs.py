@@ -14,12 +14,14 @@ from ..schemas import (
     DetectionRow,
     FaceRow,
     IdentitiesFile,
+    NamingFile,
     ShotsFile,
     TrackMetrics,
     TrackRow,
     VideoMeta,
 )
 from ..screentime import ScreentimeInputs
+from ..shows.naming import apply_names, identity_pairs
 from ..storage import Storage
 
 
@@ -29,8 +31,15 @@ def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool) 
     centroids_key = layout.manifest("cluster_centroids.json")
     centroids = read_model(storage, centroids_key, ClusterCentroidsFile) if storage.exists(centroids_key) else None
     resolved = resolve(load_corrections(storage, layout), inputs.identities, inputs.tracks, centroids)
+    naming_key = layout.manifest("identity_names.json")
+    if storage.exists(naming_key):
+        namings = {n.identity_id: n for n in read_model(storage, naming_key, NamingFile).identities}
+        identity_of = {t: i.identity_id for i in resolved.identities.identities for t in i.track_ids}
+        apply_names(resolved.assignments, namings, identity_pairs(inputs.identities.co_occurring_tracks, identity_of))
+        resolved.naming = namings
     inputs.identities = resolved.identities
     inputs.assignments = resolved.assignments
+    inputs.naming = resolved.naming
     return inputs, resolved
 
 

@@ -8,13 +8,20 @@ from ..schemas import ScreentimeReport
 def format_table(report: ScreentimeReport) -> str:
     lines = []
     if report.metrics:
-        lines.append(f"{'cast member':<24} {'seconds':>9} {'tracks':>7}")
+        lines.append(f"{'cast member':<24} {'seconds':>9} {'tracks':>7}  named")
         for m in report.metrics:
-            lines.append(f"{m.name:<24} {m.visual_s:>9.2f} {m.tracks_count:>7}")
+            lines.append(f"{m.name:<24} {m.visual_s:>9.2f} {m.tracks_count:>7}  {m.named_by or '-'}")
         lines.append("")
-    lines.append(f"{'identity':<10} {'cast':<14} {'seconds':>9} {'tracks':>7}  first seen")
+    lines.append(f"{'identity':<10} {'cast':<14} {'seconds':>9} {'tracks':>7}  first seen  named / suggestion")
     for ident in report.identities:
         first = ident.intervals[0][0] if ident.intervals else 0.0
-        lines.append(f"{ident.identity_id:<10} {(ident.cast_id or '-'):<14} {ident.visual_s:>9.2f} {len(ident.track_ids):>7}  {first:8.2f}s")
+        how: str
+        if ident.cast_id:
+            how = ident.name_source or "-"
+        elif ident.kind in ("guest", "not_face"):
+            how = ident.kind + (f" {ident.label}" if ident.label else "")
+        else:
+            how = f"? {ident.suggestions[0].cast_id} {ident.suggestions[0].score:.2f}" if ident.suggestions else "-"
+        lines.append(f"{ident.identity_id:<10} {(ident.cast_id or '-'):<14} {ident.visual_s:>9.2f} {len(ident.track_ids):>7}  {first:8.2f}s  {how}")
     lines.append(f"(video {report.math.video_duration_s:.1f}s, preset {report.preset}, mode {report.mode})")
     return "\n".join(lines)

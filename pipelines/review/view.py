@@ -10,7 +10,7 @@ from ..artifacts import read_jsonl, read_marker, read_model
 from ..corrections import Resolved, load_corrections
 from ..layout import RunLayout, crop_url
 from ..schemas import ClusterCentroidsFile, StageName, StageState, TrackRep, TrackRow
-from ..screentime import ScreentimeInputs
+from ..screentime import ScreentimeInputs, name_of
 from ..storage import Storage
 from .errors import Conflict
 from .inputs import resolved_inputs
@@ -25,7 +25,8 @@ class RunView:
     centroids: dict[str, list[float]]
 
     def cast_of(self, identity_id: str) -> Optional[str]:
-        return self.resolved.assignments.manual_assignments.get(identity_id)
+        """The identity's cast member: a human's name, else the facebank's automatic one."""
+        return name_of(self.resolved.assignments, identity_id)[0]
 
 
 def require_clusters(storage: Storage, layout: RunLayout) -> None:
@@ -56,8 +57,18 @@ def assignments_summary(storage: Storage, view: RunView) -> dict[str, Any]:
         "manual_assignments": a.manual_assignments,
         "track_overrides": a.track_overrides,
         "face_exclusions": a.face_exclusions,
+        "auto_assignments": a.auto_assignments,
+        "marks": a.marks,
+        "guest_labels": a.guest_labels,
+        "rejected": a.rejected,
         "identities": [
-            {"identity_id": i.identity_id, "track_ids": i.track_ids, "cast_id": a.manual_assignments.get(i.identity_id)}
+            {
+                "identity_id": i.identity_id,
+                "track_ids": i.track_ids,
+                "cast_id": name_of(a, i.identity_id)[0],
+                "name_source": name_of(a, i.identity_id)[1],
+                "mark": a.marks.get(i.identity_id),
+            }
             for i in view.resolved.identities.identities
         ],
         "unattached": [u.model_dump() for u in view.resolved.unattached],
@@ -76,6 +87,43 @@ def track_labels(view: RunView, cast_names: dict[str, str]) -> dict[int, str]:
     for track_key, track_cast in view.resolved.assignments.track_overrides.items():
         labels[int(track_key)] = cast_names.get(track_cast, track_cast)
     return labels
+
+
+def naming_summary(view: RunView, identity_id: str) -> dict[str, Any]:
+    """How an identity is named: source, mark, confidence, and the facebank's suggestions."""
+    a = view.resolved.assignments
+    naming = view.resolved.naming.get(identity_id)
+    rejected = set(a.rejected.get(identity_id, []))
+    source = name_of(a, identity_id)[1]
+    return {
+        "name_source": source,
+        "mark": a.marks.get(identity_id),
+        "guest_label": a.guest_labels.get(identity_id) or (naming.guest_label if naming else None),
+        "confidence": naming.confidence if naming and source == "auto" else None,
+        "naming_reason": naming.reason if naming else None,
+        "suggestions": [{**sg.model_dump(), "rejected": sg.cast_id in rejected} for sg in naming.suggestions] if naming else [],
+    }
+
+
+def needs_review(view: RunView, seconds: dict[str, float]) -> list[dict[str, Any]]:
+    """Identities with no name and no mark, longest on screen first: what a reviewer should look at."""
+    a = view.resolved.assignments
+    out = []
+    for i in view.resolved.identities.identities:
+        if name_of(a, i.identity_id)[0] or i.identity_id in a.marks:
+            continue
+        naming = view.resolved.naming.get(i.identity_id)
+        top = naming.suggestions[0] if naming and naming.suggestions else None
+        out.append(
+            {
+                "identity_id": i.identity_id,
+                "visual_s": seconds.get(i.identity_id, 0.0),
+                "reason": naming.reason if naming else "not_named",
+                "guest_label": naming.guest_label if naming else None,
+                "top_suggestion": top.model_dump() if top else None,
+            }
+        )
+    return sorted(out, key=lambda r: -r["visual_s"])
 
 
 def _track_summary(view: RunView, track_id: int) -> dict[str, Any]:
@@ -125,6 +173,7 @@ def faces_review_bundle(storage: Storage, view: RunView, seconds: dict[str, floa
             {
                 "identity_id": i.identity_id,
                 "cast_id": view.cast_of(i.identity_id),
+                **naming_summary(view, i.identity_id),
                 "visual_s": seconds.get(i.identity_id, 0.0),
                 "cohesion": i.cohesion,
                 "rep_crop_url": crop_url(layout.ep_id, layout.run_id, i.rep_face_id),
@@ -132,6 +181,7 @@ def faces_review_bundle(storage: Storage, view: RunView, seconds: dict[str, floa
             }
             for i in sorted(view.resolved.identities.identities, key=lambda i: -seconds.get(i.identity_id, 0.0))
         ],
+        "needs_review": needs_review(view, seconds),
         "unattached": [u.model_dump() for u in unattached],
         "conflicts": [c.model_dump() for c in view.resolved.conflicts],
         "validator": validate_run(storage, layout, [u.seq for u in unattached]).model_dump(),

@@ -115,3 +115,29 @@ def load_sprites() -> dict[str, list[FaceSprite]]:
                     box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
                     people.setdefault(person, []).append(_sprite(person, image, box))
     return people
+
+
+def reference_photos(folder: Path) -> dict[str, Path]:
+    """One reference photo per person, written as files into ``folder`` (what a user would hand to
+    ``screenalytics facebank add``): obama.jpg and biden.jpg as shipped, the Tom Hanks portrait, and a
+    portrait cut around each of the six people of t1.jpg (twice the face's size each way)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    with zipfile.ZipFile(_archive(*INSIGHTFACE_ARCHIVE, sdist=False)) as wheel:
+        group_bytes = wheel.read("insightface/data/images/t1.jpg")
+        (folder / "hanks.png").write_bytes(wheel.read("insightface/data/images/Tom_Hanks_54745.png"))
+        out["hanks"] = folder / "hanks.png"
+    group = _read_image(group_bytes)
+    for k, (x1, y1, x2, y2) in enumerate(_locate_faces(group)):
+        w, h = x2 - x1, y2 - y1
+        crop = group[max(0, int(y1 - h)) : int(y2 + h), max(0, int(x1 - w)) : int(x2 + w)]
+        name = f"t1_{'abcdef'[k]}"
+        cv2.imwrite(str(folder / f"{name}.jpg"), crop)
+        out[name] = folder / f"{name}.jpg"
+    with tarfile.open(_archive(*FACE_RECOGNITION_ARCHIVE, sdist=True)) as sdist:
+        for person in ("obama", "biden"):
+            fh = sdist.extractfile(f"face_recognition-1.3.0/tests/test_images/{person}.jpg")
+            assert fh is not None
+            (folder / f"{person}.jpg").write_bytes(fh.read())
+            out[person] = folder / f"{person}.jpg"
+    return out

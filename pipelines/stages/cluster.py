@@ -100,6 +100,7 @@ def run(ctx: RunContext) -> dict[str, float]:
             similarity_threshold=threshold,
             identities=identities,
             unclustered_track_ids=unclustered,
+            co_occurring_tracks=[[a, b] for a, b in sorted(pairs)],
         ),
     )
     write_model(ctx.storage, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile(ep_id=layout.ep_id, run_id=layout.run_id, centroids=centroids))
@@ -107,4 +108,4 @@ def run(ctx: RunContext) -> dict[str, float]:
     return {"identities": len(identities), "tracks": len(usable), "unclustered": len(unclustered), "cannot_link_pairs": len(cannot)}
 
 
-SPEC = StageSpec(name=STAGE, version=1, outputs=("identities.json", "cluster_centroids.json"), run=run)
+SPEC = StageSpec(name=STAGE, version=2, outputs=("identities.json", "cluster_centroids.json"), run=run)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..artifacts import write_csv, write_model
 from ..corrections import CORRECTIONS_FILE
+from ..ids import parse_ep_id
 from ..review.inputs import resolved_inputs
 from ..schemas import CSV_COLUMNS, StageName
 from ..screentime import compute_screentime, csv_rows
+from ..shows import roster
 from .base import RunContext, StageSpec
 
 STAGE = StageName.screentime
@@ -17,7 +19,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     cfg = ctx.config.screentime
     ctx.progress(STAGE, 0, 1, step="screentime")
     inputs, resolved = resolved_inputs(storage, layout, with_detections=cfg.mode == "faces")
-    report = compute_screentime(inputs, cfg, ctx.cast_names)
+    report = compute_screentime(inputs, cfg, show_cast_names(ctx))
     report.diagnostics["corrections_unattached"] = len(resolved.unattached)
     write_model(storage, layout.screentime_json, report)
     write_csv(storage, layout.screentime_csv, CSV_COLUMNS, csv_rows(report))
@@ -25,10 +27,14 @@ def run(ctx: RunContext) -> dict[str, float]:
     return {"cast_members": len(report.metrics), "identities": len(report.identities)}
 
 
+def show_cast_names(ctx: RunContext) -> dict[str, str]:
+    return {**roster.cast_names(ctx.storage, parse_ep_id(ctx.layout.ep_id).show), **ctx.cast_names}
+
+
 def fingerprint_inputs(ctx: RunContext) -> list:
-    """Screen time honours the human corrections: a new correction recomputes it."""
+    """Screen time honours the human corrections and the cast's names: a change recomputes it."""
     key = ctx.layout.manifest(CORRECTIONS_FILE)
-    return [ctx.storage.read_text(key) if ctx.storage.exists(key) else None]
+    return [ctx.storage.read_text(key) if ctx.storage.exists(key) else None, show_cast_names(ctx)]
 
 
 SPEC = StageSpec(

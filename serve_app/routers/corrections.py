@@ -11,17 +11,22 @@ from typing import Optional
 from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 
+from pipelines.config import resolve_config
 from pipelines.ids import parse_face_id
 from pipelines.review.edits import CorrectionBuilder, append_correction
 from pipelines.review.view import assignments_summary, load_view
+from pipelines.shows import roster
+from pipelines.shows.confirmed import sync_run
 
-from ..context import EP, RUN_Q, Ctx
+from ..context import EP, IDENTITY, RUN_Q, Ctx
 from ..models import (
     AssignmentsResponse,
     ClusterAssignRequest,
     FaceExclusionRequest,
+    MarkRequest,
     MergeRequest,
     MoveTrackRequest,
+    RejectRequest,
     SplitRequest,
     TrackAssignRequest,
 )
@@ -33,17 +38,21 @@ def _check_cast(ctx: Ctx, ep_id: str, cast_id: Optional[str]) -> None:
     """A cast id names a cast member of the episode's own show (404 unknown, 409 another show's)."""
     if cast_id is None:
         return
-    member = ctx.store.get_cast(cast_id)
+    member = roster.find_cast(ctx.storage, cast_id)
     if member is None:
         raise HTTPException(404, f"Cast member {cast_id} not found: create it under /shows/{{show}}/cast first")
     show = ctx.episode(ep_id)["show_slug"]
-    if member["show_id"] != show:
-        raise HTTPException(409, f"cast member {cast_id} belongs to show {member['show_id']}, not to {ep_id}'s show {show}")
+    if member.show_id != show:
+        raise HTTPException(409, f"cast member {cast_id} belongs to show {member.show_id}, not to {ep_id}'s show {show}")
 
 
 def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder) -> dict:
+    """Append the correction, then bring the run's confirmed faces in the show's facebank up to date."""
     layout = ctx.run(ep_id, run_id)
-    return assignments_summary(ctx.storage, append_correction(ctx.storage, layout, build, ctx.store.mutex))
+    view = append_correction(ctx.storage, layout, build, ctx.store.mutex)
+    with ctx.store.mutex():
+        synced = sync_run(ctx.storage, view, resolve_config(None, None).config.naming.faces_per_identity)
+    return {**assignments_summary(ctx.storage, view), "facebank": synced}
 
 
 @router.get("/episodes/{ep_id}/assignments", response_model=AssignmentsResponse)
@@ -91,3 +100,21 @@ def move_track(req: MoveTrackRequest, ctx: Ctx, ep_id: str = EP, track_id: int =
 @router.post("/episodes/{ep_id}/identities/split", response_model=AssignmentsResponse)
 def split_identity(req: SplitRequest, ctx: Ctx, ep_id: str = EP) -> dict:
     return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]})
+
+
+@router.post("/episodes/{ep_id}/identities/{identity_id}/reject", response_model=AssignmentsResponse)
+def reject_suggestion(req: RejectRequest, ctx: Ctx, ep_id: str = EP, identity_id: str = IDENTITY) -> dict:
+    """ "Not X": the identity is never named ``cast_id`` automatically again, in this run or after any
+    re-run (the rejection is anchored like every correction)."""
+    _check_cast(ctx, ep_id, req.cast_id)
+    return _append(
+        ctx, ep_id, req.run_id, lambda identity, track: {"op": "reject", "identity": identity(identity_id), "cast_id": req.cast_id, "active": req.active}
+    )
+
+
+@router.post("/episodes/{ep_id}/identities/{identity_id}/mark", response_model=AssignmentsResponse)
+def mark_identity(req: MarkRequest, ctx: Ctx, ep_id: str = EP, identity_id: str = IDENTITY) -> dict:
+    """A guest (optionally named) or not a face: out of cast screen time (not-a-face out of all screen
+    time), and its faces join the show's not-cast bank so later episodes recognise it. ``kind`` null
+    clears the mark."""
+    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "mark", "identity": identity(identity_id), "kind": req.kind, "label": req.label})

@@ -40,7 +40,7 @@ def run_state(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
 
 
 def _screentime(ctx: ApiContext, layout: RunLayout, preset: str = "default", mode: Optional[str] = None) -> ScreentimeReport:
-    return live_screentime(ctx.storage, layout, ctx.cast_names(), preset, mode)
+    return live_screentime(ctx.storage, layout, ctx.cast_names(layout.ep_id), preset, mode)
 
 
 @router.get("/episodes/{ep_id}/runs/{run_id}/screentime", response_model=ScreentimeReport)
@@ -119,14 +119,14 @@ def track_integrity(ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, l
 def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     """Everything the review screen needs: identities (with corrections), their tracks and seconds, validator."""
     run_view = view.load_view(ctx.storage, ctx.run(ep_id, run_id))
-    report = view_screentime(run_view, ctx.cast_names())
+    report = view_screentime(run_view, ctx.cast_names(ep_id))
     return view.faces_review_bundle(ctx.storage, run_view, {i.identity_id: i.visual_s for i in report.identities})
 
 
 def _labels(ctx: ApiContext, layout: RunLayout) -> dict[int, str]:
     if not ctx.storage.exists(layout.manifest("identities.json")):
         return {}
-    return view.track_labels(view.load_view(ctx.storage, layout), ctx.cast_names())
+    return view.track_labels(view.load_view(ctx.storage, layout), ctx.cast_names(layout.ep_id))
 
 
 @router.get("/episodes/{ep_id}/timestamp/{timestamp_s}/preview", response_class=Response)

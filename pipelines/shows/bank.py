@@ -1,0 +1,108 @@
+"""Talking to a show's facebank: the actor that answers queries, and adding reference photos.
+
+Photos are detected, aligned and embedded by the same models as the pipeline. A photo must hold
+exactly one face unless ``pick="largest"`` is asked for: a group photo or a photo with no face is an
+error naming the photo, never a silent guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+import cv2
+import numpy as np
+import ray
+
+from actors.facebank_actor import Row, facebank_actor
+from actors.models.config import ModelConfig
+
+from ..schemas import FacebankEntry
+from ..storage import Storage, open_storage
+from . import facebank, roster
+from .errors import PhotoError
+
+PHOTO_SCORE_THRESHOLD = 0.6
+"""Detector score a face in a reference photo needs. Photos are sharp and frontal, so a higher floor
+than video keeps posters and background faces in a photo from counting as a second face."""
+
+
+def bank_source(uri: str, show_id: str, model: str, known: frozenset[str]) -> tuple[list[str], dict[str, Row]]:
+    """What the facebank actor reads: the current entry ids and the rows it has not loaded yet."""
+    storage = open_storage(uri)
+    ids = facebank.entry_ids(storage, show_id)
+    new: dict[str, Row] = {}
+    for entry_id in ids:
+        if entry_id in known:
+            continue
+        entry = facebank.read_entry(storage, show_id, entry_id)
+        if entry is not None:
+            new[entry_id] = (facebank.label_of(entry), entry.embedding) if entry.embedding_model == model else None
+    return ids, new
+
+
+def actor(show_id: str) -> Any:
+    return facebank_actor(show_id, bank_source)
+
+
+def score(storage: Storage, show_id: str, model: str, vectors: np.ndarray) -> tuple[int, list[dict[str, float]]]:
+    """(faces in the bank for ``model``, label scores per vector), from the show's facebank actor."""
+    answer = ray.get(actor(show_id).scores.remote(storage.uri, model, np.asarray(vectors, np.float32)))
+    return int(answer["faces"]), answer["scores"]
+
+
+@dataclass
+class PhotoInput:
+    name: str
+    data: bytes
+
+
+def _decode(photo: PhotoInput) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_COLOR) if photo.data else None
+    if image is None:
+        raise PhotoError(f"{photo.name}: not a readable image (JPEG, PNG, BMP, WebP or TIFF)")
+    return np.asarray(image)
+
+
+def _pick(photo: PhotoInput, faces: list[dict[str, Any]], pick: Literal["only", "largest"]) -> dict[str, Any]:
+    if not faces:
+        raise PhotoError(f"{photo.name}: no face found")
+    if len(faces) > 1 and pick != "largest":
+        raise PhotoError(f"{photo.name}: {len(faces)} faces found; use a photo of one person or pick the largest face (--pick largest)")
+    return max(faces, key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][3] - f["box"][1]))
+
+
+def add_photos(
+    storage: Storage,
+    show_id: str,
+    cast_id: str,
+    photos: Sequence[PhotoInput],
+    models: ModelConfig,
+    pick: Literal["only", "largest"] = "only",
+    name: Optional[str] = None,
+    embed: Any = None,
+) -> list[FacebankEntry]:
+    """Add one face per photo to ``cast_id`` (show and cast member created when missing). Every photo
+    is checked before any is added, so a bad one adds nothing. ``embed(image, threshold)`` finds the
+    faces (default: in this process; the API passes the facebank actor's)."""
+    if embed is None:
+        from actors.models.photo import PhotoModels
+
+        embed = PhotoModels.load(models.model_dump()).faces
+    chosen = [(photo, _pick(photo, embed(_decode(photo), PHOTO_SCORE_THRESHOLD), pick)) for photo in photos]
+    roster.create_show(storage, show_id)
+    roster.create_cast(storage, show_id, cast_id, name)
+    added = []
+    for photo, face in chosen:
+        entry = FacebankEntry(
+            entry_id=facebank.photo_entry_id(cast_id, photo.data, face["embedding_model"]),
+            kind="cast",
+            cast_id=cast_id,
+            source="photo",
+            photo=photo.name[-200:],
+            embedding_model=face["embedding_model"],
+            embedding=face["embedding"],
+        )
+        added.append(facebank.write_entry(storage, show_id, entry, face["chip_jpeg"]))
+    return added

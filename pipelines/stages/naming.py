@@ -1,0 +1,85 @@
+"""Stage 4: name identities from the show's facebank (see :mod:`pipelines.shows.naming` for the rules).
+
+The show is the ``ep_id``'s prefix. Each identity's centroid is scored against the bank by the show's
+facebank actor; ``identity_names.json`` keeps every identity's top suggestions and the automatic name, if the
+rules allowed one. Human decisions are applied on top whenever the run is read, so they always win.
+A change to the facebank or the show's calibration re-runs this stage (and screen time after it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..artifacts import read_model, write_model
+from ..ids import parse_ep_id
+from ..layout import calibration_key
+from ..schemas import Calibration, ClusterCentroidsFile, IdentitiesFile, NamingFile, StageName
+from ..shows import bank, facebank
+from ..shows.naming import NamingRules, decide, default_threshold, identity_pairs
+from ..storage import Storage
+from .base import RunContext, StageSpec
+
+STAGE = StageName.naming
+NAMING_FILE = "identity_names.json"
+
+
+def auto_threshold(storage: Storage, show_id: str, embedding_model: str, configured: float | None) -> float:
+    """Configured value > the show's calibration for this embedder > the embedder's default."""
+    if configured is not None:
+        return configured
+    key = calibration_key(show_id)
+    if storage.exists(key):
+        calibration = read_model(storage, key, Calibration)
+        if calibration.embedding_model == embedding_model:
+            return calibration.auto_threshold
+    return default_threshold(embedding_model)
+
+
+def run(ctx: RunContext) -> dict[str, float]:
+    cfg = ctx.config.naming
+    layout, storage = ctx.layout, ctx.storage
+    show = parse_ep_id(layout.ep_id).show
+    ctx.progress(STAGE, 0, 1, step="naming")
+    identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
+    centroids = {c.identity_id: c.centroid for c in read_model(storage, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile).centroids}
+    model = identities.embedding_model
+    rules = NamingRules(auto_threshold(storage, show, model, cfg.auto_threshold), cfg.margin)
+    ids = [i.identity_id for i in identities.identities if i.identity_id in centroids]
+    faces = 0
+    scores: list[dict[str, float]] = [{} for _ in ids]
+    if cfg.enabled and ids:
+        faces, scores = bank.score(storage, show, model, np.asarray([centroids[i] for i in ids], np.float32))
+    identity_of = {t: i.identity_id for i in identities.identities for t in i.track_ids}
+    namings = decide(ids, scores, identity_pairs(identities.co_occurring_tracks, identity_of), rules)
+    write_model(
+        storage,
+        layout.manifest(NAMING_FILE),
+        NamingFile(
+            ep_id=layout.ep_id,
+            run_id=layout.run_id,
+            show_id=show,
+            embedding_model=model,
+            auto_threshold=rules.auto_threshold,
+            margin=rules.margin,
+            bank_faces=faces,
+            identities=namings,
+        ),
+    )
+    ctx.progress(STAGE, 1, 1, step="naming")
+    other_models = {m: n for m, n in facebank.models_in_bank(storage, show).items() if m != model} if not faces else {}
+    return {
+        "bank_faces": faces,
+        "auto_named": sum(1 for n in namings if n.cast_id),
+        "recognised_not_cast": sum(1 for n in namings if n.guest_kind),
+        "bank_faces_other_models": sum(other_models.values()),
+    }
+
+
+def fingerprint_inputs(ctx: RunContext) -> list:
+    """The facebank's contents and the show's calibration: a new face or threshold names again."""
+    show = parse_ep_id(ctx.layout.ep_id).show
+    key = calibration_key(show)
+    return [facebank.bank_version(ctx.storage, show), ctx.storage.read_text(key) if ctx.storage.exists(key) else None]
+
+
+SPEC = StageSpec(name=STAGE, version=1, outputs=(NAMING_FILE,), run=run, fingerprint_inputs=fingerprint_inputs)
