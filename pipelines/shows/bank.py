@@ -19,7 +19,7 @@ from actors.facebank_actor import Row, facebank_actor
 from actors.models.config import ModelConfig
 
 from ..schemas import FacebankEntry
-from ..storage import Storage, open_storage
+from ..storage import S3Storage, Storage, open_storage, parse_s3_uri, s3_client
 from . import facebank, roster
 from .errors import PhotoError
 
@@ -28,9 +28,25 @@ PHOTO_SCORE_THRESHOLD = 0.6
 than video keeps posters and background faces in a photo from counting as a second face."""
 
 
-def bank_source(uri: str, show_id: str, model: str, known: frozenset[str]) -> tuple[list[str], dict[str, Row]]:
+def _storage_at(location: str) -> Storage:
+    """A storage from ``uri`` or ``uri|endpoint`` (an S3 API endpoint other than AWS's)."""
+    uri, _, endpoint = location.partition("|")
+    if endpoint:
+        bucket, prefix = parse_s3_uri(uri)
+        return S3Storage(bucket, prefix, client=s3_client(endpoint))
+    return open_storage(uri)
+
+
+def location_of(storage: Storage) -> str:
+    """How the actor reaches ``storage``: its URI, and the S3 endpoint when it is not AWS's (the actor
+    may run where ``S3_ENDPOINT_URL`` is not set)."""
+    endpoint = getattr(getattr(getattr(storage, "client", None), "meta", None), "endpoint_url", None)
+    return f"{storage.uri}|{endpoint}" if isinstance(storage, S3Storage) and endpoint and "amazonaws.com" not in endpoint else storage.uri
+
+
+def bank_source(location: str, show_id: str, model: str, known: frozenset[str]) -> tuple[list[str], dict[str, Row]]:
     """What the facebank actor reads: the current entry ids and the rows it has not loaded yet."""
-    storage = open_storage(uri)
+    storage = _storage_at(location)
     ids = facebank.entry_ids(storage, show_id)
     new: dict[str, Row] = {}
     for entry_id in ids:
@@ -48,7 +64,9 @@ def actor(show_id: str) -> Any:
 
 def score(storage: Storage, show_id: str, model: str, vectors: np.ndarray) -> tuple[int, list[dict[str, float]]]:
     """(faces in the bank for ``model``, label scores per vector), from the show's facebank actor."""
-    answer = ray.get(actor(show_id).scores.remote(storage.uri, model, np.asarray(vectors, np.float32)))
+    if not facebank.entry_ids(storage, show_id):  # no bank yet: no actor to start
+        return 0, [{} for _ in range(len(vectors))]
+    answer = ray.get(actor(show_id).scores.remote(location_of(storage), model, np.asarray(vectors, np.float32)))
     return int(answer["faces"]), answer["scores"]
 
 
