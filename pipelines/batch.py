@@ -161,7 +161,23 @@ def write_summary(data_uri: str, name: str, results: list[dict]) -> str:
     storage.write_text(f"{base}/summary.csv", csv_text(columns, rows))
     long_rows = [{"ep_id": r["ep_id"], **s} for r in results for s in r["screentime"]]
     storage.write_text(f"{base}/screentime.csv", csv_text(["ep_id", "name", "cast_id", "identity_id", "seconds"], long_rows))
+    write_season_tables(storage, base, [r["ep_id"] for r in results if r["status"] == "succeeded"])
     return f"{storage.uri}/{base}"
+
+
+def write_season_tables(storage, base: str, ep_ids: list[str]) -> None:
+    """One season table per show of the catalog (episode x cast member, as ``GET /shows/{show}/screentime``)."""
+    from .artifacts import csv_text
+    from .ids import parse_ep_id
+    from .shows.season import SEASON_COLUMNS, season_table
+
+    shows: dict[str, list[str]] = {}
+    for ep_id in ep_ids:
+        shows.setdefault(parse_ep_id(ep_id).show, []).append(ep_id)
+    for show, eps in sorted(shows.items()):
+        table = season_table(storage, show, ep_ids=sorted(eps))
+        storage.write_text(f"{base}/season_{show}.csv", csv_text(SEASON_COLUMNS, table["rows"]))
+        storage.write_text(f"{base}/season_{show}.json", json.dumps(table, indent=1))
 
 
 def run_catalog(entries: list[CatalogEntry], data_uri: str, workers: int, profile: str | None, overrides: dict, name: str) -> tuple[list[dict], str]:

@@ -138,6 +138,14 @@ class NamingConfig(_Section):
         description="How far the best cast member must beat the runner-up (and the best not-cast match). Higher "
         "keeps look-alikes for review; 0 names on the best score alone.",
     )
+    strong_lead: float = Field(
+        0.25,
+        ge=0,
+        le=2,
+        description="An identity whose best cast member leads every other match (cast and not-cast) by this much "
+        "is named from auto_threshold - 0.1 up: a clear lead is evidence of its own (a stranger scores low against "
+        "everyone, with no leader). Higher (or 2) turns this off.",
+    )
     faces_per_identity: int = Field(
         5,
         ge=1,

@@ -113,6 +113,12 @@ def run_pipeline(
         from actors.model_actors import start_embedder_pool
 
         start_embedder_pool(config.models.model_dump())  # loads while detect_track runs
+    if StageName.naming in wanted and config.naming.enabled:
+        from actors.models.registry import embedder_identity
+
+        from .shows.bank import warm_up
+
+        warm_up(storage, ep_id, embedder_identity(config.models)[0])  # the show's facebank actor starts while the earlier stages run
     ctx = RunContext(
         storage=storage, layout=layout, config=config, video=meta, video_source=video, progress=progress, cancel_event=cancel_event, cast_names=cast_names or {}
     )

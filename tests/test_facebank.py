@@ -295,3 +295,36 @@ def test_season_table_and_review_routes(pipeline_run, tmp_path, photos, photo_mo
     # undoing the assignment takes its faces back out of the bank
     client.post(f"/episodes/{layout.ep_id}/assignments/cluster", json={"run_id": "main", "cluster_id": first, "cast_id": None})
     assert not [e for e in facebank.list_entries(storage, "test") if e.cast_id == "ana"]
+
+
+@pytest.mark.slow
+def test_calibration_replays_confirmed_episodes_and_the_naming_stage_uses_it(pipeline_run, tmp_path, photos, photo_models):
+    from contextlib import nullcontext
+
+    from pipelines.review.edits import append_correction
+    from pipelines.shows.calibrate import calibrate
+    from pipelines.shows.confirmed import sync_run
+
+    storage, layout = _copy_run(pipeline_run, tmp_path)
+    _add(storage, "obama", photos["obama"], photo_models)
+    _add(storage, "ana", photos["t1_a"], photo_models)
+    _run(storage, layout.ep_id)
+    report = _report(storage, layout)
+    for ident in report.identities:  # a reviewer confirms what the facebank named, and names the third
+        cast = ident.cast_id or "bea"
+        roster.create_cast(storage, "test", cast)
+        view = append_correction(
+            storage, layout, lambda identity, track, i=ident.identity_id, c=cast: {"op": "assign_cluster", "identity": identity(i), "cast_id": c}, nullcontext
+        )
+    sync_run(storage, view)
+    result = calibrate(storage, "test", "sface-2021dec-int8bq", margin=0.06)
+    assert result.episodes == [layout.ep_id] and result.precision == 1.0
+    by_t = {row["threshold"]: row for row in result.table}
+    assert by_t[0.5]["named"] == 2 and by_t[0.5]["coverage"] > 0.6  # bea has no photo: her own faces are held out
+    assert result.auto_threshold <= 0.5 and storage.exists("shows/test/calibration.json")
+    again = _run(storage, layout.ep_id)
+    assert {o.stage.value: o.action for o in again.outcomes}["naming"] == "computed"  # the new threshold names again
+    from pipelines.artifacts import read_model
+    from pipelines.schemas import NamingFile
+
+    assert read_model(storage, layout.manifest("identity_names.json"), NamingFile).auto_threshold == result.auto_threshold

@@ -70,6 +70,15 @@ def score(storage: Storage, show_id: str, model: str, vectors: np.ndarray) -> tu
     return int(answer["faces"]), answer["scores"]
 
 
+def warm_up(storage: Storage, ep_id: str, model: str) -> None:
+    """Start the show's facebank actor and its index load without waiting (when the show has a bank)."""
+    from ..ids import parse_ep_id
+
+    show_id = parse_ep_id(ep_id).show
+    if facebank.entry_ids(storage, show_id):
+        actor(show_id).size.remote(location_of(storage), model)
+
+
 @dataclass
 class PhotoInput:
     name: str

@@ -62,7 +62,13 @@ def _confirmed_episode(storage: Storage, ep_id: str, run_id: str) -> _Episode | 
 
 
 def calibrate(
-    storage: Storage, show_id: str, embedding_model: str, margin: float, run_id: str = "main", target_precision: float = TARGET_PRECISION
+    storage: Storage,
+    show_id: str,
+    embedding_model: str,
+    margin: float,
+    strong_lead: float = 2.0,
+    run_id: str = "main",
+    target_precision: float = TARGET_PRECISION,
 ) -> Calibration:
     """Replay the show's confirmed episodes, store and return the chosen threshold."""
     episodes = [
@@ -83,7 +89,7 @@ def calibrate(
         named = correct = 0
         covered = total = 0.0
         for ep, scores in zip(episodes, per_ep_scores):
-            for n in decide(ep.ids, scores, ep.pairs, NamingRules(t, margin)):
+            for n in decide(ep.ids, scores, ep.pairs, NamingRules(t, margin, strong_lead)):
                 truth = ep.truth[n.identity_id]
                 total += ep.seconds.get(n.identity_id, 0.0) if truth else 0.0
                 if n.cast_id:

@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         from .calibrate import calibrate
 
         model, _ = embedder_identity(models)
-        margin = resolve_config(args.profile, None).config.naming.margin
-        result = calibrate(storage, show, model, margin, args.run_id)
+        naming = resolve_config(args.profile, None).config.naming
+        result = calibrate(storage, show, model, naming.margin, naming.strong_lead, args.run_id)
         print(f"{'threshold':>9} {'precision':>9} {'coverage':>9} {'named':>6}")
         for row in result.table:
             if row["threshold"] * 100 % 4 < 1e-6 or row["threshold"] == result.auto_threshold:

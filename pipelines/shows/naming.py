@@ -3,7 +3,8 @@
 An identity is named automatically only when all of these hold:
 
 1. its best cast member's score (cosine similarity of the identity's centroid to that member's closest
-   facebank face) reaches ``auto_threshold``;
+   facebank face) reaches ``auto_threshold``, or ``auto_threshold - STRONG_LEAD_DROP`` when it leads
+   every other match by ``strong_lead`` (a stranger scores low against everyone, with no leader);
 2. it beats the runner-up cast member by ``margin`` (look-alikes go to review);
 3. it beats the best match in the show's not-cast bank (guests, not-a-face) by ``margin`` too;
 4. no identity seen in the same frame got the same cast member with a higher score (one person
@@ -28,10 +29,17 @@ DEFAULT_AUTO_THRESHOLD = {"sface": 0.50, "arcface": 0.40}
 against a photo of them, different people -0.1-0.45."""
 
 
+STRONG_LEAD_DROP = 0.1
+
+
 @dataclass(frozen=True)
 class NamingRules:
     auto_threshold: float
     margin: float
+    strong_lead: float = 2.0
+
+    def clears(self, best: float, lead: float) -> bool:
+        return best >= self.auto_threshold or (best >= self.auto_threshold - STRONG_LEAD_DROP and lead >= self.strong_lead)
 
 
 def default_threshold(embedding_model: str) -> float:
@@ -60,7 +68,7 @@ def decide(identity_ids: list[str], scores: list[dict[str, float]], co_occurring
             reason = "not_cast"
             kind, _, label = not_cast[0].partition(":")
             guest_kind, guest_label = cast(Literal["guest", "not_face"], kind), label
-        elif best is not None and best[1] >= rules.auto_threshold:
+        elif best is not None and rules.clears(best[1], best[1] - max(second, nc_score)):
             if best[1] - second < rules.margin:
                 reason = "margin"
             elif best[1] - nc_score < rules.margin:
