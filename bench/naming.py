@@ -200,6 +200,30 @@ def actor_latency(storage: LocalStorage, show: str = SHOW) -> dict[str, float]:
     }
 
 
+def big_bank(root: Path, faces: int = 2000, people: int = 100) -> LocalStorage:
+    """A bank of ``faces`` random faces over ``people`` cast members (a long-running show's size)."""
+    from pipelines.schemas import FacebankEntry
+    from pipelines.shows import facebank
+
+    storage = LocalStorage(root / "big")
+    if len(facebank.entry_ids(storage, "bigshow")) == faces:
+        return storage
+    rng = np.random.default_rng(1)
+    for k in range(faces):
+        v = rng.normal(size=128)
+        v /= np.linalg.norm(v)
+        entry = FacebankEntry(
+            entry_id=f"p-{k:020x}",
+            kind="cast",
+            cast_id=f"c{k % people}",
+            source="photo",
+            embedding_model="sface-2021dec-int8bq",
+            embedding=[float(x) for x in v],
+        )
+        facebank.write_entry(storage, "bigshow", entry)
+    return storage
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--episodes", type=int, default=len(EPISODES))
