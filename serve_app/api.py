@@ -21,6 +21,7 @@ from pipelines.review.errors import Conflict, NotFound
 from pipelines.storage import open_storage
 
 from .context import ApiContext
+from .review_ui import pages as review_pages
 from .routers import corrections, episodes, jobs, runs, shows, system
 from .security import Guard
 from .security import router as auth_router
@@ -48,7 +49,7 @@ def build_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(title="Screenalytics", version="0.1.0", description="Who is on screen, and for how long, in TV episodes.")
     app.state.ctx = ApiContext(settings=settings, storage=open_storage(settings.data_uri), store=StateStore(settings.db_path))
     app.state.ctx.move_legacy_roster()
-    for module in (system, episodes, jobs, runs, corrections, shows):
+    for module in (system, episodes, jobs, runs, corrections, shows, review_pages):
         app.include_router(module.router)
     app.include_router(auth_router)
     app.add_middleware(Guard, settings=settings)

@@ -5,12 +5,13 @@ same under Ray Serve, uvicorn or a TestClient."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 
-from pipelines.artifacts import read_marker
+from pipelines.artifacts import read_marker, read_model
 from pipelines.ids import (
     CAST_ID_PATTERN,
     EP_ID_PATTERN,
@@ -21,7 +22,7 @@ from pipelines.ids import (
 )
 from pipelines.layout import RunLayout, episodes_with_runs, runs_prefix, source_video_keys
 from pipelines.runner import DEFAULT_RUN_ID
-from pipelines.schemas import STAGE_ORDER
+from pipelines.schemas import STAGE_ORDER, VideoMeta
 from pipelines.shows import roster
 from pipelines.shows.facebank import ENTRY_ID_PATTERN
 from pipelines.storage import Storage, fetch_to_cache, s3_client
@@ -142,8 +143,15 @@ class ApiContext:
                 return f"s3://{self.settings.s3_bucket}/{key}"
         return None
 
-    def video_path(self, ep_id: str) -> str:
+    def video_path(self, ep_id: str, layout: Optional[RunLayout] = None) -> str:
+        """The episode's video as a local file; for frames of a run (``layout``), an episode made by the
+        CLI without an upload falls back to the file the run recorded, when this machine has it."""
         source = self.source_video(self.episode(ep_id))
+        if source is None and layout is not None:
+            key = layout.manifest("video.json")
+            recorded = read_model(self.storage, key, VideoMeta).path if self.storage.exists(key) else None
+            if recorded and Path(recorded).is_file():
+                return recorded
         if source is None:
             raise HTTPException(409, f"episode {ep_id} has no video")
         return str(fetch_to_cache(source))

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from typing import Optional
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
 
 from pipelines.artifacts import csv_text, read_jsonl
 from pipelines.layout import RunLayout, crop_url, runs_prefix
 from pipelines.review import frames, view
+from pipelines.review.faces import identity_faces
 from pipelines.review.integrity import IntegrityReport, validate_run
 from pipelines.review.live import live_screentime, per_second, view_screentime
 from pipelines.schemas import CSV_COLUMNS, FaceRow, ScreentimeReport
 from pipelines.screentime import csv_rows
 from pipelines.video import VideoError
 
+from ..caching import cached_bytes
 from ..context import EP, RUN, RUN_Q, ApiContext, Ctx
 from ..models import RunListResponse, RunSummary, VideoClipRequest
 
@@ -100,12 +102,20 @@ def track_crops(
 
 
 @router.get("/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_idx}.jpg", response_class=Response)
-def crop_image(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, track_id: int = PathParam(ge=1, le=10**9), frame_idx: int = PathParam(ge=0, le=10**9)) -> Response:
+def crop_image(
+    request: Request,
+    ctx: Ctx,
+    ep_id: str = EP,
+    run_id: str = RUN,
+    track_id: int = PathParam(ge=1, le=10**9),
+    frame_idx: int = PathParam(ge=0, le=10**9),
+    v: Optional[str] = Query(None, max_length=64, description="the crops' version (from the review bundle): cached for good when given"),
+) -> Response:
     layout = ctx.run(ep_id, run_id)
     key = layout.crop(track_id, frame_idx)
     if not ctx.storage.exists(key):
         raise HTTPException(404, f"no crop for track {track_id} at frame {frame_idx}")
-    return Response(ctx.storage.read_bytes(key), media_type="image/jpeg")
+    return cached_bytes(request, ctx.storage.read_bytes(key), "image/jpeg", immutable=v is not None)
 
 
 @router.get("/episodes/{ep_id}/tracks/{track_id}/integrity", response_model=IntegrityReport)
@@ -116,11 +126,18 @@ def track_integrity(ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, l
 
 
 @router.get("/episodes/{ep_id}/faces_review_bundle")
-def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
-    """Everything the review screen needs: identities (with corrections), their tracks and seconds, validator."""
+def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q, faces: int = Query(0, ge=0, le=50)) -> dict:
+    """Everything the review screen needs: identities (with corrections, naming and suggestions), their
+    tracks and seconds, what needs review, the validator; with ``faces=N``, up to N face crops per
+    identity, the ones farthest from the identity's centre first."""
     run_view = view.load_view(ctx.storage, ctx.run(ep_id, run_id))
     report = view_screentime(run_view, ctx.cast_names(ep_id))
-    return view.faces_review_bundle(ctx.storage, run_view, {i.identity_id: i.visual_s for i in report.identities})
+    bundle = view.faces_review_bundle(ctx.storage, run_view, {i.identity_id: i.visual_s for i in report.identities})
+    if faces:
+        per_identity = identity_faces(ctx.storage, run_view, faces)
+        for ident in bundle["identities"]:
+            ident["faces"] = per_identity.get(ident["identity_id"], [])
+    return bundle
 
 
 def _labels(ctx: ApiContext, layout: RunLayout) -> dict[int, str]:
@@ -137,7 +154,7 @@ def timestamp_preview(ctx: Ctx, ep_id: str = EP, timestamp_s: float = PathParam(
     if timestamp_s >= duration:
         raise HTTPException(422, f"timestamp_s {timestamp_s} is past the end of the video ({duration:.2f}s)")
     try:
-        jpeg = frames.preview_jpeg(ctx.storage, layout, ctx.video_path(ep_id), timestamp_s, _labels(ctx, layout))
+        jpeg = frames.preview_jpeg(ctx.storage, layout, ctx.video_path(ep_id, layout), timestamp_s, _labels(ctx, layout))
     except VideoError as exc:
         raise HTTPException(422, str(exc)) from None
     return Response(jpeg, media_type="image/jpeg")
@@ -152,7 +169,7 @@ def video_clip(req: VideoClipRequest, ctx: Ctx, ep_id: str = EP) -> Response:
     duration = frames.video_duration(ctx.storage, layout)
     if req.start_s >= duration:
         raise HTTPException(422, f"start_s is past the end of the video ({duration:.2f}s)")
-    data = frames.clip_mp4(ctx.storage, layout, ctx.video_path(ep_id), req.start_s, req.end_s, _labels(ctx, layout))
+    data = frames.clip_mp4(ctx.storage, layout, ctx.video_path(ep_id, layout), req.start_s, req.end_s, _labels(ctx, layout))
     if not data:
         raise HTTPException(422, f"no frames in [{req.start_s}, {req.end_s}) of a {duration:.2f}s video")
     return Response(data, media_type="video/mp4", headers={"Content-Disposition": f'attachment; filename="{ep_id}_{req.start_s:.0f}-{req.end_s:.0f}.mp4"'})

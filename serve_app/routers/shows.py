@@ -23,6 +23,7 @@ from pipelines.schemas import FacebankEntry
 from pipelines.shows import bank, facebank, roster
 from pipelines.shows.season import SEASON_COLUMNS, season_table
 
+from ..caching import cached_bytes
 from ..context import CAST, ENTRY, RUN_Q, SHOW, ApiContext, Ctx
 from ..models import CastCreateRequest, CastUpdateRequest, ShowCreateRequest
 from ..uploads import receive_small_files
@@ -153,11 +154,12 @@ async def add_cast_faces(
 
 
 @router.get("/shows/{show_id}/facebank/{entry_id}.jpg", response_class=Response)
-def facebank_chip(ctx: Ctx, show_id: str = SHOW, entry_id: str = ENTRY) -> Response:
+def facebank_chip(request: Request, ctx: Ctx, show_id: str = SHOW, entry_id: str = ENTRY) -> Response:
+    """A reference face's aligned chip (an entry's chip never changes: cached for good)."""
     key = facebank_chip_key(show_id, entry_id)
     if not ctx.storage.exists(key):
         raise HTTPException(404, f"no chip for facebank face {entry_id}")
-    return Response(ctx.storage.read_bytes(key), media_type="image/jpeg", headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return cached_bytes(request, ctx.storage.read_bytes(key), "image/jpeg", immutable=True)
 
 
 @router.delete("/shows/{show_id}/facebank/{entry_id}")

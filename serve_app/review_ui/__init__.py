@@ -1,0 +1,1 @@
+"""The review page: server-rendered page shells and our own small JavaScript over the HTTP API."""

@@ -1,0 +1,265 @@
+"use strict";
+// Episode review: identities ranked by screen time, their faces (farthest from the centre first) and
+// naming suggestions; every action is a correction through the API, then the page reloads its data,
+// so no number on it is ever stale.
+(() => {
+  const { api, h, toast, guarded, dialog, prompt, keys, fmtS, slug, setMain, body } = SA;
+  const ep = body.dataset.ep;
+  const run = body.dataset.run;
+  const show = body.dataset.show;
+  const FACES = 10;
+  let bundle = null;
+  let cast = [];
+  let focus = 0; // identity index
+  let faceFocus = 0;
+  let mergeSource = null;
+  let busy = false;
+
+  async function castOfShow() {
+    // the show may not exist yet (no cast named): ask the list first rather than fetch a 404
+    const shows = (await api("shows")).shows;
+    return shows.some((s) => s.show_id === show) ? (await api(`shows/${show}/cast`)).cast : [];
+  }
+
+  const names = () => Object.fromEntries(cast.map((c) => [c.cast_id, c.name]));
+  const current = () => (bundle ? bundle.identities[focus] : null);
+
+  async function load(keepId) {
+    const [b, c] = await Promise.all([api(`episodes/${ep}/faces_review_bundle?run_id=${encodeURIComponent(run)}&faces=${FACES}`), castOfShow()]);
+    bundle = b;
+    cast = c;
+    if (keepId !== undefined) {
+      const k = bundle.identities.findIndex((i) => i.identity_id === keepId);
+      focus = k >= 0 ? k : Math.min(focus, bundle.identities.length - 1);
+    }
+    focus = Math.max(0, Math.min(focus, bundle.identities.length - 1));
+    render();
+  }
+
+  function nameLine(ident) {
+    const n = names();
+    if (ident.cast_id) {
+      const how = ident.name_source === "auto" ? `auto ${ident.confidence !== null ? ident.confidence.toFixed(2) : ""}` : "confirmed";
+      return h("span", { class: `name ${ident.name_source || "manual"}` }, n[ident.cast_id] || ident.cast_id, h("small", { text: ` (${how})` }));
+    }
+    if (ident.mark === "guest") return h("span", { class: "name guest", text: `Guest${ident.guest_label ? ": " + ident.guest_label : ""}` });
+    if (ident.mark === "not_face") return h("span", { class: "name notface", text: "Not a face" });
+    if (ident.guest_label) return h("span", { class: "name unknown", text: `Unnamed (looks like guest ${ident.guest_label})` });
+    return h("span", { class: "name unknown", text: "Unnamed" });
+  }
+
+  function card(ident, k) {
+    const n = names();
+    const selected = k === focus;
+    const faces = (ident.faces || []).map((f, j) =>
+      h(
+        "figure",
+        { class: `face${selected && j === faceFocus ? " focused" : ""}${f.excluded ? " excluded" : ""}`, title: `${f.face_id} · similarity ${f.similarity}` },
+        f.url ? h("img", { src: SA.root + f.url.replace(/^\//, ""), alt: `face ${f.face_id}`, width: 72, height: 72, loading: "lazy", decoding: "async" }) : h("div", { class: "noimg", text: "no crop" }),
+        h("figcaption", { text: f.similarity.toFixed(2) }),
+      ),
+    );
+    const suggestions = (ident.suggestions || []).slice(0, 9).map((s, j) =>
+      h(
+        "button",
+        { type: "button", class: `suggestion${s.rejected ? " rejected" : ""}`, disabled: s.rejected, onclick: () => act(() => accept(ident, j)), title: s.rejected ? "rejected" : `accept (${j + 1})` },
+        h("kbd", { text: String(j + 1) }),
+        ` ${n[s.cast_id] || s.cast_id} ${s.score.toFixed(2)}`,
+      ),
+    );
+    const actions = [
+      ["a", "Assign…", () => assignPrompt(ident)],
+      ["g", "Guest", () => mark(ident, "guest")],
+      ["n", "Not a face", () => mark(ident, "not_face")],
+      ["r", "Not this", () => reject(ident)],
+      ["m", mergeSource === ident.identity_id ? "Merging…" : "Merge", () => merge(ident)],
+      ["s", "Split track", () => split(ident)],
+      ["x", "Exclude face", () => exclude(ident)],
+    ].map(([key, label, run]) => h("button", { type: "button", onclick: () => act(run), title: `${label} (${key})` }, label, " ", h("kbd", { text: key })));
+    return h(
+      "section",
+      { class: `identity${selected ? " selected" : ""}${mergeSource === ident.identity_id ? " merging" : ""}`, id: `card-${ident.identity_id}`, "aria-current": selected ? "true" : null, dataset: { identity: ident.identity_id } },
+      h(
+        "header",
+        { onclick: () => select(k) },
+        h("h2", { text: ident.identity_id }),
+        nameLine(ident),
+        h("span", { class: "stats", text: `${fmtS(ident.visual_s)} · ${ident.tracks.length} track${ident.tracks.length === 1 ? "" : "s"} · cohesion ${ident.cohesion.toFixed(2)}` }),
+      ),
+      h("div", { class: "faces" }, faces),
+      suggestions.length ? h("div", { class: "suggestions", "aria-label": "Suggestions" }, suggestions) : null,
+      h("div", { class: "actions" }, actions),
+    );
+  }
+
+  function render() {
+    const review = bundle.needs_review.length;
+    const summary = h(
+      "p",
+      { class: "summary" },
+      `${bundle.identities.length} identities · ${review} to review · `,
+      h("a", { href: `${ep}/screentime?run_id=${encodeURIComponent(run)}`, text: "screen time (t)" }),
+      " · ",
+      h("a", { href: `../shows/${show}`, text: `show ${show}` }),
+    );
+    const list = h("div", { class: "identities", role: "list" }, bundle.identities.map(card));
+    const conflicts = bundle.conflicts.length ? h("p", { class: "warn", text: `${bundle.conflicts.length} label conflict(s): ${bundle.conflicts.map((c) => c.reason).join("; ")}` }) : null;
+    setMain(summary, conflicts, list);
+    const sel = document.getElementById(`card-${current()?.identity_id}`);
+    if (sel) sel.scrollIntoView({ block: "nearest" });
+  }
+
+  function select(k) {
+    focus = Math.max(0, Math.min(k, bundle.identities.length - 1));
+    faceFocus = 0;
+    render();
+  }
+
+  async function act(action) {
+    if (busy || !bundle) return;
+    busy = true;
+    body.classList.add("busy");
+    try {
+      await guarded(action);
+    } finally {
+      busy = false;
+      body.classList.remove("busy");
+    }
+  }
+
+  async function correction(path, json, message, advance) {
+    const ident = current();
+    await api(path, { method: "POST", json: { run_id: run, ...json } });
+    const nextId = advance && bundle.identities[focus + 1] ? bundle.identities[focus + 1].identity_id : ident.identity_id;
+    await load(nextId);
+    toast(message);
+  }
+
+  async function ensureCast(name) {
+    const byName = cast.find((c) => c.name.toLowerCase() === name.toLowerCase() || c.cast_id === name);
+    if (byName) return byName.cast_id;
+    await api("shows", { method: "POST", json: { show_id: show, name: show } }); // created unless it exists
+    const castId = slug(name);
+    await api(`shows/${show}/cast`, { method: "POST", json: { cast_id: castId, name } });
+    return castId;
+  }
+
+  async function assign(ident, castId) {
+    await correction(`episodes/${ep}/assignments/cluster`, { cluster_id: ident.identity_id, cast_id: castId }, `${ident.identity_id} is ${names()[castId] || castId}`, true);
+  }
+
+  async function accept(ident, j) {
+    const s = (ident.suggestions || [])[j];
+    if (!s || s.rejected) return toast(`no suggestion ${j + 1}`, "error");
+    await assign(ident, s.cast_id);
+  }
+
+  async function assignPrompt(ident) {
+    const name = await prompt(`Who is ${ident.identity_id}? Pick a cast member or type a new name.`, { label: "Cast member", options: cast.map((c) => c.name) });
+    if (!name) return;
+    const castId = await ensureCast(name);
+    cast = await castOfShow();
+    await assign(ident, castId);
+  }
+
+  async function mark(ident, kind, label) {
+    await correction(`episodes/${ep}/identities/${ident.identity_id}/mark`, { kind, label: label || null }, `${ident.identity_id}: ${kind === "guest" ? "guest" : "not a face"}`, true);
+  }
+
+  async function guestNamed(ident) {
+    const label = await prompt("Guest's name (recognised in later episodes):", { label: "Guest" });
+    if (label) await mark(ident, "guest", label);
+  }
+
+  async function reject(ident) {
+    const s = (ident.suggestions || []).find((x) => !x.rejected);
+    if (!s) return toast("no suggestion to reject", "error");
+    await correction(`episodes/${ep}/identities/${ident.identity_id}/reject`, { cast_id: s.cast_id }, `${ident.identity_id} is not ${names()[s.cast_id] || s.cast_id}`, false);
+  }
+
+  function faceStrip(ident) {
+    return h("div", { class: "faces" }, (ident.faces || []).slice(0, 6).map((f) => (f.url ? h("img", { src: SA.root + f.url.replace(/^\//, ""), alt: f.face_id, width: 64, height: 64 }) : null)));
+  }
+
+  async function merge(ident) {
+    if (!mergeSource || mergeSource === ident.identity_id) {
+      mergeSource = mergeSource === ident.identity_id ? null : ident.identity_id;
+      render();
+      if (mergeSource) toast(`Merge ${mergeSource}: go to the identity to merge it into and press m (Esc cancels)`);
+      return;
+    }
+    const source = bundle.identities.find((i) => i.identity_id === mergeSource);
+    const content = h(
+      "div",
+      { class: "side-by-side" },
+      h("div", {}, h("h3", { text: `${source.identity_id} (merged away)` }), faceStrip(source)),
+      h("div", {}, h("h3", { text: `${ident.identity_id} (kept)` }), faceStrip(ident)),
+    );
+    const ok = await dialog(`Merge ${source.identity_id} into ${ident.identity_id}?`, content, [
+      { label: "Cancel", value: null },
+      { label: "Merge", value: "merge", primary: true },
+    ]);
+    const from = mergeSource;
+    mergeSource = null;
+    if (ok !== "merge") return render();
+    await correction(`episodes/${ep}/identities/merge`, { target_identity_id: ident.identity_id, source_identity_id: from }, `merged ${from} into ${ident.identity_id}`, false);
+  }
+
+  function focusedFace(ident) {
+    const f = (ident.faces || [])[faceFocus];
+    if (!f) toast("no face selected (h / l move between faces)", "error");
+    return f;
+  }
+
+  async function split(ident) {
+    const f = focusedFace(ident);
+    if (!f) return;
+    if (ident.tracks.length < 2) return toast("a single-track identity cannot be split; exclude the face instead", "error");
+    await correction(`episodes/${ep}/identities/split`, { track_ids: [f.track_id] }, `track ${f.track_id} is now its own identity`, false);
+  }
+
+  async function exclude(ident) {
+    const f = focusedFace(ident);
+    if (!f) return;
+    await correction(`episodes/${ep}/assignments/face_exclusion`, { face_id: f.face_id, excluded: !f.excluded }, `${f.face_id} ${f.excluded ? "included again" : "excluded"}`, false);
+  }
+
+  async function move(ident) {
+    const f = focusedFace(ident);
+    if (!f) return;
+    const target = await prompt(`Move track ${f.track_id} to which identity?`, { label: "Identity", options: bundle.identities.filter((i) => i.identity_id !== ident.identity_id).map((i) => i.identity_id) });
+    if (!target) return;
+    await correction(`episodes/${ep}/tracks/${f.track_id}/move`, { to_identity_id: target }, `track ${f.track_id} moved to ${target}`, false);
+  }
+
+  async function undo() {
+    const ident = current();
+    await api(`episodes/${ep}/corrections/undo`, { method: "POST", json: { run_id: run } });
+    await load(ident ? ident.identity_id : undefined);
+    toast("undone");
+  }
+
+  keys([
+    { keys: ["j", "ArrowDown"], help: "next identity", run: () => bundle && select(focus + 1) },
+    { keys: ["k", "ArrowUp"], help: "previous identity", run: () => bundle && select(focus - 1) },
+    { keys: ["l", "ArrowRight"], help: "next face", run: () => { faceFocus = Math.min(faceFocus + 1, (current()?.faces || []).length - 1); render(); } },
+    { keys: ["h", "ArrowLeft"], help: "previous face", run: () => { faceFocus = Math.max(faceFocus - 1, 0); render(); } },
+    { keys: ["1", "2", "3", "4", "5", "6", "7", "8", "9"], help: "accept suggestion 1-9 (then on to the next identity)", run: (ev) => act(() => accept(current(), Number(ev.key) - 1)) },
+    { keys: ["a"], help: "assign to a cast member (or create one)", run: () => act(() => assignPrompt(current())) },
+    { keys: ["g"], help: "guest", run: () => act(() => mark(current(), "guest")) },
+    { keys: ["G"], help: "guest, with a name", run: () => act(() => guestNamed(current())) },
+    { keys: ["n"], help: "not a face", run: () => act(() => mark(current(), "not_face")) },
+    { keys: ["r"], help: 'reject the top suggestion ("not X")', run: () => act(() => reject(current())) },
+    { keys: ["m"], help: "merge: press on one identity, then on the one to keep", run: () => act(() => merge(current())) },
+    { keys: ["s"], help: "split the selected face's track into its own identity", run: () => act(() => split(current())) },
+    { keys: ["v"], help: "move the selected face's track to another identity", run: () => act(() => move(current())) },
+    { keys: ["x"], help: "exclude (or include again) the selected face", run: () => act(() => exclude(current())) },
+    { keys: ["u"], help: "undo the last correction", run: () => act(undo) },
+    { keys: ["t"], help: "screen time page", run: () => (location.href = `${ep}/screentime?run_id=${encodeURIComponent(run)}`) },
+    { keys: ["Escape"], help: "cancel a merge", run: () => { mergeSource = null; if (bundle) render(); } },
+  ]);
+
+  guarded(() => load()).then(() => {
+    if (bundle && !bundle.identities.length) setMain(h("p", { text: "No identities in this run yet." }));
+  });
+})();
