@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.artifacts import read_model
 from pipelines.layout import RunLayout
 from pipelines.ray_env import ensure_ray
 from pipelines.runner import run_pipeline
 from pipelines.sample.evaluate import evaluate_run
+from pipelines.schemas import IdentitiesFile, ScreentimeReport
 from pipelines.storage import LocalStorage
 
 from .episodes import ACCURACY_EPISODES, bench_dir, episode
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ensure_ray()
     storage = LocalStorage(bench_dir() / "runs")
     errors, purities, extras, recalls, spurious = [], [], [], [], 0
+    junk_s = extras_s = 0.0
+    junk_real = 0
     for seed, seconds in ACCURACY_EPISODES[: args.episodes]:
         video, truth = episode(seed, seconds)
         ep_id = f"bench-s01e{seed % 100:02d}"
@@ -56,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {person:<8} true {ev.true_s[person]:7.2f}s  measured {ev.measured_s.get(person, 0.0):7.2f}s  error {100 * ev.errors.get(person, 0):5.2f}%"
             )
+        report = read_model(storage, RunLayout(ep_id, run_id).screentime_json, ScreentimeReport)
+        kinds = {i.identity_id: i.kind for i in read_model(storage, RunLayout(ep_id, run_id).manifest("identities.json"), IdentitiesFile).identities}
+        real_junk = [i for i, k in kinds.items() if k == "junk" and ev.identity_labels.get(i)]
+        junk_s += float(report.diagnostics.get("junk_s", 0.0))  # type: ignore[arg-type]
+        extras_s += float(report.diagnostics.get("extras_s", 0.0))  # type: ignore[arg-type]
+        junk_real += len(real_junk)
+        print(f"  junk {report.diagnostics.get('junk_s')}s ({len(real_junk)} junk identities are real faces), extras {report.diagnostics.get('extras_s')}s")
         errors += list(ev.errors.values())
         purities.append(ev.purity)
         extras.append(ev.extra_clusters_per_person)
@@ -68,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         "extra_clusters_per_person": float(np.mean(extras)),
         "recall": float(sum(r * n for r, n in recalls) / max(1, sum(n for _, n in recalls))),
         "spurious_identities": spurious,
+        "junk_s": junk_s,
+        "junk_identities_that_are_faces": junk_real,
+        "extras_s": extras_s,
     }
     print("\nsummary:", json.dumps({k: round(v, 4) for k, v in summary.items()}))
     failed = [

@@ -4,8 +4,11 @@ Candidate pairs come from a k-nearest-neighbour search (inner product on unit ve
 Pairs are visited from most to least similar; two clusters merge when the average similarity
 between all their members is at least ``threshold`` and no member of one was on screen in the same
 frame as a member of the other (two faces in one frame are two people). The average is exact and
-cheap: with unit vectors, mean pairwise similarity = sum(A) . sum(B) / (|A| |B|). Finally, members
-far from their cluster's centroid are ejected to singletons.
+cheap: with unit vectors, mean pairwise similarity = sum(A) . sum(B) / (|A| |B|). With
+``max_link_gap``, two clusters of several members each also need their average to be within that gap
+of how alike each one's own members are (within(A) = (|sum(A)|^2 - |A|) / (|A| (|A| - 1))): two
+tight clusters that are only moderately alike are two people, however close the average is to the
+threshold. Finally, members far from their cluster's centroid are ejected to singletons.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ class ClusterResult:
     labels: np.ndarray  # (n,) cluster index per item, 0..k-1
 
 
+def _within(total: np.ndarray, n: int) -> float:
+    """Mean similarity between distinct members of a cluster of ``n`` unit vectors summing to ``total``."""
+    return (float(total @ total) - n) / (n * (n - 1))
+
+
 def _faiss_index(dim: int) -> faiss.Index:
     index: faiss.Index = faiss.IndexFlatIP(dim)
     if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:  # pragma: no cover - GPU only
@@ -34,6 +42,7 @@ def cluster_prototypes(
     threshold: float,
     outlier_similarity: float,
     knn: int = 32,
+    max_link_gap: float | None = None,
 ) -> ClusterResult:
     n = len(vectors)
     if n == 0:
@@ -73,6 +82,9 @@ def cluster_prototypes(
             continue
         if any(m in blocked[ri] for m in members[rj]):
             continue
+        if max_link_gap is not None and len(members[ri]) > 1 and len(members[rj]) > 1:
+            if avg < min(_within(sums[ri], len(members[ri])), _within(sums[rj], len(members[rj]))) - max_link_gap:
+                continue
         if len(members[ri]) < len(members[rj]):
             ri, rj = rj, ri
         parent[rj] = ri

@@ -69,7 +69,9 @@ class Correction(BaseModel):
     tracks: list[TrackAnchor] = Field(default_factory=list, description="split: tracks that become their own identity")
     frame_idx: Optional[int] = None
     exclude: bool = True
-    kind: Optional[Literal["guest", "not_face"]] = Field(None, description="mark: what the identity is (null clears the mark)")
+    kind: Optional[Literal["guest", "not_face", "face"]] = Field(
+        None, description="mark: what the identity is (face restores junk or an extra; null clears the mark)"
+    )
     label: Optional[str] = Field(None, description="mark: a guest's name")
     active: bool = Field(True, description="reject: false takes the rejection back")
     target_seq: Optional[int] = Field(None, description="undo: the entry taken back")
@@ -210,7 +212,7 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
                 lost(c, f"identity {c.identity.identity_id if c.identity else '?'}")
             else:
                 label = _Label(c.seq, c.cast_id, r.anchor_tracks(c.identity))
-                if c.cast_id:
+                if c.cast_id and marks.get(ident, (None, None))[0] in ("guest", "not_face"):
                     marks.pop(ident, None)  # naming it a cast member undoes a guest / not-a-face mark
                 # A label on tracks that an earlier label covered replaces it (a reviewer changing their
                 # mind); a label on other tracks of the same identity stands beside it (a conflict).
@@ -253,7 +255,7 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
                 (rejected.setdefault(ident, set()).add if c.active else rejected.setdefault(ident, set()).discard)(c.cast_id)
             elif c.op == "mark":
                 marks[ident] = (c.kind, c.label)
-                if c.kind:  # a guest or not-a-face is nobody in the cast
+                if c.kind in ("guest", "not_face"):  # nobody in the cast
                     labels.pop(ident, None)
         elif c.op == "split":
             moved = [t for a in c.tracks if (t := r.track(a)) is not None]
@@ -280,6 +282,8 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
                 cohesion=base.cohesion if base else 0.0,
                 rep_face_id=base.rep_face_id if base else None,
                 first_ts=min((r.tracks[t].first_ts for t in members if t in r.tracks), default=0.0),
+                kind=base.kind if base else "face",
+                reason=base.reason if base else None,
             )
         )
     out_identities.sort(key=lambda i: (i.first_ts, i.identity_id))

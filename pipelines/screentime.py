@@ -66,6 +66,7 @@ def resolve_cast(inputs: ScreentimeInputs) -> dict[int, str | None]:
     > none. Tracks of an identity marked not-a-face are not counted at all."""
     identity_of = {t: ident.identity_id for ident in inputs.identities.identities for t in ident.track_ids}
     marks = inputs.assignments.marks
+    junk = {i.identity_id for i in inputs.identities.identities if i.kind == "junk" and marks.get(i.identity_id) != "face"}
     excluded = set(inputs.assignments.face_exclusions)
     embedded_faces: dict[int, list[str]] = defaultdict(list)
     for f in inputs.faces:
@@ -78,8 +79,8 @@ def resolve_cast(inputs: ScreentimeInputs) -> dict[int, str | None]:
             continue  # every face a human looked at was excluded: the track does not count
         override = inputs.assignments.track_overrides.get(str(t.track_id))
         ident = identity_of.get(t.track_id)
-        if ident and marks.get(ident) == "not_face" and not override:
-            continue
+        if ident and (marks.get(ident) == "not_face" or ident in junk) and not override:
+            continue  # not a face: counts nowhere (junk is listed for review with its reason)
         out[t.track_id] = override or (name_of(inputs.assignments, ident)[0] if ident else None)
     return out
 
@@ -103,6 +104,21 @@ def _track_spans(inputs: ScreentimeInputs, track: TrackRow, cfg: ScreentimeConfi
         if f is not None:
             prev = f
     return spans
+
+
+def _kind(inputs: ScreentimeInputs, identity_id: str) -> str:
+    """An unnamed identity's kind: what a reviewer marked it, else extra (from clustering), else unknown."""
+    mark = inputs.assignments.marks.get(identity_id)
+    if mark in ("guest", "not_face"):
+        return mark
+    base = next((i.kind for i in inputs.identities.identities if i.identity_id == identity_id), "face")
+    return "extra" if base == "extra" and mark != "face" else "unknown"
+
+
+def _junk_seconds(inputs: ScreentimeInputs) -> float:
+    """Seconds the junk identities (not restored) would have added: kept out, reported."""
+    junk = {t for i in inputs.identities.identities if i.kind == "junk" and inputs.assignments.marks.get(i.identity_id) != "face" for t in i.track_ids}
+    return iv.total(iv.union((t.start_s, t.end_s) for t in inputs.tracks if t.track_id in junk))
 
 
 def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_names: dict[str, str] | None = None) -> ScreentimeReport:
@@ -133,12 +149,15 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
     ident_tracks: dict[str, list[TrackRow]] = defaultdict(list)
     cast_tracks: dict[str, list[TrackRow]] = defaultdict(list)
     unassigned_tracks: list[TrackRow] = []
+    extra_tracks: list[TrackRow] = []
     for t in counted:
         ident = identity_of.get(t.track_id, f"track_{t.track_id:04d}")
         ident_tracks[ident].append(t)
         cast = cast_of[t.track_id]
         if cast:
             cast_tracks[cast].append(t)
+        elif _kind(inputs, ident) == "extra":
+            extra_tracks.append(t)  # reported apart, not as someone unnamed
         else:
             unassigned_tracks.append(t)
 
@@ -155,7 +174,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
                 identity_id=ident,
                 cast_id=cast_id,
                 name_source=source if cast_id and cast_id == named else ("manual" if cast_id else None),  # type: ignore[arg-type]
-                kind="cast" if cast_id else inputs.assignments.marks.get(ident, "unknown"),
+                kind="cast" if cast_id else _kind(inputs, ident),
                 label=inputs.assignments.guest_labels.get(ident),
                 confidence=naming.confidence if naming and source == "auto" else None,
                 suggestions=[sg.model_copy(update={"rejected": sg.cast_id in rejected}) for sg in naming.suggestions] if naming else [],
@@ -213,6 +232,8 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
         "tracks_without_identity": sum(1 for t in counted if t.track_id not in identity_of),
         "identities": len(identities),
         "unassigned_s": round(iv.total(unassigned), 3),
+        "extras_s": round(iv.total(finish([s for t in extra_tracks for s in spans_of[t.track_id]])), 3),
+        "junk_s": round(_junk_seconds(inputs), 3),
     }
     return ScreentimeReport(
         ep_id=inputs.ep_id,

@@ -196,7 +196,7 @@ class IdentityView(BaseModel):
     track_ids: list[int]
     cast_id: Optional[str]
     name_source: Optional[Literal["auto", "manual"]] = None
-    mark: Optional[Literal["guest", "not_face"]] = None
+    mark: Optional[Literal["guest", "not_face", "face"]] = None
 
 
 class RejectRequest(_Body):
@@ -212,7 +212,7 @@ class UndoRequest(_Body):
 
 class MarkRequest(_Body):
     run_id: str = RUN_FIELD
-    kind: Optional[Literal["guest", "not_face"]] = Field(description="null clears the mark")
+    kind: Optional[Literal["guest", "not_face", "face"]] = Field(description="face: a junk or extra identity is a real face that counts; null clears the mark")
     label: Optional[str] = Field(None, min_length=1, max_length=200, description="a guest's name (recognised in later episodes)")
 
 

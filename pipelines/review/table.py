@@ -18,10 +18,15 @@ def format_table(report: ScreentimeReport) -> str:
         how: str
         if ident.cast_id:
             how = ident.name_source or "-"
+        elif ident.kind == "extra":
+            how = "extra"
         elif ident.kind in ("guest", "not_face"):
             how = ident.kind + (f" {ident.label}" if ident.label else "")
         else:
             how = f"? {ident.suggestions[0].cast_id} {ident.suggestions[0].score:.2f}" if ident.suggestions else "-"
         lines.append(f"{ident.identity_id:<10} {(ident.cast_id or '-'):<14} {ident.visual_s:>9.2f} {len(ident.track_ids):>7}  {first:8.2f}s  {how}")
-    lines.append(f"(video {report.math.video_duration_s:.1f}s, preset {report.preset}, mode {report.mode})")
+    junk, extras = report.diagnostics.get("junk_s", 0), report.diagnostics.get("extras_s", 0)
+    lines.append(
+        f"(video {report.math.video_duration_s:.1f}s, preset {report.preset}, mode {report.mode}; not counted: junk {junk}s; extras, listed apart: {extras}s)"
+    )
     return "\n".join(lines)

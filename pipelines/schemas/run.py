@@ -165,6 +165,10 @@ class Identity(_Model):
     cohesion: float = Field(description="Mean cosine similarity of member prototypes to the centroid.")
     rep_face_id: Optional[str]
     first_ts: float
+    kind: Literal["face", "extra", "junk"] = Field(
+        "face", description="junk: not a face (out of screen time); extra: too small, brief or far in the background (reported apart)"
+    )
+    reason: Optional[str] = Field(None, description="Why an identity is junk or an extra.")
 
 
 class IdentitiesFile(_Model):
@@ -200,7 +204,9 @@ class Assignments(_Model):
     track_overrides: dict[str, str] = Field(default_factory=dict, description="track_id -> cast_id")
     face_exclusions: list[str] = Field(default_factory=list)
     auto_assignments: dict[str, str] = Field(default_factory=dict, description="identity_id -> cast_id named from the facebank")
-    marks: dict[str, Literal["guest", "not_face"]] = Field(default_factory=dict, description="identity_id -> what a reviewer marked it")
+    marks: dict[str, Literal["guest", "not_face", "face"]] = Field(
+        default_factory=dict, description="identity_id -> what a reviewer marked it (face: a junk or extra identity restored)"
+    )
     guest_labels: dict[str, str] = Field(default_factory=dict, description="identity_id -> guest name")
     rejected: dict[str, list[str]] = Field(default_factory=dict, description='identity_id -> cast ids a reviewer said it is not ("not X")')
     updated_at: str = Field(default_factory=utc_now)
@@ -213,7 +219,7 @@ Interval = list[float]
 
 
 NameSource = Literal["auto", "manual"]
-IdentityKind = Literal["cast", "guest", "not_face", "unknown"]
+IdentityKind = Literal["cast", "guest", "not_face", "unknown", "extra", "junk"]
 
 
 class CastMetrics(_Model):

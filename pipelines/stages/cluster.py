@@ -8,18 +8,22 @@ import numpy as np
 
 from actors.models.registry import embedder_identity
 
-from ..artifacts import read_jsonl, read_npy, write_model
+from ..artifacts import read_jsonl, read_model, read_npy, write_model
 from ..clustering import cluster_prototypes
+from ..config import ClusterConfig
 from ..schemas import (
     ClusterCentroid,
     ClusterCentroidsFile,
     DetectionRow,
+    FaceRow,
     IdentitiesFile,
     Identity,
     StageName,
     TrackRep,
     TrackRow,
+    VideoMeta,
 )
+from ..tracking.validity import ValidityRules, judge_tracks
 from .base import RunContext, StageSpec
 
 STAGE = StageName.cluster
@@ -44,7 +48,13 @@ def identity_id(k: int) -> str:
     return f"id_{k:04d}"
 
 
+def _rules(cfg: ClusterConfig) -> ValidityRules:
+    return ValidityRules(cfg.junk_gate, cfg.junk_score, cfg.extra_face_frac, cfg.extra_min_s, cfg.extra_background)
+
+
 def run(ctx: RunContext) -> dict[str, float]:
+    """Junk tracks become identities of their own; the rest are clustered with the merge rules (see
+    :mod:`pipelines.clustering`), and an identity made only of extra tracks is an extra."""
     cfg = ctx.config.cluster
     layout = ctx.layout
     model_name, recommended = embedder_identity(ctx.config.models)
@@ -52,44 +62,51 @@ def run(ctx: RunContext) -> dict[str, float]:
     reps = read_jsonl(ctx.storage, layout.manifest("track_reps.jsonl"), TrackRep)
     tracks = {t.track_id: t for t in read_jsonl(ctx.storage, layout.manifest("tracks.jsonl"), TrackRow)}
     protos = read_npy(ctx.storage, layout.prototypes_npy)
+    detections = read_jsonl(ctx.storage, layout.manifest("detections.jsonl"), DetectionRow)
+    faces = read_jsonl(ctx.storage, layout.manifest("faces.jsonl"), FaceRow)
+    height = read_model(ctx.storage, layout.manifest("video.json"), VideoMeta).height
     ctx.progress(STAGE, 0, 1, step="cluster")
+    verdicts = judge_tracks(list(tracks.values()), detections, faces, height, _rules(cfg))
+    pairs = co_occurring_tracks(detections)
+    rep_of = {r.track_id: r for r in reps if r.prototype_row is not None}
 
-    usable = [r for r in reps if r.prototype_row is not None]
-    pos = {r.track_id: i for i, r in enumerate(usable)}
-    vectors = (
-        protos[[r.prototype_row for r in usable if r.prototype_row is not None]]
-        if usable
-        else np.zeros((0, protos.shape[1] if protos.ndim == 2 else 1), np.float32)
-    )
-    pairs = co_occurring_tracks(read_jsonl(ctx.storage, layout.manifest("detections.jsonl"), DetectionRow))
-    cannot = {(pos[a], pos[b]) for a, b in pairs if a in pos and b in pos}
-    result = cluster_prototypes(vectors, cannot, threshold, cfg.outlier_similarity, cfg.knn)
+    groups: list[tuple[list[int], str, str | None]] = []  # (tracks, kind, reason)
+    members = [t for t in sorted(rep_of) if verdicts[t].kind != "junk"]
+    for ids in _cluster(members, rep_of, protos, pairs, threshold, cfg):
+        if all(verdicts[t].kind == "extra" for t in ids):  # never seen as a proper face: an extra
+            groups.append((ids, "extra", ", ".join(sorted({r for t in ids for r in verdicts[t].reasons}))))
+        else:  # someone also seen properly: their brief or small appearances count as them
+            groups.append((ids, "face", None))
+    groups += [([t], "junk", verdicts[t].reason) for t in sorted(tracks) if verdicts[t].kind == "junk"]
+    groups.sort(key=lambda g: (min(tracks[t].first_ts for t in g[0]), g[0][0]))
 
-    groups: dict[int, list[int]] = defaultdict(list)
-    for r, label in zip(usable, result.labels):
-        groups[int(label)].append(r.track_id)
-    rep_of = {r.track_id: r for r in usable}
-    ordered = sorted(groups.values(), key=lambda ids: min(tracks[t].first_ts for t in ids))
     identities: list[Identity] = []
     centroids: list[ClusterCentroid] = []
-    for k, ids in enumerate(ordered, start=1):
+    for k, (ids, kind, reason) in enumerate(groups, start=1):
         ids = sorted(ids, key=lambda t: tracks[t].first_ts)
-        vec = vectors[[pos[t] for t in ids]].sum(axis=0)
-        vec /= max(float(np.linalg.norm(vec)), 1e-12)
-        cohesion = float(np.mean(vectors[[pos[t] for t in ids]] @ vec))
-        best = max(ids, key=lambda t: tracks[t].frame_count * tracks[t].mean_conf)
+        embedded = [t for t in ids if t in rep_of]
+        vecs = protos[[int(rep_of[t].prototype_row or 0) for t in embedded]] if embedded else np.zeros((0, 1), np.float32)
+        cohesion = 0.0
+        if len(vecs):
+            vec = vecs.sum(axis=0)
+            vec /= max(float(np.linalg.norm(vec)), 1e-12)
+            cohesion = float(np.mean(vecs @ vec))
+            centroids.append(ClusterCentroid(identity_id=identity_id(k), centroid=[round(float(v), 6) for v in vec]))
+        best = max(embedded or ids, key=lambda t: tracks[t].frame_count * tracks[t].mean_conf)
         identities.append(
             Identity(
                 identity_id=identity_id(k),
                 track_ids=ids,
                 size=len(ids),
                 cohesion=round(cohesion, 4),
-                rep_face_id=rep_of[best].rep_face_id,
+                rep_face_id=rep_of[best].rep_face_id if best in rep_of else None,
                 first_ts=tracks[ids[0]].first_ts,
+                kind=kind,  # type: ignore[arg-type]
+                reason=reason,
             )
         )
-        centroids.append(ClusterCentroid(identity_id=identity_id(k), centroid=[round(float(v), 6) for v in vec]))
-    unclustered = sorted(t for t in tracks if t not in pos)
+    grouped = {t for ids, _, _ in groups for t in ids}
+    unclustered = sorted(t for t in tracks if t not in grouped)
     write_model(
         ctx.storage,
         layout.manifest("identities.json"),
@@ -105,7 +122,30 @@ def run(ctx: RunContext) -> dict[str, float]:
     )
     write_model(ctx.storage, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile(ep_id=layout.ep_id, run_id=layout.run_id, centroids=centroids))
     ctx.progress(STAGE, 1, 1, step="cluster")
-    return {"identities": len(identities), "tracks": len(usable), "unclustered": len(unclustered), "cannot_link_pairs": len(cannot)}
+    kinds = [i.kind for i in identities]
+    return {
+        "identities": kinds.count("face"),
+        "extras": kinds.count("extra"),
+        "junk": kinds.count("junk"),
+        "tracks": len(rep_of),
+        "unclustered": len(unclustered),
+        "cannot_link_pairs": len(pairs),
+    }
 
 
-SPEC = StageSpec(name=STAGE, version=2, outputs=("identities.json", "cluster_centroids.json"), run=run)
+def _cluster(
+    members: list[int], rep_of: dict[int, TrackRep], protos: np.ndarray, pairs: set[tuple[int, int]], threshold: float, cfg: ClusterConfig
+) -> list[list[int]]:
+    if not members:
+        return []
+    pos = {t: i for i, t in enumerate(members)}
+    vectors = protos[[int(rep_of[t].prototype_row or 0) for t in members]]
+    cannot = {(pos[a], pos[b]) for a, b in pairs if a in pos and b in pos}
+    result = cluster_prototypes(vectors, cannot, threshold, cfg.outlier_similarity, cfg.knn, cfg.max_link_gap)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for t, label in zip(members, result.labels):
+        groups[int(label)].append(t)
+    return list(groups.values())
+
+
+SPEC = StageSpec(name=STAGE, version=4, outputs=("identities.json", "cluster_centroids.json"), run=run)

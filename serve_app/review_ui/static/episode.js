@@ -42,6 +42,8 @@
       const how = ident.name_source === "auto" ? `auto ${ident.confidence !== null ? ident.confidence.toFixed(2) : ""}` : "confirmed";
       return h("span", { class: `name ${ident.name_source || "manual"}` }, n[ident.cast_id] || ident.cast_id, h("small", { text: ` (${how})` }));
     }
+    if (ident.kind === "junk" && ident.mark !== "face") return h("span", { class: "name notface", text: `Not counted: not a face (${ident.reason})` });
+    if (ident.kind === "extra" && ident.mark !== "face") return h("span", { class: "name notface", text: `Extra (${ident.reason}), listed apart` });
     if (ident.mark === "guest") return h("span", { class: "name guest", text: `Guest${ident.guest_label ? ": " + ident.guest_label : ""}` });
     if (ident.mark === "not_face") return h("span", { class: "name notface", text: "Not a face" });
     if (ident.guest_label) return h("span", { class: "name unknown", text: `Unnamed (looks like guest ${ident.guest_label})` });
@@ -75,6 +77,7 @@
       ["m", mergeSource === ident.identity_id ? "Merging…" : "Merge", () => merge(ident)],
       ["s", "Split track", () => split(ident)],
       ["x", "Exclude face", () => exclude(ident)],
+      ...(ident.kind !== "face" ? [["f", ident.mark === "face" ? "Counted (restored)" : "Restore: it is a face", () => restore(ident)]] : []),
     ].map(([key, label, run]) => h("button", { type: "button", onclick: () => act(run), title: `${label} (${key})` }, label, " ", h("kbd", { text: key })));
     return h(
       "section",
@@ -166,6 +169,11 @@
     await correction(`episodes/${ep}/identities/${ident.identity_id}/mark`, { kind, label: label || null }, `${ident.identity_id}: ${kind === "guest" ? "guest" : "not a face"}`, true);
   }
 
+  async function restore(ident) {
+    if (ident.kind === "face") return toast("already a face", "error");
+    await correction(`episodes/${ep}/identities/${ident.identity_id}/mark`, { kind: ident.mark === "face" ? null : "face" }, `${ident.identity_id} ${ident.mark === "face" ? "back to " + ident.kind : "restored: it counts"}`, false);
+  }
+
   async function guestNamed(ident) {
     const label = await prompt("Guest's name (recognised in later episodes):", { label: "Guest" });
     if (label) await mark(ident, "guest", label);
@@ -255,6 +263,7 @@
     { keys: ["v"], help: "move the selected face's track to another identity", run: () => act(() => move(current())) },
     { keys: ["x"], help: "exclude (or include again) the selected face", run: () => act(() => exclude(current())) },
     { keys: ["u"], help: "undo the last correction", run: () => act(undo) },
+    { keys: ["f"], help: "restore a junk or extra identity (it is a face that counts), or take that back", run: () => act(() => restore(current())) },
     { keys: ["t"], help: "screen time page", run: () => (location.href = `${ep}/screentime?run_id=${encodeURIComponent(run)}`) },
     { keys: ["Escape"], help: "cancel a merge", run: () => { mergeSource = null; if (bundle) render(); } },
   ]);
