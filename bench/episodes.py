@@ -33,6 +33,30 @@ def episode(seed: int, seconds: float, width: int = 1280, height: int = 720) -> 
     return video, truth
 
 
+DISTRACTOR_EPISODES = [(505, 45.0), (606, 45.0)]
+
+
+def distractor_episode(seed: int, seconds: float, width: int = 1280, height: int = 720) -> tuple[Path, GroundTruth]:
+    """A benchmark episode whose shots also hold distractors (drawn faces, faces in picture frames,
+    crowds of tiny faces): what the pipeline must not count as anyone on screen."""
+    import functools
+
+    from pipelines.sample.distractors import draw_distractors, random_distractors
+
+    video = bench_dir() / f"ep_{seed}_{int(seconds)}s_{height}p_distractors.mp4"
+    truth_path = video.with_suffix(".truth.json")
+    if video.is_file() and truth_path.is_file():
+        return video, GroundTruth.load(truth_path)
+    sprites = load_sprites()
+    people = sorted(sprites)
+    spec = random_episode(seed, seconds, people, width, height, sprite_counts={k: len(v) for k, v in sprites.items()})
+    for k, shot in enumerate(spec.shots):
+        shot.distractors = random_distractors(seed * 100 + k, people, height)
+    truth = render_episode(spec, sprites, video, decorate=functools.partial(draw_distractors, sprites=sprites, width=width))
+    truth.save(truth_path)
+    return video, truth
+
+
 def loop_video(source: Path, target: Path, times: int) -> Path:
     """``source`` played ``times`` over, by stream copy (no re-encoding: an hour of 1080p is written
     in seconds). For throughput at lengths that would take far longer to render; the faces repeat,

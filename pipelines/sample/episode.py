@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -34,12 +35,25 @@ class Appearance:
 
 
 @dataclass
+class Distractor:
+    """Something a viewer would not count, drawn into a shot's background (it pans with it): ``smiley`` (a
+    face-like drawing), ``poster`` (a face in a picture frame), ``crowd`` (a row of tiny faces)."""
+
+    kind: str
+    x: float  # centre, fraction of the frame width
+    y: float
+    size_px: float  # face height (crowd: each face's)
+    people: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ShotSpec:
     duration_s: float
     appearances: list[Appearance] = field(default_factory=list)
     seed: int = 0
     pan_px_s: float = 0.0
     gain: tuple[float, float] = (1.0, 1.0)
+    distractors: list[Distractor] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +71,8 @@ class GroundTruth:
     shot_starts: list[int]
     seconds: dict[str, float]
     faces: list[tuple[int, str, float, float, float, float]]  # frame, person, box
+    distractors: list[tuple[int, int, str, float, float, float, float, float]] = field(default_factory=list)
+    """(first frame, end frame, kind, box x1 y1 x2 y2 in the shot's first frame, pan px/s)."""
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self)))
@@ -65,6 +81,7 @@ class GroundTruth:
     def load(cls, path: Path) -> GroundTruth:
         data = json.loads(path.read_text())
         data["faces"] = [tuple(f) for f in data["faces"]]
+        data["distractors"] = [tuple(d) for d in data.get("distractors", [])]
         return cls(**data)
 
 
@@ -120,14 +137,20 @@ def _blend(frame: np.ndarray, placed: _Placed, cx: float, cy: float) -> None:
     frame[y1:y2, x1:x2] = (src * a + roi * (1 - a)).astype(np.uint8)
 
 
-def render_episode(spec: EpisodeSpec, sprites: dict[str, list[FaceSprite]], path: Path) -> GroundTruth:
-    """Write ``spec`` as an H.264 MP4 at ``path`` and return its ground truth."""
+Decorate = Callable[[np.ndarray, ShotSpec], list[tuple[str, tuple[float, float, float, float]]]]
+"""Draws a shot's distractors into its background; returns (kind, face box) of each."""
+
+
+def render_episode(spec: EpisodeSpec, sprites: dict[str, list[FaceSprite]], path: Path, decorate: Decorate | None = None) -> GroundTruth:
+    """Write ``spec`` as an H.264 MP4 at ``path`` and return its ground truth (``decorate`` draws the
+    shots' distractors: :func:`pipelines.sample.distractors.draw_distractors`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.mp4")
     fps = spec.fps
     visible: dict[str, set[int]] = {}
     faces: list[tuple[int, str, float, float, float, float]] = []
     shot_starts: list[int] = []
+    distractors: list[tuple[int, int, str, float, float, float, float, float]] = []
     frame_idx = 0
     with av.open(str(tmp), "w") as out:
         stream = out.add_stream("libx264", rate=Fraction(fps, 1))
@@ -136,6 +159,10 @@ def render_episode(spec: EpisodeSpec, sprites: dict[str, list[FaceSprite]], path
         for shot in spec.shots:
             shot_starts.append(frame_idx)
             bg = _background(spec, shot)
+            if shot.distractors and decorate is not None:
+                n_frames = int(round(shot.duration_s * fps))
+                for kind, box in decorate(bg, shot):
+                    distractors.append((frame_idx, frame_idx + n_frames, kind, *box, shot.pan_px_s))
             placed = [_prepare(a, sprites) for a in shot.appearances]
             n = int(round(shot.duration_s * fps))
             for k in range(n):
@@ -170,6 +197,7 @@ def render_episode(spec: EpisodeSpec, sprites: dict[str, list[FaceSprite]], path
         shot_starts=shot_starts,
         seconds={p: len(f) / fps for p, f in sorted(visible.items())},
         faces=faces,
+        distractors=distractors,
     )
 
 

@@ -71,12 +71,15 @@ def run(ctx: RunContext) -> dict[str, float]:
     rep_of = {r.track_id: r for r in reps if r.prototype_row is not None}
 
     groups: list[tuple[list[int], str, str | None]] = []  # (tracks, kind, reason)
-    members = [t for t in sorted(rep_of) if verdicts[t].kind != "junk"]
+    small = {t for t in rep_of if verdicts[t].kind == "extra" and "small" in verdicts[t].reasons}
+    members = [t for t in sorted(rep_of) if verdicts[t].kind != "junk" and t not in small]
     for ids in _cluster(members, rep_of, protos, pairs, threshold, cfg):
         if all(verdicts[t].kind == "extra" for t in ids):  # never seen as a proper face: an extra
             groups.append((ids, "extra", ", ".join(sorted({r for t in ids for r in verdicts[t].reasons}))))
-        else:  # someone also seen properly: their brief or small appearances count as them
+        else:  # someone also seen properly: their brief or out-of-focus appearances count as them
             groups.append((ids, "face", None))
+    for ids in _cluster(sorted(small), rep_of, protos, pairs, threshold, cfg):  # too small to count, even as someone known
+        groups.append((ids, "extra", ", ".join(sorted({r for t in ids for r in verdicts[t].reasons}))))
     groups += [([t], "junk", verdicts[t].reason) for t in sorted(tracks) if verdicts[t].kind == "junk"]
     groups.sort(key=lambda g: (min(tracks[t].first_ts for t in g[0]), g[0][0]))
 
@@ -148,4 +151,4 @@ def _cluster(
     return list(groups.values())
 
 
-SPEC = StageSpec(name=STAGE, version=4, outputs=("identities.json", "cluster_centroids.json"), run=run)
+SPEC = StageSpec(name=STAGE, version=5, outputs=("identities.json", "cluster_centroids.json"), run=run)
