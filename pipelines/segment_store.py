@@ -118,3 +118,9 @@ def read_chips(storage: Storage, key: str, wanted: set[tuple[int, int]]) -> dict
     dets = table.column("det_idx").to_pylist()
     chips = table.column("chip_jpeg")
     return {(f, d): chips[i].as_py() for i, (f, d) in enumerate(zip(frames, dets)) if (f, d) in wanted}
+
+
+def read_all_chips(storage: Storage, key: str) -> list[bytes]:
+    """Every JPEG chip of one segment, in row order (the order :func:`read_segment` returns)."""
+    table = pq.read_table(io.BytesIO(storage.read_bytes(key)), columns=["chip_jpeg"])
+    return [c.as_py() for c in table.column("chip_jpeg")]

@@ -79,3 +79,27 @@ def test_center_gate_does_not_join_a_different_size_face():
     tr = IouTracker(TrackerParams(match_iou=0.2, center_gate=1.0))
     a = tr.step(0, [box(100, 100, 60)], [0.9])[0]
     assert tr.step(5, [box(150, 100, 150)], [0.9])[0] != a
+
+
+def test_a_face_passing_in_front_never_takes_over_the_track_it_covers():
+    """Obama sits still; another face sweeps across him, hiding him for one sample (the test episode's
+    shot 3). By boxes alone his track takes her face; with the colour gate it waits for him."""
+    still = np.array([180, 150, 220, 210], np.float32)
+    red, dark = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+
+    def run(appearance_min: float) -> list[tuple[int, ...]]:
+        tracker = IouTracker(TrackerParams(appearance_min=appearance_min))
+        out = []
+        for k, x in enumerate([380, 280, 185, 90]):  # the passer-by, right to left
+            passer = np.array([x, 145, x + 70, 220], np.float32)
+            if abs(x - 185) < 30:  # he is hidden: only her face is seen, right over his box
+                boxes, looks = [passer], [red]
+            else:
+                boxes, looks = [still, passer], [dark, red]
+            out.append(tuple(tracker.step(5 * k, np.stack(boxes), np.full(len(boxes), 0.9), appearance=np.stack(looks))))
+        return out
+
+    by_box = run(0.0)
+    assert by_box[2][0] == by_box[0][0]  # without the gate, his track jumps onto her face
+    gated = run(0.8)
+    assert gated[2][0] != gated[0][0] and gated[3][0] == gated[0][0]  # with it, his track skips the sample and resumes on him

@@ -33,7 +33,8 @@ from ..schemas import (
     TrackRow,
     VideoMeta,
 )
-from ..segment_store import read_segment, segment_fingerprint, write_segment
+from ..segment_store import read_all_chips, read_segment, segment_fingerprint, write_segment
+from ..tracking.appearance import DIM, chip_descriptor
 from ..tracking.episode import FrameDetections, track_episode
 from ..tracking.spans import build_shots, detection_span, shot_index
 from ..tracking.tracker import TrackerParams
@@ -151,13 +152,18 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
     cfg = ctx.config.detect_track
     layout: RunLayout = ctx.layout
     segs = [read_segment(ctx.storage, layout.segment(s.index)) for s in segments]
+    appearance = (
+        [np.asarray([chip_descriptor(c) for c in read_all_chips(ctx.storage, layout.segment(s.index))], np.float32).reshape(-1, DIM) for s in segments]
+        if cfg.track_appearance_min > 0
+        else [None] * len(segments)
+    )
     cuts = summarize_cuts([c for s in segs for c in s.summary.cut_frames], cfg.min_shot_frames)
     shots = build_shots(cuts, meta.frame_count, meta.fps)
     shot_starts = [s.start_frame for s in shots]
 
     per_segment_frames: list[list[FrameDetections]] = []
     det_rows: list[list[np.ndarray]] = []
-    for s in segs:
+    for s, seg_appearance in zip(segs, appearance):
         frames = []
         rows_per_frame = []
         order = np.argsort(s.frame_idx, kind="stable")
@@ -166,7 +172,14 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
             by_frame.setdefault(int(s.frame_idx[i]), []).append(int(i))
         for f in s.summary.sampled_frames:
             idx = np.array(by_frame.get(f, []), dtype=np.int64)
-            frames.append(FrameDetections(f, s.bbox[idx] if len(idx) else np.zeros((0, 4)), s.conf[idx] if len(idx) else np.zeros(0)))
+            frames.append(
+                FrameDetections(
+                    f,
+                    s.bbox[idx] if len(idx) else np.zeros((0, 4)),
+                    s.conf[idx] if len(idx) else np.zeros(0),
+                    (seg_appearance[idx] if len(idx) else np.zeros((0, DIM), np.float32)) if seg_appearance is not None else None,
+                )
+            )
             rows_per_frame.append(idx)
         per_segment_frames.append(frames)
         det_rows.append(rows_per_frame)
@@ -176,6 +189,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         match_iou=cfg.track_match_iou,
         max_gap_frames=int(round(cfg.track_max_gap_s * meta.fps)),
         min_hits=cfg.track_min_hits,
+        appearance_min=cfg.track_appearance_min,
     )
     tracked = track_episode(per_segment_frames, cuts, params)
 
@@ -249,7 +263,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
 
 SPEC = StageSpec(
     name=STAGE,
-    version=1,
+    version=2,
     outputs=("detections.jsonl", "tracks.jsonl", "shots.json", "video.json", "track_metrics.json"),
     run=run,
     fingerprint_inputs=fingerprint_inputs,

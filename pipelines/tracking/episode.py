@@ -15,6 +15,7 @@ class FrameDetections:
     frame_idx: int
     boxes: np.ndarray  # (n, 4)
     scores: np.ndarray  # (n,)
+    appearance: np.ndarray | None = None  # (n, D) unit colour descriptors, for TrackerParams.appearance_min
 
 
 @dataclass
@@ -51,7 +52,7 @@ def track_episode(segments: list[list[FrameDetections]], cuts: list[int], params
         prev_frame: int | None = None
         for fd in frames:
             cut = prev_frame is not None and has_cut_between(cuts, prev_frame, fd.frame_idx)
-            seg_ids.append(tracker.step(fd.frame_idx, fd.boxes, fd.scores, cut_before=cut))
+            seg_ids.append(tracker.step(fd.frame_idx, fd.boxes, fd.scores, cut_before=cut, appearance=fd.appearance))
             prev_frame = fd.frame_idx
         next_id = tracker.next_id
         seg_ids = [np.where(np.isin(ids, list(tracker.confirmed)), ids, -1) for ids in seg_ids]

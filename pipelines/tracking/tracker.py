@@ -27,6 +27,11 @@ class TrackerParams:
     prediction (and of similar scale) still continues the track, so fast movers sampled a few times a
     second stay one track. Off (0) by default: at 1.0 it swapped two people passing each other on the
     accuracy benchmark (purity 1.000 -> 0.980); fragments of one person are merged by clustering anyway."""
+    appearance_min: float = 0.0
+    """A detection whose colour descriptor (:mod:`pipelines.tracking.appearance`) is less similar than
+    this to the track's never continues it, however well the boxes overlap: a face passing in front of
+    another does not take over its track. 0: off. Measured on the accuracy benchmark: consecutive
+    detections of one track score >= 0.89 (0.1th percentile), two people in one frame 0.78 median."""
     min_hits: int = 0
     """0: weak detections never start tracks (ByteTrack). N > 0: a weak detection starts a tentative
     track, confirmed once N detections matched it (or one confident detection); unconfirmed tracks are
@@ -48,11 +53,15 @@ class _Track:
     last_box: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
     hits: int = 1
+    appearance: np.ndarray | None = None
 
     def predict(self, frame_idx: int) -> np.ndarray:
         return self.last_box + self.velocity * float(frame_idx - self.last_frame)
 
-    def update(self, frame_idx: int, box: np.ndarray) -> None:
+    def update(self, frame_idx: int, box: np.ndarray, appearance: np.ndarray | None = None) -> None:
+        if appearance is not None:
+            mixed = appearance if self.appearance is None else 0.7 * self.appearance + 0.3 * appearance
+            self.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-9)
         dt = frame_idx - self.last_frame
         if dt > 0:
             observed = (box - self.last_box) / dt
@@ -119,8 +128,9 @@ class IouTracker:
         self.confirmed: set[int] = set()
         """Ids of tracks that count; ids outside it (unconfirmed tentative tracks) should be discarded."""
 
-    def step(self, frame_idx: int, boxes: np.ndarray, scores: np.ndarray, cut_before: bool = False) -> np.ndarray:
-        """Associate this frame's detections; returns a track id per detection (-1: not tracked)."""
+    def step(self, frame_idx: int, boxes: np.ndarray, scores: np.ndarray, cut_before: bool = False, appearance: np.ndarray | None = None) -> np.ndarray:
+        """Associate this frame's detections; returns a track id per detection (-1: not tracked).
+        ``appearance``: a unit descriptor per detection, for ``appearance_min``."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         scores = np.asarray(scores, np.float32).reshape(-1)
         if cut_before:
@@ -134,10 +144,15 @@ class IouTracker:
                 continue
             predicted = np.stack([self._active[t].predict(frame_idx) for t in unmatched_tracks])
             iou = association_scores(predicted, boxes[det_idx], self.params.match_iou, self.params.center_gate)
+            if appearance is not None and self.params.appearance_min > 0:
+                for r, t in enumerate(unmatched_tracks):
+                    own = self._active[t].appearance
+                    if own is not None:
+                        iou[r, appearance[det_idx] @ own < self.params.appearance_min] = 0.0
             taken = []
             for r, c in greedy_match(iou, self.params.match_iou):
                 track = self._active[unmatched_tracks[r]]
-                track.update(frame_idx, boxes[det_idx[c]])
+                track.update(frame_idx, boxes[det_idx[c]], appearance[det_idx[c]] if appearance is not None else None)
                 track.hits += 1
                 ids[det_idx[c]] = track.track_id
                 if confident or (self.params.min_hits and track.hits >= self.params.min_hits):
@@ -147,7 +162,7 @@ class IouTracker:
         for i in range(len(boxes)):
             confident = scores[i] >= self.params.high_thresh
             if ids[i] < 0 and (confident or self.params.min_hits):
-                track = _Track(self._next_id, frame_idx, boxes[i].copy())
+                track = _Track(self._next_id, frame_idx, boxes[i].copy(), appearance=appearance[i].copy() if appearance is not None else None)
                 self._next_id += 1
                 self._active.append(track)
                 ids[i] = track.track_id
