@@ -184,6 +184,25 @@ class NamingConfig(_Section):
     enabled: bool = Field(True, description="False skips automatic naming (suggestions only come from manual work).")
 
 
+class AudioConfig(_Section):
+    enabled: bool = Field(True, description="False skips speech analysis (speaking times stay empty).")
+    vad_on: float = Field(0.5, ge=0, le=1, description="Silero speech probability that starts speech. Lower: catches quiet speech, and more noise.")
+    vad_off: float = Field(0.35, ge=0, le=1, description="Probability under which speech ends (after min_silence_s).")
+    min_silence_s: float = Field(0.3, ge=0, le=10, description="Pauses shorter than this stay inside one speech span.")
+    voice_threshold: float = Field(
+        0.68,
+        ge=-1,
+        le=1,
+        description="Average cosine similarity of speaker embeddings needed to join two groups of speech windows "
+        "into one voice. Higher: more voices (one person split), lower: fewer (two people merged).",
+    )
+    window_s: float = Field(1.5, gt=0.2, le=10, description="Speech window per speaker embedding (the encoder was trained on 1.6 s).")
+    hop_s: float = Field(0.5, gt=0.05, le=10, description="Step between windows. Smaller follows quick turn-taking, at proportional cost.")
+    min_voice_s: float = Field(1.0, ge=0, le=60, description="A voice heard for less than this is folded into the nearest voice.")
+    segment_s: float = Field(120.0, ge=10, le=3600, description="Audio per Ray task (speech detection and embeddings run in parallel).")
+    link_min_s: float = Field(1.0, ge=0, le=600, description="Seconds a voice must speak while one identity alone is on screen to be linked to it.")
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {"mode": "tracks", "quality_min": 0.48, "gap_tolerance_s": 0.5, "edge_padding_s": 0.0},
     "stricter": {"mode": "faces", "quality_min": 0.65, "gap_tolerance_s": 0.6, "edge_padding_s": 0.0},
@@ -215,6 +234,7 @@ class PipelineConfig(_Section):
     faces_embed: FacesEmbedConfig = Field(default_factory=FacesEmbedConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     naming: NamingConfig = Field(default_factory=NamingConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
     screentime: ScreentimeConfig = Field(default_factory=ScreentimeConfig)
 
 

@@ -61,7 +61,7 @@ class IdentityAnchor(BaseModel):
 class Correction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seq: int
-    op: Literal["assign_cluster", "assign_track", "exclude_face", "merge", "move_track", "split", "reject", "mark", "undo"]
+    op: Literal["assign_cluster", "assign_track", "exclude_face", "merge", "move_track", "split", "reject", "mark", "undo", "assign_voice"]
     cast_id: Optional[str] = None
     identity: Optional[IdentityAnchor] = None
     other: Optional[IdentityAnchor] = Field(None, description="merge: the identity merged into `identity`")
@@ -75,6 +75,7 @@ class Correction(BaseModel):
     label: Optional[str] = Field(None, description="mark: a guest's name")
     active: bool = Field(True, description="reject: false takes the rejection back")
     target_seq: Optional[int] = Field(None, description="undo: the entry taken back")
+    spans: list[list[float]] = Field(default_factory=list, description="assign_voice: when the voice spoke (its anchor)")
     created_at: str = Field(default_factory=utc_now)
 
 
@@ -115,6 +116,7 @@ class Resolved:
     unattached: list[Unattached] = field(default_factory=list)
     conflicts: list[LabelConflict] = field(default_factory=list)
     naming: dict[str, IdentityNaming] = field(default_factory=dict)  # the naming stage's view, by identity
+    voice_labels: list[tuple[list[list[float]], Optional[str]]] = field(default_factory=list)  # (voice anchor, cast id), in order
 
 
 @dataclass
@@ -196,6 +198,7 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
     track_cast: dict[int, Optional[str]] = {}
     excluded: dict[str, bool] = {}
     rejected: dict[str, set[str]] = {}
+    voice_labels: list[tuple[list[list[float]], Optional[str]]] = []
     marks: dict[str, tuple[Optional[str], Optional[str]]] = {}
     unattached: list[Unattached] = []
 
@@ -247,6 +250,8 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
                 moved_labels = labels.pop(other, [])
                 if not any(lb.cast_id for lb in labels.get(keep, [])):  # a reviewer's merge: the kept label wins
                     labels[keep] = labels.get(keep, []) + moved_labels
+        elif c.op == "assign_voice":
+            voice_labels.append((c.spans, c.cast_id))
         elif c.op in ("reject", "mark"):
             ident = r.identity(c.identity) if c.identity else None
             if ident is None or c.identity is None:
@@ -301,7 +306,7 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
         guest_labels={k: label for k, (kind, label) in marks.items() if kind == "guest" and label and r.members.get(k)},
         rejected={k: sorted(v) for k, v in rejected.items() if v and r.members.get(k)},
     )
-    return Resolved(effective, assignments, unattached, conflicts)
+    return Resolved(effective, assignments, unattached, conflicts, voice_labels=voice_labels)
 
 
 def _settle_labels(labels: dict[str, list[_Label]], r: _Resolver) -> tuple[dict[str, Optional[str]], dict[int, str], list[LabelConflict]]:

@@ -63,3 +63,36 @@ def seconds_per_bin(spans: Iterable[Sequence[float]], duration: float, bin_s: fl
             out[k] += max(0.0, hi - lo)
             k += 1
     return out
+
+
+def intersect(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> list[Span]:
+    """Where both sets of spans are on (each side merged first)."""
+    left, right = union(a), union(b)
+    out: list[Span] = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        lo, hi = max(left[i][0], right[j][0]), min(left[i][1], right[j][1])
+        if hi > lo:
+            out.append((lo, hi))
+        if left[i][1] < right[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def subtract(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> list[Span]:
+    """``a`` where ``b`` is off."""
+    out: list[Span] = []
+    cuts = union(b)
+    for lo, hi in union(a):
+        start = lo
+        for c0, c1 in cuts:
+            if c1 <= start or c0 >= hi:
+                continue
+            if c0 > start:
+                out.append((start, c0))
+            start = max(start, c1)
+        if start < hi:
+            out.append((start, hi))
+    return out

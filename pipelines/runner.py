@@ -30,7 +30,7 @@ from .schemas import (
     VideoMeta,
     utc_now,
 )
-from .stages import cluster, detect_track, faces_embed, naming, screentime
+from .stages import audio, cluster, detect_track, faces_embed, naming, screentime
 from .stages.base import (
     Canceled,
     MissingInputs,
@@ -44,7 +44,7 @@ from .video import probe_video
 
 DEFAULT_RUN_ID = "main"
 
-STAGES: dict[StageName, StageSpec] = {spec.name: spec for spec in (detect_track.SPEC, faces_embed.SPEC, cluster.SPEC, naming.SPEC, screentime.SPEC)}
+STAGES: dict[StageName, StageSpec] = {spec.name: spec for spec in (detect_track.SPEC, faces_embed.SPEC, cluster.SPEC, naming.SPEC, audio.SPEC, screentime.SPEC)}
 
 
 @dataclass
@@ -128,9 +128,13 @@ def run_pipeline(
         spec = STAGES[stage]
         marker = read_marker(storage, layout, stage)
         if stage not in wanted:  # not run now: later stages chain to its recorded fingerprint, if any
-            upstream = marker.fingerprint if marker and marker.state is StageState.succeeded else None
+            finished = marker.fingerprint if marker is not None and marker.state is StageState.succeeded else None
+            if spec.independent:
+                upstream = spec.chain(upstream, finished) if finished and upstream else upstream
+            else:
+                upstream = finished
             continue
-        if stage is not StageName.detect_track and upstream is None:
+        if stage is not StageName.detect_track and upstream is None and not spec.independent:
             prev = STAGE_ORDER[STAGE_ORDER.index(stage) - 1]
             raise MissingInputs(stage, [f"a finished {prev.value} stage for {ep_id}/{run_id}"])
         fp = spec.fingerprint(ctx, upstream)
@@ -138,10 +142,11 @@ def run_pipeline(
         if not force and marker and marker.state is StageState.succeeded and marker.fingerprint == fp and _outputs_exist(storage, layout, spec):
             outcomes.append(StageOutcome(stage, "reused", 0.0, dict(marker.counts)))
             progress(stage, 1, 1, step="reused")
-            upstream = fp
+            upstream = spec.chain(upstream, fp)
             continue
         for later in STAGE_ORDER[STAGE_ORDER.index(stage) + 1 :]:
-            _invalidate(storage, layout, later)
+            if not STAGES[later].independent:  # an independent stage's result stands whatever came before
+                _invalidate(storage, layout, later)
         running = StageMarker(stage=stage, state=StageState.running, fingerprint=fp, config=spec.settings(config), started_at=utc_now())
         write_model(storage, layout.marker(stage), running)
         try:
@@ -153,7 +158,7 @@ def run_pipeline(
         done = running.model_copy(update={"state": StageState.succeeded, "finished_at": utc_now(), "counts": counts})
         write_model(storage, layout.marker(stage), done)
         outcomes.append(StageOutcome(stage, "computed", time.time() - started, counts))
-        upstream = fp
+        upstream = spec.chain(upstream, fp)
 
     report = None
     if storage.exists(layout.screentime_json) and StageName.screentime in wanted:

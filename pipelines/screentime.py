@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from . import intervals as iv
+from .audio.link import identity_speech, link_voices, speaking_times, speech_of
 from .config import ScreentimeConfig
 from .ids import face_id
 from .schemas import (
@@ -28,6 +29,7 @@ from .schemas import (
     ScreentimeMath,
     ScreentimeReport,
     Shot,
+    SpeechTurn,
     TimelineRow,
     TrackRow,
 )
@@ -50,6 +52,9 @@ class ScreentimeInputs:
     faces: list[FaceRow]
     detections: list[DetectionRow] | None = None  # needed in faces mode only
     naming: dict[str, IdentityNaming] = field(default_factory=dict)  # suggestions from the facebank, by identity
+    speech: list[SpeechTurn] | None = None  # from the audio stage, when it ran
+    voice_casts: dict[str, str] = field(default_factory=dict)  # voice -> cast id, from a reviewer
+    voice_link_min_s: float = 1.0
 
 
 def name_of(assignments: Assignments, identity_id: str) -> tuple[str | None, str | None]:
@@ -235,7 +240,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
         "extras_s": round(iv.total(finish([s for t in extra_tracks for s in spans_of[t.track_id]])), 3),
         "junk_s": round(_junk_seconds(inputs), 3),
     }
-    return ScreentimeReport(
+    report = ScreentimeReport(
         ep_id=inputs.ep_id,
         run_id=inputs.run_id,
         preset=cfg.preset,
@@ -246,6 +251,40 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
         math=math,
         diagnostics=diagnostics,
     )
+    if inputs.speech is not None:
+        _add_speech(report, inputs, cast_spans, cast_names)
+    return report
+
+
+def _add_speech(report: ScreentimeReport, inputs: ScreentimeInputs, cast_spans: dict[str, list[iv.Span]], cast_names: dict[str, str]) -> None:
+    """Voices linked to people, and speaking / both / voice-only seconds per cast member and identity."""
+    on_screen = {i.identity_id: [(a, b) for a, b in i.intervals] for i in report.identities if i.kind not in ("extra", "junk", "not_face")}
+    links = link_voices(inputs.speech or [], on_screen, {i.identity_id: i.cast_id for i in report.identities}, inputs.voice_casts, inputs.voice_link_min_s)
+    report.speakers = links
+    report.identity_speech = identity_speech(links, on_screen)
+    speech = speech_of(links, "cast_id")
+    for m in report.metrics:
+        m.speaking_s, m.both_s, m.voice_only_s = speaking_times(speech.get(m.cast_id or "", []), cast_spans.get(m.cast_id or "", []))
+    for cast in sorted(set(speech) - {m.cast_id for m in report.metrics}):  # heard, never seen
+        s, b, v = speaking_times(speech[cast], [])
+        report.metrics.append(
+            CastMetrics(
+                name=cast_names.get(cast, cast),
+                cast_id=cast,
+                person_id=cast,
+                named_by="manual",
+                face_visible_seconds=0.0,
+                visual_s=0.0,
+                speaking_s=s,
+                both_s=b,
+                voice_only_s=v,
+                confidence=0.0,
+                tracks_count=0,
+                faces_count=0,
+            )
+        )
+    report.diagnostics["speech_s"] = round(iv.total(iv.union((t.start, t.end) for t in inputs.speech or [])), 3)
+    report.diagnostics["unnamed_speakers"] = sum(1 for link in links if not link.cast_id)
 
 
 def csv_rows(report: ScreentimeReport) -> list[dict]:

@@ -39,7 +39,9 @@ def admit(
         if video is None:
             raise HTTPException(409, f"detect_track needs the episode's video: upload it to /episodes/{ep_id}/video or put it in S3")
     else:
-        prev = STAGE_ORDER[STAGE_ORDER.index(stages[0]) - 1]
+        if StageName.audio in stages:  # the audio stage decodes the video when it can reach it
+            video = ctx.source_video(ep)
+        prev = StageName.detect_track if stages[0] is StageName.audio else STAGE_ORDER[STAGE_ORDER.index(stages[0]) - 1]
         marker = read_marker(ctx.storage, RunLayout(ep_id, run_id), prev)
         if marker is None or marker.state is not StageState.succeeded:
             raise HTTPException(409, f"{stages[0].value} needs a finished {prev.value} stage for {ep_id}/{run_id}")

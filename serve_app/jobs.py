@@ -44,9 +44,10 @@ JOB_STAGES: dict[str, list[StageName]] = {
     "faces_embed": [StageName.faces_embed],
     "cluster": [StageName.cluster, StageName.naming],
     "naming": [StageName.naming],
-    "screen_time_analyze": [StageName.naming, StageName.screentime],
-    "screentime": [StageName.naming, StageName.screentime],
-    "episode_cleanup": [StageName.faces_embed, StageName.cluster, StageName.naming, StageName.screentime],
+    "screen_time_analyze": [StageName.naming, StageName.audio, StageName.screentime],
+    "screentime": [StageName.naming, StageName.audio, StageName.screentime],
+    "audio": [StageName.audio],
+    "episode_cleanup": [StageName.faces_embed, StageName.cluster, StageName.naming, StageName.audio, StageName.screentime],
 }
 
 

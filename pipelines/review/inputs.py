@@ -16,6 +16,7 @@ from ..schemas import (
     IdentitiesFile,
     NamingFile,
     ShotsFile,
+    SpeechTurn,
     TrackMetrics,
     TrackRow,
     VideoMeta,
@@ -40,7 +41,27 @@ def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool) 
     inputs.identities = resolved.identities
     inputs.assignments = resolved.assignments
     inputs.naming = resolved.naming
+    if inputs.speech is not None and resolved.voice_labels:
+        inputs.voice_casts = voice_casts(inputs.speech, resolved.voice_labels)
     return inputs, resolved
+
+
+def voice_casts(turns: list[SpeechTurn], labels: list[tuple[list[list[float]], str | None]]) -> dict[str, str]:
+    """Each reviewer's voice assignment, re-attached to the current voice that spoke most in its anchor."""
+    from .. import intervals as iv
+    from ..audio.link import voice_spans
+
+    spans = voice_spans(turns)
+    out: dict[str, str] = {}
+    for anchor, cast in labels:
+        overlap = {v: iv.total(iv.intersect(s, [tuple(a) for a in anchor])) for v, s in spans.items()}
+        best = max(overlap, key=overlap.__getitem__) if overlap else None
+        if best is not None and overlap[best] > 0:
+            if cast:
+                out[best] = cast
+            else:
+                out.pop(best, None)
+    return out
 
 
 def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, with_detections: bool) -> ScreentimeInputs:
@@ -59,4 +80,5 @@ def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, w
         assignments=assignments,
         faces=read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow),
         detections=read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow) if with_detections else None,
+        speech=read_jsonl(storage, layout.manifest("audio/speech.jsonl"), SpeechTurn) if storage.exists(layout.manifest("audio/speech.jsonl")) else None,
     )

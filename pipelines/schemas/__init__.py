@@ -4,6 +4,7 @@
 markers); ``shows``: the show's roster, facebank, naming and calibration; ``base``: what all share.
 """
 
+from .audio import SpeakerLink, SpeechTurn, Voice, VoicesFile
 from .base import SCHEMA_VERSION, utc_now
 from .run import (
     CSV_COLUMNS,
@@ -18,6 +19,7 @@ from .run import (
     Identity,
     IdentityKind,
     IdentityScreentime,
+    IdentitySpeech,
     Interval,
     NameSource,
     Progress,
@@ -39,6 +41,11 @@ from .run import (
 from .shows import BankKind, Calibration, CastMember, FacebankEntry, IdentityNaming, NamingFile, ShowRecord, Suggestion
 
 __all__ = [
+    "SpeakerLink",
+    "SpeechTurn",
+    "Voice",
+    "VoicesFile",
+    "IdentitySpeech",
     "SCHEMA_VERSION",
     "utc_now",
     "CSV_COLUMNS",

@@ -12,6 +12,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
+from .audio import SpeakerLink
 from .base import SCHEMA_VERSION, _Model, utc_now
 from .shows import Suggestion
 
@@ -21,6 +22,7 @@ class StageName(str, Enum):
     faces_embed = "faces_embed"
     cluster = "cluster"
     naming = "naming"
+    audio = "audio"
     screentime = "screentime"
 
 
@@ -231,6 +233,7 @@ class CastMetrics(_Model):
     visual_s: float
     speaking_s: Optional[float]
     both_s: Optional[float]
+    voice_only_s: Optional[float] = Field(None, description="Speaking while not on screen.")
     confidence: float
     tracks_count: int
     faces_count: int
@@ -262,6 +265,13 @@ class ScreentimeMath(_Model):
     video_duration_s: float
 
 
+class IdentitySpeech(_Model):
+    identity_id: str
+    speaking_s: float
+    both_s: float
+    voice_only_s: float
+
+
 class ScreentimeReport(_Model):
     ep_id: str
     run_id: str
@@ -273,6 +283,8 @@ class ScreentimeReport(_Model):
     timeline: list[TimelineRow]
     math: ScreentimeMath
     diagnostics: dict[str, float | int | str | list[str]]
+    speakers: list[SpeakerLink] = Field(default_factory=list, description="Each voice, who it is (if known) and when it spoke: the speech timeline.")
+    identity_speech: list[IdentitySpeech] = Field(default_factory=list)
 
 
 CSV_COLUMNS = (
@@ -287,6 +299,7 @@ CSV_COLUMNS = (
     "tracks_count",
     "faces_count",
     "named_by",
+    "voice_only_s",
 )
 
 

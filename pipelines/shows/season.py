@@ -12,7 +12,7 @@ from ..review.live import live_screentime
 from ..storage import Storage
 from . import roster
 
-SEASON_COLUMNS = ("ep_id", "cast_id", "name", "seconds", "share_of_episode", "named_by", "episode_duration_s")
+SEASON_COLUMNS = ("ep_id", "cast_id", "name", "seconds", "share_of_episode", "named_by", "speaking_s", "both_s", "voice_only_s", "episode_duration_s")
 
 
 def season_table(storage: Storage, show_id: str, run_id: str = "main", ep_ids: list[str] | None = None) -> dict[str, Any]:
@@ -45,6 +45,9 @@ def season_table(storage: Storage, show_id: str, run_id: str = "main", ep_ids: l
                     "seconds": m.visual_s,
                     "share_of_episode": round(m.visual_s / duration, 4),
                     "named_by": m.named_by,
+                    "speaking_s": m.speaking_s,
+                    "both_s": m.both_s,
+                    "voice_only_s": m.voice_only_s,
                     "episode_duration_s": report.math.video_duration_s,
                 }
             )

@@ -79,13 +79,20 @@ class StageSpec:
     run: Callable[[RunContext], dict[str, float]]
     fingerprint_inputs: Callable[[RunContext], list[Any]] = lambda ctx: []
     execution_only: frozenset[str] = frozenset()
+    independent: bool = False
+    """Its result does not depend on the stage before it (audio): its fingerprint leaves the upstream
+    out, and a run that has never had it passes over it."""
 
     def settings(self, config: PipelineConfig) -> dict[str, Any]:
         section = getattr(config, self.name.value).model_dump()
         return {k: v for k, v in section.items() if k not in self.execution_only}
 
     def fingerprint(self, ctx: RunContext, upstream: str | None) -> str:
-        return fingerprint(self.name.value, self.version, self.settings(ctx.config), upstream, self.fingerprint_inputs(ctx))
+        return fingerprint(self.name.value, self.version, self.settings(ctx.config), None if self.independent else upstream, self.fingerprint_inputs(ctx))
+
+    def chain(self, upstream: str | None, own: str) -> str:
+        """What the next stage chains to: this stage's fingerprint, with the upstream's for an independent stage."""
+        return fingerprint(upstream, own) if self.independent else own
 
 
 def model_settings(config: PipelineConfig) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""Stage 5: who speaks when. The audio track is decoded (PyAV, 16 kHz mono), speech found by Silero VAD
+and embedded by the speaker encoder in Ray tasks over time segments; the driver clusters the windows
+into voices (:mod:`pipelines.audio.diarize`) and writes ``audio/speech.jsonl`` and ``audio/voices.json``.
+
+The stage is independent of the face stages (its fingerprint is the video and its settings), so a
+re-cluster or a facebank change never re-runs it. A video without an audio stream gets a note, not an
+error. Linking voices to people happens whenever screen time is computed (:mod:`pipelines.audio.link`),
+so human corrections always apply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+
+from ..artifacts import write_jsonl, write_model
+from ..audio.decode import NoAudio, read_audio
+from ..audio.diarize import diarize_windows, speech_windows
+from ..schemas import SpeechTurn, StageName, Voice, VoicesFile
+from ..storage import fetch_to_cache
+from .base import RunContext, StageSpec
+
+STAGE = StageName.audio
+SPEECH_FILE = "audio/speech.jsonl"
+VOICES_FILE = "audio/voices.json"
+SPEAKER_MODEL = "resemblyzer-0.1.4"
+
+
+@ray.remote(num_cpus=1, max_retries=2)
+def analyze_segment(
+    video: str, start_s: float, end_s: float, settings: dict[str, Any]
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray]:
+    """(speech spans, windows, window embeddings) of one stretch of the audio, in episode seconds."""
+    from actors.models.vad import SileroVad, speech_spans
+    from actors.models.voice_encoder import VoiceEncoder
+
+    wave = read_audio(video, start_s, end_s)
+    probs = SileroVad().probabilities(wave)
+    spans = [(start_s + a, start_s + b) for a, b in speech_spans(probs, settings["vad_on"], settings["vad_off"], min_silence_s=settings["min_silence_s"])]
+    windows = speech_windows(spans, settings["window_s"], settings["hop_s"])
+    waves = [wave[int((a - start_s) * 16000) : int((b - start_s) * 16000)] for a, b in windows]
+    embeddings = VoiceEncoder().embed(waves) if waves else np.zeros((0, 256), np.float32)
+    return spans, windows, embeddings
+
+
+def _video(ctx: RunContext) -> str | None:
+    if ctx.video_source:
+        return str(fetch_to_cache(ctx.video_source)) if ctx.video_source.startswith("s3://") else ctx.video_source
+    meta = ctx.video
+    return meta.path if meta is not None and Path(meta.path).is_file() else None
+
+
+def run(ctx: RunContext) -> dict[str, float]:
+    cfg = ctx.config.audio
+    layout = ctx.layout
+    ctx.progress(STAGE, 0, 1, step="audio")
+    video = _video(ctx)
+    note = None
+    spans: list[tuple[float, float]] = []
+    windows: list[tuple[float, float]] = []
+    embeddings = np.zeros((0, 256), np.float32)
+    if not cfg.enabled:
+        note = "audio analysis is turned off (audio.enabled=false)"
+    elif video is None:
+        note = "the video is not reachable from here: speech was not analysed"
+    else:
+        try:
+            read_audio(video, 0.0, 0.05)  # no audio stream: a note, not a failure
+            duration = ctx.require_video().duration_s
+            bounds = [(t, min(duration, t + cfg.segment_s)) for t in np.arange(0.0, duration, cfg.segment_s)]
+            settings = cfg.model_dump()
+            results = ray.get([analyze_segment.remote(video, float(a), float(b), settings) for a, b in bounds])
+            for seg_spans, seg_windows, seg_emb in results:
+                spans += seg_spans
+                windows += seg_windows
+                embeddings = np.concatenate([embeddings, seg_emb]) if len(seg_emb) else embeddings
+        except NoAudio as exc:
+            note = str(exc)
+    ctx.check_canceled()
+    turns, centroids = diarize_windows(spans, windows, embeddings, cfg.voice_threshold, cfg.min_voice_s)
+    rows = [SpeechTurn(start=t.start, end=t.end, voice_id=f"voice_{t.voice + 1:02d}", confidence=t.confidence) for t in turns]
+    voices = []
+    for k in range(len(centroids)):
+        own = [t for t in turns if t.voice == k]
+        voices.append(
+            Voice(
+                voice_id=f"voice_{k + 1:02d}",
+                speech_s=round(sum(t.end - t.start for t in own), 3),
+                turns=len(own),
+                centroid=[round(float(v), 5) for v in centroids[k]],
+            )
+        )
+    write_jsonl(ctx.storage, layout.manifest(SPEECH_FILE), rows)
+    speech_s = round(sum(b - a for a, b in spans), 3)
+    write_model(
+        ctx.storage,
+        layout.manifest(VOICES_FILE),
+        VoicesFile(ep_id=layout.ep_id, run_id=layout.run_id, speaker_model=SPEAKER_MODEL, has_audio=note is None, note=note, speech_s=speech_s, voices=voices),
+    )
+    ctx.progress(STAGE, 1, 1, step="audio")
+    return {"speech_s": speech_s, "voices": len(voices), "turns": len(rows), "has_audio": int(note is None)}
+
+
+def fingerprint_inputs(ctx: RunContext) -> list:
+    return [ctx.video.content_id if ctx.video else None, SPEAKER_MODEL]
+
+
+SPEC = StageSpec(
+    name=STAGE,
+    version=1,
+    outputs=(SPEECH_FILE, VOICES_FILE),
+    run=run,
+    fingerprint_inputs=fingerprint_inputs,
+    execution_only=frozenset({"segment_s"}),
+    independent=True,
+)
