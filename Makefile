@@ -5,12 +5,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Speech models that ship in packages whose declared torch dependency we do not need (their ONNX and
+# checkpoint files are read directly): installed without dependencies.
+AUDIO_MODELS := "silero-vad==6.2.3" "Resemblyzer==0.1.4"
 export RAY_USAGE_STATS_ENABLED ?= 0
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps $(AUDIO_MODELS)
 	touch $@
 
 install: $(VENV)/.installed

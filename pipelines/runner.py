@@ -101,6 +101,11 @@ def run_pipeline(
     resolved = resolve_config(profile, overrides, environ)
     config = resolved.config
     check_models(config.models)
+    if StageName.audio in (stages or STAGE_ORDER) and config.audio.enabled:
+        from actors.models.vad import vad_model_path
+        from actors.models.voice_encoder import encoder_weights_path
+
+        vad_model_path(), encoder_weights_path()  # missing speech models: a clear error before any work
     wanted = list(STAGE_ORDER) if not stages else [s for s in STAGE_ORDER if s in set(stages)]
     layout = RunLayout(ep_id, run_id)
 

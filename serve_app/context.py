@@ -37,6 +37,7 @@ RUN_Q = Query(DEFAULT_RUN_ID, pattern=RUN_ID_PATTERN)
 SHOW = PathParam(pattern=SHOW_SLUG_PATTERN)
 CAST = PathParam(pattern=CAST_ID_PATTERN)
 IDENTITY = PathParam(pattern=IDENTITY_ID_PATTERN)
+VOICE = PathParam(pattern=r"^voice_\d{2,4}$")
 ENTRY = PathParam(pattern=ENTRY_ID_PATTERN)
 JOB_ID = PathParam(pattern=r"^job-[0-9a-f]{12}$")
 

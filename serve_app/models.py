@@ -205,6 +205,11 @@ class RejectRequest(_Body):
     active: bool = Field(True, description="false takes the rejection back")
 
 
+class VoiceAssignRequest(_Body):
+    run_id: str = RUN_FIELD
+    cast_id: Optional[str] = Field(pattern=CAST_ID_PATTERN, description="null clears the assignment")
+
+
 class UndoRequest(_Body):
     run_id: str = RUN_FIELD
     seq: Optional[int] = Field(None, ge=1, le=10**9, description="the entry to take back (default: the newest still in effect)")

@@ -63,7 +63,13 @@ def diarize_windows(
 
 
 def diarize(
-    wave: np.ndarray, spans: list[tuple[float, float]], embed: Any, threshold: float = 0.68, window_s: float = 1.5, hop_s: float = 0.5, min_voice_s: float = 1.0
+    wave: np.ndarray,
+    spans: list[tuple[float, float]],
+    embed: Any,
+    threshold: float = 0.68,
+    window_s: float = 1.5,
+    hop_s: float = 0.25,
+    min_voice_s: float = 1.0,
 ) -> tuple[list[Turn], np.ndarray]:
     """All in one process: ``embed(waves) -> (n, d)`` embeds the windows of ``wave`` (16 kHz)."""
     windows = speech_windows(spans, window_s, hop_s)

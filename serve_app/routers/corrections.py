@@ -11,16 +11,18 @@ from typing import Optional
 from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 
+from pipelines.artifacts import read_jsonl
 from pipelines.config import resolve_config
 from pipelines.corrections import last_undoable, load_corrections, undone_seqs
 from pipelines.ids import parse_face_id
 from pipelines.review.edits import CorrectionBuilder, append_correction
 from pipelines.review.errors import Conflict
 from pipelines.review.view import assignments_summary, load_view
+from pipelines.schemas import SpeechTurn
 from pipelines.shows import roster
 from pipelines.shows.confirmed import sync_run
 
-from ..context import EP, IDENTITY, RUN_Q, Ctx
+from ..context import EP, IDENTITY, RUN_Q, VOICE, Ctx
 from ..models import (
     AssignmentsResponse,
     ClusterAssignRequest,
@@ -32,6 +34,7 @@ from ..models import (
     SplitRequest,
     TrackAssignRequest,
     UndoRequest,
+    VoiceAssignRequest,
 )
 
 router = APIRouter(tags=["corrections"])
@@ -151,3 +154,17 @@ def undo_last(req: UndoRequest, ctx: Ctx, ep_id: str = EP) -> dict:
         return {"op": "undo", "target_seq": seq}
 
     return _append(ctx, ep_id, req.run_id, build)
+
+
+@router.post("/episodes/{ep_id}/voices/{voice_id}/assign", response_model=AssignmentsResponse)
+def assign_voice(req: VoiceAssignRequest, ctx: Ctx, ep_id: str = EP, voice_id: str = VOICE) -> dict:
+    """This voice is ``cast_id`` (null clears it): wins over the on-screen evidence, and follows the voice
+    through re-runs (anchored by when it spoke)."""
+    _check_cast(ctx, ep_id, req.cast_id)
+    layout = ctx.run(ep_id, req.run_id)
+    key = layout.manifest("audio/speech.jsonl")
+    turns = read_jsonl(ctx.storage, key, SpeechTurn) if ctx.storage.exists(key) else []
+    spans = [[t.start, t.end] for t in turns if t.voice_id == voice_id]
+    if not spans:
+        raise HTTPException(404, f"voice {voice_id} not found in {ep_id}/{req.run_id}: run the audio stage first")
+    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_voice", "spans": spans, "cast_id": req.cast_id})

@@ -1,0 +1,173 @@
+"""Speaking-time benchmark: episodes where each on-screen person has their own synthetic voice.
+
+    python -m bench.speaking [--episodes N]
+
+Each episode is a rendered real-face episode (``bench.episodes``) with a dialogue track: lines spoken
+by the person on screen while they are visible (each person has their own espeak-ng voice), and some
+lines spoken off screen by someone seen elsewhere in the episode. Truth: who speaks when. Reported:
+per-person speaking-time error (speech of the voices linked to that person's identities, against the
+lines' durations), voice-to-person accuracy (share of true speaking seconds that went to a voice linked
+to the right person), DER against the lines, DER on pyannote's real sample, and the audio stage's
+share of the episode's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from pipelines import intervals as iv
+from pipelines.layout import RunLayout
+from pipelines.ray_env import ensure_ray
+from pipelines.runner import run_pipeline
+from pipelines.sample import speech as tts
+from pipelines.sample.episode import GroundTruth
+from pipelines.sample.evaluate import evaluate_run
+from pipelines.storage import LocalStorage
+
+from .episodes import bench_dir, episode
+
+EPISODES = ((711, 45.0), (712, 45.0), (713, 45.0))
+TARGETS = {"speaking_error_median": 0.05, "speaking_error_max": 0.10, "voice_to_person": 0.95, "der_pyannote": 0.15, "audio_share_of_wall": 0.15}
+
+
+def visible(truth: GroundTruth) -> dict[str, list[tuple[float, float]]]:
+    frames: dict[str, set[int]] = defaultdict(set)
+    for f, person, *_ in truth.faces:
+        frames[person].add(f)
+    return {p: iv.union((f / truth.fps, (f + 1) / truth.fps) for f in sorted(fs)) for p, fs in frames.items()}
+
+
+def dialogue(truth: GroundTruth, seed: int) -> list[tts.Line]:
+    """Lines by people while they are the only one on screen, and some off screen, never overlapping."""
+    rng = random.Random(seed)
+    seen = visible(truth)
+    alone = {p: iv.subtract(spans, [s for q, other in seen.items() if q != p for s in other]) for p, spans in seen.items()}
+    duration = truth.frame_count / truth.fps
+    lines: list[tts.Line] = []
+    t = 0.3
+    while t < duration - 2.0:
+        text = rng.choice(tts.LINES)
+        fits = [p for p, spans in alone.items() if p in tts.VOICES and any(a <= t and t + 2.5 <= b for a, b in spans)]
+        if fits:
+            person = rng.choice(fits)
+        elif rng.random() < 0.35:  # someone off screen, seen elsewhere in the episode
+            off = [p for p in seen if p in tts.VOICES and not any(a <= t + 2.5 and t <= b for a, b in seen[p])]
+            if not off:
+                t += 0.5
+                continue
+            person = rng.choice(off)
+        else:
+            t += 0.5
+            continue
+        samples = tts.speak(person, text)
+        end = t + len(samples) / tts.RATE
+        span = alone.get(person, [])
+        if fits and not any(a <= t and end <= b for a, b in span):  # the line would outlast the moment alone: shorter text
+            samples = samples[: int((min(b for a, b in span if a <= t < b) - t) * tts.RATE)]
+            end = t + len(samples) / tts.RATE
+        if end - t > 0.8:
+            lines.append(tts.Line(person, t, samples))
+        t = end + rng.uniform(0.4, 1.2)
+    return lines
+
+
+def score(report, labels: dict[str, str | None], lines: list[tts.Line], duration: float) -> dict:
+    """Per-person speaking error, voice-to-person accuracy and DER for one episode."""
+    from pipelines.audio.metrics import der
+
+    person_of_voice = {s.voice_id: labels.get(s.identity_id) if s.identity_id else None for s in report.speakers}
+    voice_spans = {s.voice_id: [(a, b) for a, b in s.intervals] for s in report.speakers}
+    measured: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for voice, person in person_of_voice.items():
+        if person:
+            measured[person] += voice_spans[voice]
+    truth_spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for line in lines:
+        truth_spans[line.person].append((line.start, line.end))
+    errors = {p: abs(iv.total(iv.union(measured.get(p, []))) - iv.total(spans)) / iv.total(spans) for p, spans in truth_spans.items()}
+    right = sum(
+        iv.total(iv.intersect(spans, [s for v, p in person_of_voice.items() if p == person for s in voice_spans[v]])) for person, spans in truth_spans.items()
+    )
+    total = sum(iv.total(s) for s in truth_spans.values())
+    hyp = [(a, b, v) for v, spans in voice_spans.items() for a, b in spans]
+    return {"errors": errors, "right_s": right, "total_s": total, "der": der([(x.start, x.end, x.person) for x in lines], hyp, duration)["der"]}
+
+
+def pyannote_der() -> dict[str, float]:
+    from actors.models.vad import SileroVad, speech_spans
+    from actors.models.voice_encoder import VoiceEncoder
+    from pipelines.audio.decode import read_audio
+    from pipelines.audio.diarize import diarize
+    from pipelines.audio.metrics import der, read_rttm
+    from pipelines.sample.media import pyannote_sample
+
+    path, rttm = pyannote_sample()
+    wave = read_audio(path)
+    turns, voices = diarize(wave, speech_spans(SileroVad().probabilities(wave)), VoiceEncoder().embed)
+    hyp = [(t.start, t.end, str(t.voice)) for t in turns]
+    ref = read_rttm(rttm)
+    return {
+        "voices": len(voices),
+        "der": round(der(ref, hyp, len(wave) / 16000)["der"], 4),
+        "der_collar_0.25": round(der(ref, hyp, len(wave) / 16000, collar=0.25)["der"], 4),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--episodes", type=int, default=len(EPISODES))
+    args = parser.parse_args(argv)
+    if not tts.have_tts():
+        print("espeak-ng is not installed (apt-get install espeak-ng)")
+        return 2
+    ensure_ray()
+    root = bench_dir() / "speaking"
+    storage = LocalStorage(root / "runs")
+    errors: list[float] = []
+    right = total = 0.0
+    ders, shares = [], []
+    for k, (seed, seconds) in enumerate(EPISODES[: args.episodes], start=1):
+        video, truth = episode(seed, seconds)
+        lines = dialogue(truth, seed)
+        with_audio = tts.mux_audio(video, tts.mix(lines, truth.frame_count / truth.fps), root / f"ep_{seed}_speech.mp4")
+        ep_id = f"speak-s01e{k:02d}"
+        t0 = time.time()
+        result = run_pipeline(storage=storage, ep_id=ep_id, video=str(with_audio), force=True)
+        wall = time.time() - t0
+        audio_s = next(o.seconds for o in result.outcomes if o.stage.value == "audio")
+        labels = evaluate_run(storage, RunLayout(ep_id, "main"), truth).identity_labels
+        assert result.report is not None
+        out = score(result.report, labels, lines, truth.frame_count / truth.fps)
+        errors += list(out["errors"].values())
+        right += out["right_s"]
+        total += out["total_s"]
+        ders.append(out["der"])
+        shares.append(audio_s / wall)
+        print(
+            f"{ep_id}: {len(lines)} lines, {out['total_s']:.1f} s of speech; voice-to-person {out['right_s'] / max(out['total_s'], 1e-9):.3f}, DER {out['der']:.3f}, "
+            f"errors {json.dumps({p: round(e, 3) for p, e in out['errors'].items()})}; audio stage {audio_s:.1f} s of {wall:.1f} s"
+        )
+    result_json = {
+        "speaking_error_median": round(float(np.median(errors)), 4),
+        "speaking_error_max": round(float(np.max(errors)), 4),
+        "voice_to_person": round(right / max(total, 1e-9), 4),
+        "der_synthetic_mean": round(float(np.mean(ders)), 4),
+        "pyannote": pyannote_der(),
+        "audio_share_of_wall_max": round(max(shares), 4),
+        "targets": TARGETS,
+    }
+    print(json.dumps(result_json, indent=2))
+    (Path(__file__).parent / "results" / "speaking_2core.json").write_text(json.dumps(result_json, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Speech: decoding any layout and rate, voice activity on speech, silence, noise and music-like tones,
+voices on synthetic dialogue and on pyannote's real two-speaker sample (DER against its reference
+turns), a video without audio, and speaking time through the pipeline (linked to who is on screen)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from actors.models.vad import SileroVad, speech_spans
+from pipelines.audio.decode import NoAudio, read_audio
+from pipelines.sample import speech as tts
+
+THRESHOLDS = {"pyannote_der_max": 0.22, "pyannote_der_collar_max": 0.06, "tts_der_max": 0.06}
+needs_tts = pytest.mark.skipif(not tts.have_tts(), reason="espeak-ng is not installed (apt-get install espeak-ng)")
+
+
+@pytest.fixture(scope="module")
+def vad():
+    return SileroVad()
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from actors.models.voice_encoder import VoiceEncoder
+
+    return VoiceEncoder()
+
+
+def _write(path: Path, signal: np.ndarray, rate: int, channels: int, codec: str = "aac") -> Path:
+    layout = "mono" if channels == 1 else "stereo"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        data = np.tile(signal[None, :], (channels, 1)).astype(np.float32)
+        fmt = "fltp" if codec == "aac" else "s16p"
+        for k in range(0, data.shape[1], 1024):
+            chunk = data[:, k : k + 1024]
+            frame = av.AudioFrame.from_ndarray(chunk if fmt == "fltp" else (chunk * 32767).astype(np.int16), format=fmt, layout=layout)
+            frame.rate, frame.pts, frame.time_base = rate, k, Fraction(1, rate)
+            for p in stream.encode(frame):
+                out.mux(p)
+        for p in stream.encode(None):
+            out.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_any_rate_and_layout_decodes_to_16k_mono_in_place(tmp_path, rate, channels):
+    t = np.arange(int(3.0 * rate)) / rate
+    beep = (0.5 * np.sin(2 * np.pi * 440 * t) * ((t >= 1.0) & (t < 2.0))).astype(np.float32)
+    path = _write(tmp_path / f"beep_{rate}_{channels}.m4a", beep, rate, channels)
+    wave = read_audio(path)
+    assert abs(len(wave) / 16000 - 3.0) < 0.1
+    loud = np.nonzero(np.abs(wave) > 0.2)[0] / 16000
+    assert 0.9 < loud.min() < 1.1 and 1.9 < loud.max() < 2.1  # the beep is where it was
+    part = read_audio(path, 1.5, 2.5)
+    assert abs(len(part) / 16000 - 1.0) < 0.05 and np.abs(part[: 8000 - 800]).max() > 0.2  # a window starts at its time
+
+
+def test_a_video_without_audio_is_a_note_not_a_crash(test_episode):
+    video, _ = test_episode
+    with pytest.raises(NoAudio, match="no audio stream"):
+        read_audio(video)
+
+
+def test_silence_noise_and_music_like_tones_are_not_speech(vad):
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 10) / 16000
+    chord = 0.2 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 277 * t) + np.sin(2 * np.pi * 330 * t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 2 * t))
+    for signal in (np.zeros_like(t), rng.normal(0, 0.1, len(t)), chord):
+        assert sum(b - a for a, b in speech_spans(vad.probabilities(signal.astype(np.float32)))) < 0.5
+
+
+def test_real_two_speaker_recording_against_its_reference_turns(vad, encoder):
+    from pipelines.audio.diarize import diarize
+    from pipelines.audio.metrics import der, read_rttm
+    from pipelines.sample.media import MediaUnavailable, pyannote_sample
+
+    try:
+        path, rttm = pyannote_sample()
+    except MediaUnavailable as exc:
+        pytest.skip(str(exc))
+    wave = read_audio(path)
+    turns, voices = diarize(wave, speech_spans(vad.probabilities(wave)), encoder.embed)
+    hyp = [(t.start, t.end, str(t.voice)) for t in turns]
+    ref = read_rttm(rttm)
+    assert len(voices) == 2
+    assert der(ref, hyp, len(wave) / 16000)["der"] <= THRESHOLDS["pyannote_der_max"]
+    assert der(ref, hyp, len(wave) / 16000, collar=0.25)["der"] <= THRESHOLDS["pyannote_der_collar_max"]
+
+
+@needs_tts
+def test_synthetic_dialogue_two_voices(vad, encoder):
+    from pipelines.audio.diarize import diarize
+    from pipelines.audio.metrics import der
+
+    lines, t = [], 0.5
+    for k, text in enumerate(tts.LINES):
+        who = "obama" if k % 2 == 0 else "t1_a"
+        s = tts.speak(who, text)
+        lines.append(tts.Line(who, t, s))
+        t += len(s) / tts.RATE + 0.6
+    track = tts.mix(lines, t + 0.5)
+    wave = np.interp(np.arange(0, len(track), tts.RATE / 16000), np.arange(len(track)), track).astype(np.float32)
+    turns, voices = diarize(wave, speech_spans(vad.probabilities(wave)), encoder.embed)
+    assert len(voices) == 2
+    assert (
+        der([(x.start, x.end, x.person) for x in lines], [(x.start, x.end, str(x.voice)) for x in turns], len(wave) / 16000)["der"] <= THRESHOLDS["tts_der_max"]
+    )
+
+
+@needs_tts
+@pytest.mark.slow
+def test_speaking_time_through_the_pipeline(pipeline_run, tmp_path):
+    """The test episode with two lines: t1_b speaks while alone on screen; later someone speaks over an
+    empty shot. The first voice is linked to t1_b's identity, the second stays an unnamed speaker."""
+    from pipelines.runner import run_pipeline
+    from pipelines.storage import LocalStorage
+
+    _, _, _, truth, video = pipeline_run
+    first, second = tts.speak("t1_b", "Hello there, I am the second guest tonight."), tts.speak("obama", "And nobody can see me at all right now.")
+    lines = [tts.Line("t1_b", 4.8, first), tts.Line("obama", 10.4, second)]
+    with_audio = tts.mux_audio(Path(video), tts.mix(lines, 14.0), tmp_path / "with_audio.mp4")
+    storage = LocalStorage(tmp_path / "data")
+    result = run_pipeline(storage=storage, ep_id="speak-s01e01", video=str(with_audio))
+    report = result.report
+    assert report is not None and len(report.speakers) == 2
+    by_voice = {s.voice_id: s for s in report.speakers}
+    linked = [s for s in by_voice.values() if s.identity_id]
+    assert len(linked) == 1 and linked[0].source == "on_screen"
+    t1_b = next(i for i in report.identities if i.identity_id == linked[0].identity_id)
+    assert 5.0 <= t1_b.intervals[0][0] <= 5.3  # the identity on screen from ~5.1 s: t1_b's
+    speech = next(x for x in report.identity_speech if x.identity_id == t1_b.identity_id)
+    assert abs(speech.speaking_s - len(first) / tts.RATE) < 0.3 and speech.both_s <= speech.speaking_s and speech.voice_only_s >= 0
+    unnamed = [s for s in report.speakers if not s.identity_id]
+    assert len(unnamed) == 1 and abs(unnamed[0].speech_s - len(second) / tts.RATE) < 0.3
+    again = run_pipeline(storage=storage, ep_id="speak-s01e01", video=str(with_audio), overrides={"cluster.knn": 16})
+    assert {o.stage.value: o.action for o in again.outcomes}["audio"] == "reused"  # a re-cluster never re-runs the audio
