@@ -80,7 +80,7 @@ def test_errors_are_4xx_with_detail(api):
     assert client.get("/jobs/../../x").status_code == 404
     assert client.post("/jobs/detect_track_async", json={"ep_id": "nope-s01e01"}).status_code == 404
     assert client.post("/jobs/detect_track_async", json={"ep_id": "Bad Id"}).status_code == 422
-    assert client.get("/audio/prerequisites").json()["available"] is False
+    assert client.get("/audio/prerequisites").json() == {"available": True, "missing": [], "detail": client.get("/audio/prerequisites").json()["detail"]}
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def test_whole_flow(api, finished_episode):
     assert steps["analyze"]["state"] == "succeeded" and steps["analyze"]["job_type"] == "screen_time_analyze"
 
     status = client.get(f"/episodes/{EP}/status").json()
-    assert [s["state"] for s in status["stages"]] == ["succeeded"] * 5
+    assert [s["state"] for s in status["stages"]] == ["succeeded"] * 6
     assert "main" in [r["run_id"] for r in client.get(f"/episodes/{EP}/runs").json()["runs"]]
     report = client.get(f"/episodes/{EP}/runs/main/screentime").json()
     assert len(report["identities"]) == len(truth.seconds) == 3
@@ -389,7 +389,7 @@ def test_every_endpoint_of_the_api_reference_exists(api):
     spec = client.get("/openapi.json").json()
     have = set()
     for path, ops in spec["paths"].items():
-        stages = ["detect_track", "faces_embed", "cluster", "naming", "screentime"] if "{stage}" in path else [None]
+        stages = ["detect_track", "faces_embed", "cluster", "naming", "audio", "screentime"] if "{stage}" in path else [None]
         for stage in stages:
             concrete = path.replace("{stage}", stage) if stage else path
             have |= {(m.upper(), re.sub(r"\{[^}]+\}", "{}", concrete)) for m in ops}

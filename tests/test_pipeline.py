@@ -75,14 +75,14 @@ def test_artifacts_follow_the_documented_layout(pipeline_run):
     assert report.identities and all(i.cast_id is None for i in report.identities)
     assert report.identities == sorted(report.identities, key=lambda i: -i.visual_s)
     csv_head = storage.read_text(layout.screentime_csv).splitlines()[0]
-    assert csv_head == "name,cast_id,person_id,face_visible_seconds,visual_s,speaking_s,both_s,confidence,tracks_count,faces_count,named_by"
+    assert csv_head == "name,cast_id,person_id,face_visible_seconds,visual_s,speaking_s,both_s,confidence,tracks_count,faces_count,named_by,voice_only_s"
     assert not list(Path(storage.uri).rglob("*.tmp"))
 
 
 def test_rerun_reuses_every_stage(pipeline_run):
     storage, layout, _, _, video = pipeline_run
     again = run_pipeline(storage=storage, ep_id=TEST_EP, video=str(video))
-    assert [o.action for o in again.outcomes] == ["reused"] * 5
+    assert [o.action for o in again.outcomes] == ["reused"] * 6
 
 
 def test_changed_setting_recomputes_that_stage_and_after_only(pipeline_run, ray_cluster):
@@ -92,9 +92,9 @@ def test_changed_setting_recomputes_that_stage_and_after_only(pipeline_run, ray_
     seg_key = f"frames/{TEST_EP}/runs/{run_id}/segments/seg_00000.parquet"
     seg_mtime = os.path.getmtime(Path(storage.uri) / seg_key)
     changed = run_pipeline(storage=storage, ep_id=TEST_EP, run_id=run_id, video=str(video), overrides={"screentime.gap_tolerance_s": 0.1})
-    assert [o.action for o in changed.outcomes] == ["reused", "reused", "reused", "reused", "computed"]
+    assert [o.action for o in changed.outcomes] == ["reused", "reused", "reused", "reused", "reused", "computed"]
     retracked = run_pipeline(storage=storage, ep_id=TEST_EP, run_id=run_id, video=str(video), overrides={"detect_track.track_max_gap_s": 0.4})
-    assert [o.action for o in retracked.outcomes] == ["computed"] * 5
+    assert [o.action for o in retracked.outcomes] == ["computed", "computed", "computed", "computed", "reused", "computed"]  # audio: independent of tracking
     assert os.path.getmtime(Path(storage.uri) / seg_key) == seg_mtime  # detections reused: only tracking reran
 
 

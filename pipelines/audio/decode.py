@@ -27,14 +27,23 @@ def read_audio(path: str | Path, start_s: float = 0.0, end_s: float | None = Non
             container.seek(int(start_s / time_base), stream=stream, any_frame=False, backward=True)
         chunks: list[np.ndarray] = []
         first_ts: float | None = None
-        for frame in container.decode(stream):
-            ts = float(frame.pts * time_base) if frame.pts is not None else None
-            if end_s is not None and ts is not None and ts >= end_s:
+        done = False
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:  # a damaged packet: its few milliseconds are skipped
+                continue
+            for frame in frames:
+                ts = float(frame.pts * time_base) if frame.pts is not None else None
+                if end_s is not None and ts is not None and ts >= end_s:
+                    done = True
+                    break
+                for out in resampler.resample(frame):
+                    if first_ts is None:
+                        first_ts = float(out.pts) / RATE if out.pts is not None else (ts or 0.0)
+                    chunks.append(out.to_ndarray().reshape(-1))
+            if done:
                 break
-            for out in resampler.resample(frame):
-                if first_ts is None:
-                    first_ts = float(out.pts) / RATE if out.pts is not None else (ts or 0.0)
-                chunks.append(out.to_ndarray().reshape(-1))
         for out in resampler.resample(None):
             chunks.append(out.to_ndarray().reshape(-1))
     wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import ray
 
@@ -79,6 +80,8 @@ def run(ctx: RunContext) -> dict[str, float]:
                 embeddings = np.concatenate([embeddings, seg_emb]) if len(seg_emb) else embeddings
         except NoAudio as exc:
             note = str(exc)
+        except av.error.FFmpegError as exc:  # an audio track that cannot be decoded: a note, the faces still count
+            note = f"the audio track could not be decoded: {exc}"
     ctx.check_canceled()
     turns, centroids = diarize_windows(spans, windows, embeddings, cfg.voice_threshold, cfg.min_voice_s)
     rows = [SpeechTurn(start=t.start, end=t.end, voice_id=f"voice_{t.voice + 1:02d}", confidence=t.confidence) for t in turns]
