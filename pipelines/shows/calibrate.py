@@ -5,7 +5,8 @@ that holds none of that episode's own faces (photos and the other episodes' conf
 a range of thresholds. Precision = automatic names that match the reviewer's / automatic names;
 coverage = seconds of the reviewer's cast identities that got the right automatic name / all of them.
 The stored threshold is the lowest one with precision >= ``target_precision`` (the most coverage
-that keeps automatic names trustworthy).
+that keeps automatic names trustworthy), but never more than ``FLOOR_BELOW_DEFAULT`` below the
+embedder's default.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ from ..schemas import Calibration
 from ..storage import Storage
 from . import facebank
 from .errors import NothingToCalibrate
-from .naming import NamingRules, decide, identity_pairs
+from .naming import NamingRules, decide, default_threshold, identity_pairs
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.86, 0.02))
 TARGET_PRECISION = 0.98
+FLOOR_BELOW_DEFAULT = 0.1
+"""The chosen threshold never goes more than this below the embedder's default: a few confirmed
+episodes name few identities, and the lowest threshold that is perfect on them is often luck."""
 
 
 @dataclass
@@ -83,7 +87,8 @@ def calibrate(
     per_ep_scores = []
     for ep in episodes:
         held_out = [e for e in entries if e.ep_id != ep.ep_id]
-        index = FacebankIndex([facebank.label_of(e) for e in held_out], np.asarray([e.embedding for e in held_out], np.float32).reshape(len(held_out), -1))
+        matrix = np.asarray([e.embedding for e in held_out], np.float32) if held_out else np.zeros((0, 1), np.float32)
+        index = FacebankIndex([facebank.label_of(e) for e in held_out], matrix)
         per_ep_scores.append(index.scores(ep.vectors))
     for t in THRESHOLDS:
         named = correct = 0
@@ -100,7 +105,12 @@ def calibrate(
         table.append(
             {"threshold": t, "precision": round(correct / named, 4) if named else 1.0, "coverage": round(covered / total, 4) if total else 0.0, "named": named}
         )
-    good = [row for row in table if row["precision"] >= target_precision and row["named"]]
+    if not any(row["named"] for row in table):
+        raise NothingToCalibrate(
+            f"no confirmed episode of {show_id} could be named by the rest of the bank (photos, or other episodes' faces): nothing stored; add photos or confirm a second episode"
+        )
+    floor = default_threshold(embedding_model) - FLOOR_BELOW_DEFAULT
+    good = [row for row in table if row["precision"] >= target_precision and row["named"] and row["threshold"] >= floor - 1e-9]
     chosen = good[0] if good else table[-1]
     calibration = Calibration(
         show_id=show_id,

@@ -73,12 +73,15 @@ def run(args: argparse.Namespace) -> int:
         result = calibrate(storage, show, model, naming.margin, naming.strong_lead, args.run_id)
         print(f"{'threshold':>9} {'precision':>9} {'coverage':>9} {'named':>6}")
         for row in result.table:
-            if row["threshold"] * 100 % 4 < 1e-6 or row["threshold"] == result.auto_threshold:
+            if round(row["threshold"] * 100) % 10 == 0 or row["threshold"] == result.auto_threshold:
                 mark = "  <- chosen" if row["threshold"] == result.auto_threshold else ""
                 print(f"{row['threshold']:>9.2f} {row['precision']:>9.3f} {row['coverage']:>9.3f} {int(row['named']):>6}{mark}")
         print(
             f"\n{show}: auto threshold {result.auto_threshold:.2f} (precision {result.precision:.3f}, coverage {result.coverage:.3f}) from {len(result.episodes)} episode(s), stored"
         )
+        named = max(int(row["named"]) for row in result.table)
+        if named < 30:
+            print(f"note: only {named} identities could be named in the replay; confirm more episodes for a steadier choice")
         return 0
     from .reembed import reembed
 
