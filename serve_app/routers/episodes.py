@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from pipelines.ids import InvalidIdError, make_ep_id
+from pipelines.ids import InvalidIdError, make_ep_id, parse_ep_id
 from pipelines.layout import (
     RunLayout,
     episode_prefixes,
     source_video_keys,
     uploaded_video_key,
 )
+from pipelines.shows import facebank
 from pipelines.video import VideoError, probe_video
 
 from ..context import EP, RUN_Q, Ctx
@@ -80,6 +81,8 @@ def delete_episode(ctx: Ctx, ep_id: str = EP, delete_artifacts: bool = Query(Fal
     if delete_artifacts:
         for prefix in episode_prefixes(ep_id):
             removed += ctx.storage.delete_prefix(prefix)
+        show = parse_ep_id(ep_id).show  # faces a reviewer confirmed in it leave the show's facebank too
+        removed += facebank.remove_entries(ctx.storage, show, [e.entry_id for e in facebank.list_entries(ctx.storage, show) if e.ep_id == ep_id])
     ctx.store.delete_episode(ep_id, artifacts_kept=not delete_artifacts)
     return {"ep_id": ep_id, "deleted": True, "artifacts_removed": removed}
 
