@@ -41,28 +41,26 @@ class EpisodeKey:
         return f"{self.show}-s{self.season:02d}e{self.episode:02d}"
 
 
+def _checked(value: str, pattern: re.Pattern[str], what: str, expected: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidIdError(f"invalid {what} {value!r}: {expected}")
+    return value
+
+
 def validate_ep_id(ep_id: str) -> str:
-    if not isinstance(ep_id, str) or not _EP_ID.fullmatch(ep_id):
-        raise InvalidIdError(f"invalid ep_id {ep_id!r}: expected {{show}}-s{{SS}}e{{EE}} in lower case, e.g. 'rhobh-s05e02'")
-    return ep_id
+    return _checked(ep_id, _EP_ID, "ep_id", "expected {show}-s{SS}e{EE} in lower case, e.g. 'rhobh-s05e02'")
 
 
 def validate_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise InvalidIdError(f"invalid run_id {run_id!r}: must match {RUN_ID_PATTERN}")
-    return run_id
+    return _checked(run_id, _RUN_ID, "run_id", f"must match {RUN_ID_PATTERN}")
 
 
 def validate_show_id(show_id: str) -> str:
-    if not isinstance(show_id, str) or not _SHOW_ID.fullmatch(show_id):
-        raise InvalidIdError(f"invalid show id {show_id!r}: must match {SHOW_SLUG_PATTERN}")
-    return show_id
+    return _checked(show_id, _SHOW_ID, "show id", f"must match {SHOW_SLUG_PATTERN}")
 
 
 def validate_cast_id(cast_id: str) -> str:
-    if not isinstance(cast_id, str) or not _CAST_ID.fullmatch(cast_id):
-        raise InvalidIdError(f"invalid cast id {cast_id!r}: must match {CAST_ID_PATTERN}")
-    return cast_id
+    return _checked(cast_id, _CAST_ID, "cast id", f"must match {CAST_ID_PATTERN}")
 
 
 def parse_ep_id(ep_id: str) -> EpisodeKey:

@@ -111,13 +111,12 @@ def _track_spans(inputs: ScreentimeInputs, track: TrackRow, cfg: ScreentimeConfi
     return spans
 
 
-def _kind(inputs: ScreentimeInputs, identity_id: str) -> str:
+def _kind(inputs: ScreentimeInputs, identity_id: str, base_kinds: dict[str, str]) -> str:
     """An unnamed identity's kind: what a reviewer marked it, else extra (from clustering), else unknown."""
     mark = inputs.assignments.marks.get(identity_id)
     if mark in ("guest", "not_face"):
         return mark
-    base = next((i.kind for i in inputs.identities.identities if i.identity_id == identity_id), "face")
-    return "extra" if base == "extra" and mark != "face" else "unknown"
+    return "extra" if base_kinds.get(identity_id) == "extra" and mark != "face" else "unknown"
 
 
 def _junk_seconds(inputs: ScreentimeInputs) -> float:
@@ -132,6 +131,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
     excluded = set(inputs.assignments.face_exclusions)
     cast_of = resolve_cast(inputs)
     identity_of = {t: ident.identity_id for ident in inputs.identities.identities for t in ident.track_ids}
+    base_kinds: dict[str, str] = {ident.identity_id: ident.kind for ident in inputs.identities.identities}
     faces_per_track: dict[int, int] = defaultdict(int)
     for t in inputs.tracks:
         faces_per_track[t.track_id] = t.frame_count
@@ -161,7 +161,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
         cast = cast_of[t.track_id]
         if cast:
             cast_tracks[cast].append(t)
-        elif _kind(inputs, ident) == "extra":
+        elif _kind(inputs, ident, base_kinds) == "extra":
             extra_tracks.append(t)  # reported apart, not as someone unnamed
         else:
             unassigned_tracks.append(t)
@@ -179,7 +179,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
                 identity_id=ident,
                 cast_id=cast_id,
                 name_source=source if cast_id and cast_id == named else ("manual" if cast_id else None),  # type: ignore[arg-type]
-                kind="cast" if cast_id else _kind(inputs, ident),
+                kind="cast" if cast_id else _kind(inputs, ident, base_kinds),
                 label=inputs.assignments.guest_labels.get(ident),
                 confidence=naming.confidence if naming and source == "auto" else None,
                 suggestions=[sg.model_copy(update={"rejected": sg.cast_id in rejected}) for sg in naming.suggestions] if naming else [],

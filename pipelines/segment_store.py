@@ -45,6 +45,7 @@ class SegmentDetections:
     landmarks: np.ndarray  # (n, 10)
     blur: np.ndarray
     contrast: np.ndarray
+    chips: list[bytes] | None = None  # JPEG chips in row order, when asked for
 
 
 def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerprint: str, frames: list[FrameFaces]) -> None:
@@ -85,8 +86,9 @@ def segment_fingerprint(storage: Storage, key: str) -> str | None:
     return value.decode() if value else None
 
 
-def read_segment(storage: Storage, key: str) -> SegmentDetections:
-    columns = [c for c in SCHEMA.names if c != "chip_jpeg"]
+def read_segment(storage: Storage, key: str, with_chips: bool = False) -> SegmentDetections:
+    """A segment's detections (and, ``with_chips``, their JPEG chips) from one read of its file."""
+    columns = [c for c in SCHEMA.names if with_chips or c != "chip_jpeg"]
     table = pq.read_table(io.BytesIO(storage.read_bytes(key)), columns=columns)
     summary = SegmentSummary.model_validate_json((table.schema.metadata or {})[_META_SUMMARY])
     n = table.num_rows
@@ -108,6 +110,7 @@ def read_segment(storage: Storage, key: str) -> SegmentDetections:
         landmarks=arr("landmarks", 10),
         blur=arr("blur"),
         contrast=arr("contrast"),
+        chips=[c.as_py() for c in table.column("chip_jpeg")] if with_chips else None,
     )
 
 
@@ -118,9 +121,3 @@ def read_chips(storage: Storage, key: str, wanted: set[tuple[int, int]]) -> dict
     dets = table.column("det_idx").to_pylist()
     chips = table.column("chip_jpeg")
     return {(f, d): chips[i].as_py() for i, (f, d) in enumerate(zip(frames, dets)) if (f, d) in wanted}
-
-
-def read_all_chips(storage: Storage, key: str) -> list[bytes]:
-    """Every JPEG chip of one segment, in row order (the order :func:`read_segment` returns)."""
-    table = pq.read_table(io.BytesIO(storage.read_bytes(key)), columns=["chip_jpeg"])
-    return [c.as_py() for c in table.column("chip_jpeg")]

@@ -77,26 +77,36 @@ def _release_memory() -> None:
         pass
 
 
+def _boundary(content_type: str, refusal: str) -> bytes:
+    """The multipart boundary of ``content_type``; 415 with ``refusal`` when it is not multipart."""
+    kind, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise HTTPException(415, refusal)
+    return boundary
+
+
+async def _feed(parser: MultipartParser, body: AsyncIterator[bytes], limit: int) -> None:
+    """Stream ``body`` into ``parser``; 413 as soon as more than ``limit`` bytes arrived."""
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if received > limit:
+            raise HTTPException(413, f"upload larger than {limit} bytes")
+        parser.write(chunk)
+    parser.finalize()
+
+
 async def receive_file(content_type: str, body: AsyncIterator[bytes], content_length: Optional[int], limit: int, field: str = "file") -> ReceivedFile:
     """Stream the multipart ``field`` of a request body to a temporary file (the caller deletes it)."""
     if content_length is not None and content_length > limit:
         raise HTTPException(413, f"upload larger than {limit} bytes")
-    kind, params = parse_options_header(content_type)
-    boundary = params.get(b"boundary")
-    if kind != b"multipart/form-data" or not boundary:
-        raise HTTPException(415, "upload the video as multipart/form-data with a 'file' part")
+    boundary = _boundary(content_type, "upload the video as multipart/form-data with a 'file' part")
     fd, tmp = tempfile.mkstemp(suffix=".upload")
-    received = 0
     try:
         with os.fdopen(fd, "wb") as sink:
             part = _FilePart(sink, field)
-            parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]  # the callbacks TypedDict, built as a dict
-            async for chunk in body:
-                received += len(chunk)
-                if received > limit:
-                    raise HTTPException(413, f"upload larger than {limit} bytes")
-                parser.write(chunk)
-            parser.finalize()
+            await _feed(MultipartParser(boundary, part.callbacks()), body, limit)  # type: ignore[arg-type]  # the callbacks TypedDict, built as a dict
         if not part.found:
             raise HTTPException(422, f"the multipart body has no '{field}' part")
         return ReceivedFile(Path(tmp), part.filename or "upload", part.size)
@@ -128,19 +138,9 @@ class _Parts(_FilePart):
 
 async def receive_small_files(content_type: str, body: AsyncIterator[bytes], limit: int, field: str = "files", max_files: int = 50) -> list[tuple[str, bytes]]:
     """Every multipart part named ``field`` as (filename, bytes); 413 past ``limit`` bytes in all."""
-    kind, params = parse_options_header(content_type)
-    boundary = params.get(b"boundary")
-    if kind != b"multipart/form-data" or not boundary:
-        raise HTTPException(415, f"send the photos as multipart/form-data, one '{field}' part each")
+    boundary = _boundary(content_type, f"send the photos as multipart/form-data, one '{field}' part each")
     part = _Parts(field)
-    parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
-    received = 0
-    async for chunk in body:
-        received += len(chunk)
-        if received > limit:
-            raise HTTPException(413, f"upload larger than {limit} bytes")
-        parser.write(chunk)
-    parser.finalize()
+    await _feed(MultipartParser(boundary, part.callbacks()), body, limit)  # type: ignore[arg-type]
     if not part.files:
         raise HTTPException(422, f"the multipart body has no '{field}' part")
     if len(part.files) > max_files:

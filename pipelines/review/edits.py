@@ -35,7 +35,7 @@ def append_correction(storage: Storage, layout: RunLayout, build: CorrectionBuil
     anchors (NotFound for unknown ones). Returns the view with the correction applied."""
     with lock():
         view = load_view(storage, layout)
-        identities = {i.identity_id: i for i in view.resolved.identities.identities}
+        identities = view.identity_by_id
 
         def identity(identity_id: str) -> IdentityAnchor:
             if identity_id not in identities:

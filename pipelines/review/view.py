@@ -4,12 +4,13 @@ centroids by identity; and the summaries the review screens show."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Optional
 
 from ..artifacts import read_jsonl, read_marker, read_model
 from ..corrections import Resolved, load_corrections
 from ..layout import RunLayout, crop_url
-from ..schemas import ClusterCentroidsFile, StageName, StageState, TrackRep, TrackRow
+from ..schemas import ClusterCentroidsFile, Identity, StageName, StageState, TrackRep, TrackRow
 from ..screentime import ScreentimeInputs, name_of
 from ..storage import Storage
 from .errors import Conflict
@@ -23,6 +24,10 @@ class RunView:
     resolved: Resolved
     tracks: dict[int, TrackRow]
     centroids: dict[str, list[float]]
+
+    @cached_property
+    def identity_by_id(self) -> dict[str, Identity]:
+        return {i.identity_id: i for i in self.resolved.identities.identities}
 
     def cast_of(self, identity_id: str) -> Optional[str]:
         """The identity's cast member: a human's name, else the facebank's automatic one."""
@@ -95,7 +100,7 @@ def naming_summary(view: RunView, identity_id: str) -> dict[str, Any]:
     naming = view.resolved.naming.get(identity_id)
     rejected = set(a.rejected.get(identity_id, []))
     source = name_of(a, identity_id)[1]
-    base = next((i for i in view.resolved.identities.identities if i.identity_id == identity_id), None)
+    base = view.identity_by_id.get(identity_id)
     return {
         "name_source": source,
         "kind": base.kind if base else "face",

@@ -20,7 +20,7 @@ class Voice(_Model):
     voice_id: str
     speech_s: float
     turns: int
-    centroid: list[float] = Field(description="Unit speaker embedding (for re-attaching corrections).")
+    centroid: list[float] = Field(description="Unit speaker embedding of the voice (its windows' mean).")
 
 
 class VoicesFile(_Model):

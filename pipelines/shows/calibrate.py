@@ -19,7 +19,7 @@ from actors.facebank_actor import FacebankIndex
 
 from ..artifacts import write_model
 from ..ids import parse_ep_id
-from ..layout import calibration_key, episodes_with_runs, runs_prefix
+from ..layout import RunLayout, calibration_key, episodes_with_runs, runs_prefix
 from ..review.errors import Conflict
 from ..review.live import view_screentime
 from ..review.view import load_view
@@ -47,8 +47,6 @@ class _Episode:
 
 
 def _confirmed_episode(storage: Storage, ep_id: str, run_id: str) -> _Episode | None:
-    from ..layout import RunLayout
-
     try:
         view = load_view(storage, RunLayout(ep_id, run_id))
     except (Conflict, FileNotFoundError):

@@ -56,9 +56,9 @@ def sync_run(storage: Storage, view: RunView, faces_per_identity: int = 5) -> di
     faces = read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow)
     vectors = read_npy(storage, layout.faces_npy) if decided else None
     excluded = set(a.face_exclusions)
+    usable = [f for f in faces if f.face_id not in excluded]
     desired: dict[str, tuple[FacebankEntry, FaceRow]] = {}
     for ident_id, track_ids, kind, who in decided:
-        usable = [f for f in faces if f.face_id not in excluded]
         for face in _best_faces(usable, track_ids, faces_per_identity):
             entry_id = facebank.cluster_entry_id(layout.ep_id, layout.run_id, face.face_id, kind, who, model)
             assert vectors is not None and face.embedding_row is not None

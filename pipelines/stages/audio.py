@@ -10,6 +10,7 @@ so human corrections always apply.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +31,29 @@ VOICES_FILE = "audio/voices.json"
 SPEAKER_MODEL = "resemblyzer-0.1.4"
 
 
+@functools.lru_cache(maxsize=1)
+def _models() -> tuple[Any, Any]:
+    """The VAD and the speaker encoder, loaded once per Ray worker process (workers are reused)."""
+    from actors.models.vad import SileroVad
+    from actors.models.voice_encoder import VoiceEncoder
+
+    return SileroVad(), VoiceEncoder()
+
+
 @ray.remote(num_cpus=1, max_retries=2)
 def analyze_segment(
     video: str, start_s: float, end_s: float, settings: dict[str, Any]
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray]:
     """(speech spans, windows, window embeddings) of one stretch of the audio, in episode seconds."""
-    from actors.models.vad import SileroVad, speech_spans
-    from actors.models.voice_encoder import VoiceEncoder
+    from actors.models.vad import speech_spans
 
+    vad, encoder = _models()
     wave = read_audio(video, start_s, end_s)
-    probs = SileroVad().probabilities(wave)
+    probs = vad.probabilities(wave)
     spans = [(start_s + a, start_s + b) for a, b in speech_spans(probs, settings["vad_on"], settings["vad_off"], min_silence_s=settings["min_silence_s"])]
     windows = speech_windows(spans, settings["window_s"], settings["hop_s"])
     waves = [wave[int((a - start_s) * 16000) : int((b - start_s) * 16000)] for a, b in windows]
-    embeddings = VoiceEncoder().embed(waves) if waves else np.zeros((0, 256), np.float32)
+    embeddings = encoder.embed(waves) if waves else np.zeros((0, 256), np.float32)
     return spans, windows, embeddings
 
 

@@ -33,7 +33,7 @@ from ..schemas import (
     TrackRow,
     VideoMeta,
 )
-from ..segment_store import read_all_chips, read_segment, segment_fingerprint, write_segment
+from ..segment_store import read_segment, segment_fingerprint, write_segment
 from ..tracking.appearance import DIM, chip_descriptor
 from ..tracking.episode import FrameDetections, track_episode
 from ..tracking.spans import build_shots, detection_span, shot_index
@@ -151,12 +151,9 @@ def _flush_segment(ctx: RunContext, segment: Segment, frames: list[FrameFaces], 
 def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], started: float) -> dict[str, float]:
     cfg = ctx.config.detect_track
     layout: RunLayout = ctx.layout
-    segs = [read_segment(ctx.storage, layout.segment(s.index)) for s in segments]
-    appearance = (
-        [np.asarray([chip_descriptor(c) for c in read_all_chips(ctx.storage, layout.segment(s.index))], np.float32).reshape(-1, DIM) for s in segments]
-        if cfg.track_appearance_min > 0
-        else [None] * len(segments)
-    )
+    with_chips = cfg.track_appearance_min > 0  # the colour gate reads each detection's chip
+    segs = [read_segment(ctx.storage, layout.segment(s.index), with_chips=with_chips) for s in segments]
+    appearance = [np.asarray([chip_descriptor(c) for c in s.chips], np.float32).reshape(-1, DIM) if s.chips is not None else None for s in segs]
     cuts = summarize_cuts([c for s in segs for c in s.summary.cut_frames], cfg.min_shot_frames)
     shots = build_shots(cuts, meta.frame_count, meta.fps)
     shot_starts = [s.start_frame for s in shots]
