@@ -191,7 +191,7 @@ def test_episodes_page_shows_cli_runs_and_live_progress(browser, server, test_ep
     page.goto(f"{base}/review/")
     cli_row = page.locator(f"tr[data-ep='{TEST_EP}']")
     cli_row.wait_for()
-    assert cli_row.locator(".chip.succeeded").count() == 5  # the CLI-made run, adopted
+    assert cli_row.locator(".chip.succeeded").count() == 6  # the CLI-made run, adopted: every stage, audio included
     row = page.locator(f"tr[data-ep='{ep}']")
     row.locator("select").select_option("detect_track")
     row.locator("button.start").click()

@@ -3,8 +3,8 @@
 // progress of a running job (server-sent events), and starting or canceling a job.
 (() => {
   const { api, h, toast, guarded, keys, setMain, root } = SA;
-  const STAGES = ["detect_track", "faces_embed", "cluster", "naming", "screentime"];
-  const JOB_STAGES = ["detect_track", "faces_embed", "cluster", "screentime"]; // naming runs with cluster and screentime
+  const STAGES = ["detect_track", "faces_embed", "cluster", "naming", "audio", "screentime"];
+  const JOB_STAGES = ["detect_track", "faces_embed", "cluster", "audio", "screentime"]; // naming runs with cluster and screentime
   const streams = new Map();
 
   function stageChips(status) {

@@ -17,7 +17,9 @@
   }
 
   function bars(data) {
-    const w = 640, rowH = 26, left = 170, max = Math.max(1, ...data.map((d) => d.seconds));
+    // drawn at the width it is shown at (up to 640 px), so labels and values stay readable on a phone
+    const w = Math.max(300, Math.min(640, document.getElementById("main").clientWidth - 8));
+    const rowH = 26, left = Math.min(170, Math.round(w * 0.3)), max = Math.max(1, ...data.map((d) => d.seconds));
     const g = data.map((d, k) =>
       svg(
         "g",
