@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,20 @@ CREATE TABLE IF NOT EXISTS cast_members (
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 """
 
+
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """WAL mode (persistent in the file). Switching it needs a moment alone with the file, and SQLite
+    answers "locked" at once instead of waiting when processes open a new file together: retry."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02)
+
+
 FINAL_STATES = {StageState.succeeded.value, StageState.failed.value, StageState.canceled.value}
 
 
@@ -46,8 +61,8 @@ class StateStore:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            _enable_wal(conn)
             self._local.conn = conn
         return conn
 
