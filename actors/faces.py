@@ -32,6 +32,7 @@ class FrameFaces:
     blur: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,) Laplacian variance of the chip
     contrast: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,) gray-level std of the chip
     chips: list[bytes] = field(default_factory=list)  # n aligned 112x112 JPEG chips
+    work_s: dict[str, float] = field(default_factory=dict)  # seconds this frame cost, by kind (decode, cuts, convert, resize, detect, chips)
 
     def __len__(self) -> int:
         return len(self.scores)

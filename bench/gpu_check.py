@@ -183,11 +183,12 @@ def profile_one_actor(video: Path) -> None:
     from actors.detector_actor import DetectorSettings, FaceDetectorWorker
     from actors.models.config import ModelConfig
     from pipelines.frame_source import decode_segments
-    from pipelines.video import probe_video
+    from pipelines.video import DecodeOptions, probe_video
 
     meta = probe_video(video)
     stride = max(1, round(meta.fps / 5))
-    source = partial(decode_segments, path=str(video), fps=meta.fps, stride=stride, cut_threshold=27.0, min_shot_frames=6, last_segment=99, frames_per_batch=8)
+    options = DecodeOptions(stride=stride, cut_threshold=27.0, min_shot_frames=6)
+    source = partial(decode_segments, path=str(video), fps=meta.fps, options=options, last_segment=99, frames_per_batch=8)
     worker = FaceDetectorWorker(ModelConfig(device=DEVICE).model_dump(), DetectorSettings(), source)
     segment = {"index": np.array([1]), "start_frame": np.array([int(15 * meta.fps)]), "end_frame": np.array([int(30 * meta.fps)])}
     list(worker(segment))  # warm-up

@@ -10,7 +10,10 @@ import numpy as np
 
 from .schemas import Segment
 from .storage import fetch_to_cache
-from .video import SampledFrame, SegmentDecodeResult, decode_segment
+from .video import DecodeOptions, SampledFrame, SegmentDecodeResult, decode_segment
+
+DECODE_WORK = ("decode", "cuts", "convert")
+"""Kinds of decoding work each batch reports per frame, as ``work_{kind}_s`` columns."""
 
 
 def _batch(segment: Segment, frames: list[SampledFrame], sampled_total: int) -> dict[str, np.ndarray]:
@@ -21,6 +24,7 @@ def _batch(segment: Segment, frames: list[SampledFrame], sampled_total: int) -> 
         "cuts": np.array([json.dumps(f.cuts) for f in frames], dtype=object),
         "segment_sampled_total": np.full(len(frames), sampled_total, np.int64),
         "image": np.stack([f.image for f in frames]),
+        **{f"work_{kind}_s": np.array([f.work_s.get(kind, 0.0) for f in frames], np.float64) for kind in DECODE_WORK},
     }
 
 
@@ -29,13 +33,12 @@ def decode_segments(
     *,
     path: str,
     fps: float,
-    stride: int,
-    cut_threshold: float,
-    min_shot_frames: int,
+    options: DecodeOptions,
     last_segment: int,
     frames_per_batch: int,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Ray Data ``map_batches`` UDF: segment descriptors in, batches of sampled frames out.
+    """Ray Data ``map_batches`` UDF: segment descriptors in, batches of sampled frames out (each with
+    the decoding work it cost, as ``work_{kind}_s`` columns).
 
     ``path`` may be an ``s3://`` URI: each node then downloads the video once into its own cache, so
     detector actors on any node of a cluster can read it.
@@ -47,7 +50,7 @@ def decode_segments(
     for i in range(len(batch["index"])):
         segment = Segment(index=int(batch["index"][i]), start_frame=int(batch["start_frame"][i]), end_frame=int(batch["end_frame"][i]))
         result = SegmentDecodeResult()
-        frames = decode_segment(local, segment, fps, stride, cut_threshold, min_shot_frames, segment.index == last_segment, result)
+        frames = decode_segment(local, segment, fps, options, segment.index == last_segment, result)
         held: list[SampledFrame] = []
         count = 0
         for frame in frames:

@@ -68,6 +68,9 @@ class SegmentSummary(_Model):
     sampled_frames: list[int]
     cut_frames: list[int] = Field(description="Frames that start a new shot (frame differs from the previous one).")
     detections: int
+    work_s: dict[str, float] = Field(
+        default_factory=dict, description="CPU seconds the segment cost, by kind of work (decode, cuts, convert, resize, detect, chips)."
+    )
 
 
 class Shot(_Model):
@@ -126,6 +129,13 @@ class TrackMetrics(_Model):
     stitched_links: int
     wall_s: float
     segment_frames: Optional[int] = Field(None, description="Frames per detection segment (null in runs made before it was recorded)")
+    work_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="Where the stage's time went: CPU seconds summed over the detector actors by kind of work (decode, "
+        "cuts, convert, resize, detect, chips), and the driver's wall seconds: until the first and the last detection "
+        "came back (first_frame_wall, detect_wall: absent when every segment was reused), reading segments and "
+        "tracking (track_wall), writing the manifests (write_wall).",
+    )
 
 
 # --- faces_embed ---------------------------------------------------------------------------------

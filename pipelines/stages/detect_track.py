@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from actors.detector_actor import DetectorSettings, FaceDetectorWorker
+from actors.detector_actor import RESIZE_FILTER, DetectorSettings, FaceDetectorWorker
 from actors.faces import FrameFaces
 from actors.pools import actor_pool, wants_gpu
 
@@ -38,7 +38,7 @@ from ..tracking.appearance import DIM, chip_descriptor
 from ..tracking.episode import FrameDetections, track_episode
 from ..tracking.spans import build_shots, detection_span, shot_index
 from ..tracking.tracker import TrackerParams
-from ..video import plan_sampling, summarize_cuts
+from ..video import DecodeOptions, plan_sampling, summarize_cuts
 from .base import RunContext, StageSpec, fingerprint, model_settings
 
 STAGE = StageName.detect_track
@@ -57,6 +57,7 @@ def detection_fingerprint(ctx: RunContext, meta: VideoMeta, stride: int, segment
         "segment-detections",
         meta.content_id,
         detector_name(ctx),
+        RESIZE_FILTER,
         stride,
         len(segments),
         segments[0].end_frame,
@@ -65,6 +66,7 @@ def detection_fingerprint(ctx: RunContext, meta: VideoMeta, stride: int, segment
         cfg.min_face_px,
         cfg.cut_threshold,
         cfg.min_shot_frames,
+        cfg.decode_all_frames,
     )
 
 
@@ -86,24 +88,34 @@ def run(ctx: RunContext) -> dict[str, float]:
     total = sum(_sampled(s, stride) for s in segments)
     done = total - sum(_sampled(s, stride) for s in todo)
     ctx.progress(STAGE, done, total, step="detect", segments_reused=len(segments) - len(todo))
+    driver: dict[str, float] = {}
     if todo:
-        _detect_segments(ctx, meta, stride, segments, todo, seg_fp, done, total)
+        _detect_segments(ctx, meta, stride, segments, todo, seg_fp, done, total, driver)
     ctx.check_canceled()
     ctx.progress(STAGE, total, total, step="track")
-    return _assemble(ctx, meta, stride, segments, started)
+    return _assemble(ctx, meta, stride, segments, started, driver)
 
 
-def _detect_segments(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], todo: list[Segment], seg_fp: str, done: int, total: int) -> None:
+def _detect_segments(
+    ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], todo: list[Segment], seg_fp: str, done: int, total: int, driver: dict[str, float]
+) -> None:
+    """Detect ``todo`` on the actor pool, writing each segment as soon as all its frames are back.
+    ``driver`` receives the wall seconds until the first frame came back (actor start-up and the first
+    batch) and until the last (``first_frame_wall``, ``detect_wall``)."""
     cfg = ctx.config.detect_track
     pool = actor_pool(cfg.num_detectors, use_gpu=wants_gpu(ctx.config.models.model_dump()))
     pool = dataclasses.replace(pool, size=min(pool.size, len(todo)))
+    options = DecodeOptions(
+        stride=stride,
+        cut_threshold=cfg.cut_threshold,
+        min_shot_frames=cfg.min_shot_frames,
+        all_frames=cfg.decode_all_frames,
+    )
     frame_source = partial(
         decode_segments,
         path=ctx.video_source if ctx.video_source and ctx.video_source.startswith("s3://") else meta.path,
         fps=meta.fps,
-        stride=stride,
-        cut_threshold=cfg.cut_threshold,
-        min_shot_frames=cfg.min_shot_frames,
+        options=options,
         last_segment=segments[-1].index,
         frames_per_batch=cfg.batch_size,
     )
@@ -121,6 +133,7 @@ def _detect_segments(ctx: RunContext, meta: VideoMeta, stride: int, segments: li
     t0 = time.time()
     processed = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
+        driver.setdefault("first_frame_wall", round(time.time() - t0, 3))
         ctx.check_canceled()
         for blob in batch["frame"]:
             frame = FrameFaces.from_bytes(blob)
@@ -132,23 +145,30 @@ def _detect_segments(ctx: RunContext, meta: VideoMeta, stride: int, segments: li
             _flush_segment(ctx, by_index[seg], buffers.pop(seg), seg_fp)
         elapsed = max(1e-6, time.time() - t0)
         ctx.progress(STAGE, done + processed, total, step="detect", fps_infer=processed / elapsed)
+    driver["detect_wall"] = round(time.time() - t0, 3)
     if buffers:
         raise RuntimeError(f"segments {sorted(buffers)} ended without all their frames; nothing was written for them")
 
 
 def _flush_segment(ctx: RunContext, segment: Segment, frames: list[FrameFaces], seg_fp: str) -> None:
     frames.sort(key=lambda f: f.frame_idx)
+    work: dict[str, float] = {}
+    for f in frames:
+        for kind, seconds in f.work_s.items():
+            work[kind] = work.get(kind, 0.0) + seconds
     summary = SegmentSummary(
         segment=segment,
         frames_decoded=segment.end_frame - segment.start_frame,
         sampled_frames=[f.frame_idx for f in frames],
         cut_frames=sorted({c for f in frames for c in f.cuts}),
         detections=sum(len(f) for f in frames),
+        work_s={kind: round(seconds, 3) for kind, seconds in work.items()},
     )
     write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, frames)
 
 
-def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], started: float) -> dict[str, float]:
+def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], started: float, driver: dict[str, float]) -> dict[str, float]:
+    assemble_started = time.time()
     cfg = ctx.config.detect_track
     layout: RunLayout = ctx.layout
     with_chips = cfg.track_appearance_min > 0  # the colour gate reads each detection's chip
@@ -236,10 +256,17 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
             )
         )
 
+    driver["track_wall"] = round(time.time() - assemble_started, 3)
+    write_started = time.time()
     write_jsonl(ctx.storage, layout.manifest("detections.jsonl"), detections)
     write_jsonl(ctx.storage, layout.manifest("tracks.jsonl"), tracks)
     write_model(ctx.storage, layout.manifest("shots.json"), ShotsFile(ep_id=layout.ep_id, fps=meta.fps, shots=shots))
     write_model(ctx.storage, layout.manifest("video.json"), meta)
+    work: dict[str, float] = {}
+    for seg in segs:
+        for kind, seconds in seg.summary.work_s.items():
+            work[kind] = round(work.get(kind, 0.0) + seconds, 3)
+    driver["write_wall"] = round(time.time() - write_started, 3)
     metrics = TrackMetrics(
         ep_id=layout.ep_id,
         run_id=layout.run_id,
@@ -253,6 +280,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         stitched_links=tracked.stitched_links,
         segment_frames=segments[0].end_frame - segments[0].start_frame,
         wall_s=round(time.time() - started, 3),
+        work_s={**work, **driver},
     )
     write_model(ctx.storage, layout.manifest("track_metrics.json"), metrics)
     return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments)}
@@ -260,7 +288,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
 
 SPEC = StageSpec(
     name=STAGE,
-    version=2,
+    version=3,
     outputs=("detections.jsonl", "tracks.jsonl", "shots.json", "video.json", "track_metrics.json"),
     run=run,
     fingerprint_inputs=fingerprint_inputs,

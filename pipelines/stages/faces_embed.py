@@ -2,7 +2,7 @@
 prototype per track.
 
 Faces come from the aligned chips that detect_track stored, so the video is not decoded again. Per
-track, up to ``max_faces_per_track`` faces spread over its length (always its last) are embedded;
+track, up to ``max_faces_per_track`` faces are embedded: the best of each of that many stretches of it;
 faces failing the gates stay in faces.jsonl with a skip reason. A track whose faces all fail still
 gets its single best face embedded, so its screen time can be attributed; its low quality shows in
 faces.jsonl.
@@ -36,6 +36,17 @@ def _spread_pick(n: int, k: int) -> list[int]:
     if n <= k:
         return list(range(n))
     return sorted(set(np.linspace(0, n - 1, k).round().astype(int).tolist()) | {n - 1})
+
+
+def _best_per_run(scores: list[float], k: int) -> list[int]:
+    """k indices: ``range(len(scores))`` cut into k runs of (nearly) equal length, the best-scoring
+    index of each run. The faces stay spread over the track (different poses and moments) while each
+    is the sharpest, most confident one of its stretch."""
+    n = len(scores)
+    if n <= k:
+        return list(range(n))
+    edges = np.linspace(0, n, k + 1).round().astype(int)
+    return [int(a + np.argmax(scores[a:b])) for a, b in zip(edges[:-1], edges[1:])]
 
 
 def _segment_frames(ctx: RunContext) -> int:
@@ -87,7 +98,7 @@ def run(ctx: RunContext) -> dict[str, float]:
             rows.append((d, blur, contrast, score, skip))
         shown = {i for i in _spread_pick(len(rows), cfg.max_faces_per_track)}
         passing = [i for i, r in enumerate(rows) if r[4] is None]
-        chosen = [passing[i] for i in _spread_pick(len(passing), cfg.max_faces_per_track)] if passing else []
+        chosen = [passing[i] for i in _best_per_run([rows[p][3] for p in passing], cfg.max_faces_per_track)] if passing else []
         if not chosen:
             chosen = [max(range(len(rows)), key=lambda i: rows[i][3])]
         for i in sorted(shown | set(chosen)):
@@ -202,4 +213,4 @@ def _embed(ctx: RunContext, items: list[dict], total: int, max_chunk: int = 32) 
     return np.concatenate([results[k] for k in range(len(chunks))]).astype(np.float32)
 
 
-SPEC = StageSpec(name=STAGE, version=1, outputs=("faces.jsonl", "track_reps.jsonl"), run=run, fingerprint_inputs=fingerprint_inputs)
+SPEC = StageSpec(name=STAGE, version=2, outputs=("faces.jsonl", "track_reps.jsonl"), run=run, fingerprint_inputs=fingerprint_inputs)

@@ -1,0 +1,98 @@
+"""Decoding only what is needed: skipping frames that nothing references must not change a sampled
+frame, and moves a cut by at most the run of skipped frames; the stage records where its time went."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from pipelines.artifacts import read_model
+from pipelines.schemas import Segment, TrackMetrics
+from pipelines.stages.faces_embed import _best_per_run
+from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment, probe_video
+
+FPS = 24
+CUTS = [37, 81, 130, 171]  # none on a multiple of 5, none where x264 would put a key frame (scenecut off)
+
+
+@pytest.fixture(scope="module")
+def cut_video(tmp_path_factory):
+    """8 s of moving gradients with hard cuts at CUTS, x264 default B-frames, key frames only every 96
+    frames, so most cuts fall inside a picture group and some on non-reference B-frames."""
+    path = tmp_path_factory.mktemp("decode") / "cuts.mp4"
+    colours = np.array([[20, 20, 20], [180, 180, 180], [20, 20, 120], [180, 120, 180], [20, 60, 20]])  # BGR: dark and bright by turns
+    ramp = np.linspace(0, 60, 320, dtype=np.float32)[None, :, None]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.options = {"g": "96", "sc_threshold": "0", "bframes": "3", "crf": "23"}
+        for i in range(8 * FPS):
+            shot = sum(i >= c for c in CUTS)
+            image = np.clip(colours[shot][None, None, :] + np.roll(ramp, i * 2, axis=1), 0, 255).astype(np.uint8)
+            image = np.broadcast_to(image, (240, 320, 3)).copy()
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def _decode(path, all_frames: bool, segment: Segment, stride: int = 5):
+    meta = probe_video(path)
+    result = SegmentDecodeResult()
+    options = DecodeOptions(stride=stride, cut_threshold=27.0, min_shot_frames=6, all_frames=all_frames)
+    frames = list(decode_segment(str(path), segment, meta.fps, options, is_last=segment.end_frame >= meta.frame_count, result=result))
+    return frames, result
+
+
+def test_skipping_changes_no_sampled_frame_and_decodes_less(test_episode):
+    video, _ = test_episode
+    meta = probe_video(video)
+    segment = Segment(index=1, start_frame=60, end_frame=min(meta.frame_count, 300))
+    every, every_result = _decode(video, True, segment)
+    needed, needed_result = _decode(video, False, segment)
+    assert [f.frame_idx for f in needed] == [f.frame_idx for f in every] == list(range(60, segment.end_frame, 5))
+    for a, b in zip(every, needed):
+        assert np.array_equal(a.image, b.image)
+    assert needed_result.cut_frames == every_result.cut_frames
+    assert needed_result.frames_decoded < 0.8 * every_result.frames_decoded
+    assert {"decode", "cuts", "convert"} <= set(needed[0].work_s)
+
+
+def test_a_cut_on_a_skipped_frame_lands_at_most_its_gap_late(cut_video):
+    meta = probe_video(cut_video)
+    whole = Segment(index=0, start_frame=0, end_frame=meta.frame_count)
+    _, exact = _decode(cut_video, True, whole)
+    _, skipped = _decode(cut_video, False, whole)
+    assert exact.cut_frames == CUTS
+    assert len(skipped.cut_frames) == len(CUTS)
+    late = [found - true for found, true in zip(skipped.cut_frames, CUTS)]
+    assert all(0 <= d <= 2 for d in late), late  # x264's default B-frame runs: at most 2 skipped frames in a row
+    assert skipped.frames_decoded < exact.frames_decoded
+
+
+def test_segments_decoded_apart_find_the_same_cuts(cut_video):
+    """A segment seeks to the key frame before it: cut detection at its first frame still works."""
+    meta = probe_video(cut_video)
+    parts = [Segment(index=i, start_frame=a, end_frame=min(meta.frame_count, a + 40)) for i, a in enumerate(range(0, meta.frame_count, 40))]
+    for all_frames in (True, False):
+        found = [c for seg in parts for c in _decode(cut_video, all_frames, seg)[1].cut_frames]
+        whole = _decode(cut_video, all_frames, Segment(index=0, start_frame=0, end_frame=meta.frame_count))[1].cut_frames
+        assert found == whole
+
+
+def test_detect_track_records_where_its_time_went(pipeline_run):
+    storage, layout, _, _, _ = pipeline_run
+    metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
+    for kind in ("decode", "cuts", "convert", "detect", "chips", "track_wall"):
+        assert metrics.work_s[kind] > 0, kind
+    assert "resize" in metrics.work_s  # 0 here: the test episode is smaller than det_long_side
+    assert metrics.work_s["detect"] > metrics.work_s["chips"]
+
+
+def test_faces_embedded_are_the_best_of_each_stretch():
+    scores = [0.1, 0.9, 0.2, 0.3, 0.8, 0.1, 0.5, 0.4, 0.6]
+    assert _best_per_run(scores, 3) == [1, 4, 8]
+    assert _best_per_run(scores[:2], 3) == [0, 1]
+    assert _best_per_run(scores, 1) == [1]
