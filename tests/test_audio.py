@@ -16,7 +16,7 @@ from pipelines.audio.decode import NoAudio, read_audio
 from pipelines.sample import speech as tts
 
 THRESHOLDS = {"pyannote_der_max": 0.22, "pyannote_der_collar_max": 0.06, "tts_der_max": 0.06}
-needs_tts = pytest.mark.skipif(not tts.have_tts(), reason="espeak-ng is not installed (apt-get install espeak-ng)")
+needs_tts = pytest.mark.skipif(not tts.have_tts(), reason=f"speech engines missing: {', '.join(tts.missing_tts())} (apt-get install espeak-ng flite)")
 
 
 @pytest.fixture(scope="module")

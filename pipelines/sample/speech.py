@@ -1,5 +1,6 @@
 """Synthetic dialogue for tests and benchmarks: lines spoken by distinct offline voices (Debian's
-``espeak-ng``), laid on an episode's timeline and muxed into its video with PyAV, with exact truth."""
+``flite`` and ``espeak-ng``), laid on an episode's timeline and muxed into its video with PyAV, with
+exact truth."""
 
 from __future__ import annotations
 
@@ -15,17 +16,23 @@ import av
 import numpy as np
 
 RATE = 22050
-VOICES = {  # espeak-ng voice, pitch, speed: clearly different people
-    "obama": ("en-us+m3", 35, 150),
-    "biden": ("en-gb+m1", 55, 165),
-    "hanks": ("en-us+m7", 25, 140),
-    "t1_a": ("en-gb+f3", 70, 160),
-    "t1_b": ("en-us+f2", 85, 175),
-    "t1_c": ("en-gb-scotland+f4", 60, 150),
-    "t1_d": ("en-us+m5", 45, 185),
-    "t1_e": ("en+f5", 78, 145),
-    "t1_f": ("en-gb-x-rp+m2", 40, 155),
+VOICES = {  # engine, voice, pitch (espeak-ng), speed (espeak-ng words per minute)
+    # flite's clustergen voices are built from different recorded speakers (CMU ARCTIC: rms, slt, awb;
+    # kal is a diphone voice): a speaker encoder trained on people tells them apart as it would people.
+    "obama": ("flite", "rms", 0, 0),
+    "t1_a": ("flite", "slt", 0, 0),
+    "hanks": ("flite", "kal", 0, 0),
+    "biden": ("flite", "awb", 0, 0),
+    # espeak-ng's voices are variants of one formant synthesizer, and most pairs sound alike to the
+    # encoder (mean window similarity up to 0.80, as high as within one voice); these five are the
+    # mutually farthest of 15 tried (at most 0.65 between any two of all nine, 0.79-0.86 within).
+    "t1_b": ("espeak-ng", "en-gb-x-rp+m2", 40, 155),
+    "t1_c": ("espeak-ng", "en-gb-scotland+f4", 60, 150),
+    "t1_d": ("espeak-ng", "en-us+whisper", 50, 150),
+    "t1_e": ("espeak-ng", "en+f5", 78, 145),
+    "t1_f": ("espeak-ng", "en-gb+f1", 90, 170),
 }
+ENGINES = ("espeak-ng", "flite")
 LINES = [
     "I told you the meeting was moved to Thursday.",
     "That is not what you said last week, and you know it.",
@@ -40,16 +47,25 @@ class NoSpeechSynthesis(RuntimeError):
     pass
 
 
+def missing_tts() -> list[str]:
+    """The speech engines (Debian packages) the voices need that are not installed."""
+    return [engine for engine in ENGINES if shutil.which(engine) is None]
+
+
 def have_tts() -> bool:
-    return shutil.which("espeak-ng") is not None
+    return not missing_tts()
 
 
 def speak(person: str, text: str) -> np.ndarray:
     """The line in ``person``'s voice, float32 at 22.05 kHz, leading and trailing silence trimmed."""
-    if not have_tts():
-        raise NoSpeechSynthesis("espeak-ng is not installed (apt-get install espeak-ng)")
-    voice, pitch, speed = VOICES[person]
-    out = subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text], capture_output=True, check=True)
+    engine, voice, pitch, speed = VOICES[person]
+    if shutil.which(engine) is None:
+        raise NoSpeechSynthesis(f"{engine} is not installed (apt-get install {engine})")
+    if engine == "flite":
+        command = ["flite", "-voice", voice, "-t", text, "-o", "/dev/stdout"]
+    else:
+        command = ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text]
+    out = subprocess.run(command, capture_output=True, check=True)
     with wave.open(io.BytesIO(out.stdout)) as w:
         data = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
         rate = w.getframerate()
