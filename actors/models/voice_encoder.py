@@ -1,5 +1,5 @@
 """Resemblyzer's speaker encoder (Apache-2.0: a 3-layer LSTM over 40 mel bands, 256-d embeddings),
-run in numpy: its weights are read from the package's ``pretrained.pt`` without torch.
+run by onnxruntime: its weights are read from the package's ``pretrained.pt`` without torch.
 
 ``pretrained.pt`` is a legacy (pre-zip) torch checkpoint: a few pickles, then each tensor storage's
 raw little-endian bytes. We unpickle it with the torch classes mapped to small stand-ins and rebuild
@@ -138,43 +138,71 @@ def _normalize_volume(wave: np.ndarray, target_dbfs: float = -30.0) -> np.ndarra
 
 
 class VoiceEncoder:
-    """``embed(waves)``: one unit 256-d embedding per waveform (16 kHz mono), batched through the LSTM."""
+    """``embed(waves)``: one unit 256-d embedding per waveform (16 kHz mono), batched through the LSTM.
+
+    The checkpoint's weights are laid into an ONNX graph (three LSTM layers, the linear layer, ReLU)
+    built in memory and run by onnxruntime on one thread: 3x faster than the same recurrence stepped in
+    numpy, with the same embeddings (cosine 1.0 on the tests' speech)."""
 
     name = "resemblyzer-0.1.4"
 
     def __init__(self, path: Path | None = None):
-        w = load_legacy_checkpoint(path or encoder_weights_path())
-        self.layers = [
-            (w[f"lstm.weight_ih_l{k}"].T.copy(), w[f"lstm.weight_hh_l{k}"].T.copy(), (w[f"lstm.bias_ih_l{k}"] + w[f"lstm.bias_hh_l{k}"])) for k in range(3)
-        ]
-        self.linear = (w["linear.weight"].T.copy(), w["linear.bias"])
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one per Ray task: the audio tasks run side by side
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        graph = _encoder_graph(load_legacy_checkpoint(path or encoder_weights_path()))
+        self._session = ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         mels = [mel_frames(_normalize_volume(wv)) for wv in waves]
         if not mels:
             return np.zeros((0, HIDDEN), np.float32)
         steps = max(len(m) for m in mels)
-        batch = np.zeros((len(mels), steps, N_MELS), np.float32)
-        lengths = np.array([len(m) for m in mels])
+        batch = np.zeros((steps, len(mels), N_MELS), np.float32)
         for i, m in enumerate(mels):
-            batch[i, steps - len(m) :] = m  # left-padded with silence: every sequence ends at the last step
-        x = batch
-        for w_ih, w_hh, bias in self.layers:
-            h = np.zeros((len(mels), HIDDEN), np.float32)
-            c = np.zeros((len(mels), HIDDEN), np.float32)
-            pre = x @ w_ih + bias  # (B, T, 4H)
-            outs = np.empty((len(mels), steps, HIDDEN), np.float32)
-            for t in range(steps):
-                g = pre[:, t] + h @ w_hh
-                i_g, f_g, c_g, o_g = np.split(g, 4, axis=1)
-                c = _sigmoid(f_g) * c + _sigmoid(i_g) * np.tanh(c_g)
-                h = _sigmoid(o_g) * np.tanh(c)
-                outs[:, t] = h
-            x = outs
-        del lengths
-        raw = np.maximum(h @ self.linear[0] + self.linear[1], 0.0)
+            batch[steps - len(m) :, i] = m  # left-padded with zero frames: every sequence ends at the last step
+        raw = self._session.run(None, {"mels": batch})[0]
         return (raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)).astype(np.float32)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # the logistic function, without exp overflow
+def _encoder_graph(w: dict[str, np.ndarray]) -> bytes:
+    """The encoder as an ONNX model: mels (steps, batch, 40) -> ReLU(linear(last hidden state))."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def onnx_gates(m: np.ndarray) -> np.ndarray:  # torch orders the gates i, f, g, o; ONNX i, o, f, g
+        i, f, g, o = np.split(m, 4, axis=0)
+        return np.concatenate([i, o, f, g], axis=0).astype(np.float32)
+
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "axis0"), numpy_helper.from_array(np.array([1], np.int64), "axis1")]
+    nodes, x = [], "mels"
+    for k in range(3):
+        inits += [
+            numpy_helper.from_array(onnx_gates(w[f"lstm.weight_ih_l{k}"])[None], f"W{k}"),
+            numpy_helper.from_array(onnx_gates(w[f"lstm.weight_hh_l{k}"])[None], f"R{k}"),
+            numpy_helper.from_array(np.concatenate([onnx_gates(w[f"lstm.bias_ih_l{k}"]), onnx_gates(w[f"lstm.bias_hh_l{k}"])])[None], f"B{k}"),
+        ]
+        nodes += [
+            helper.make_node("LSTM", [x, f"W{k}", f"R{k}", f"B{k}"], [f"Y{k}", f"H{k}"], hidden_size=HIDDEN),
+            helper.make_node("Squeeze", [f"Y{k}", "axis1"], [f"X{k}"]),  # (steps, 1 direction, batch, H) -> (steps, batch, H)
+        ]
+        x = f"X{k}"
+    inits += [numpy_helper.from_array(w["linear.weight"].T.astype(np.float32).copy(), "LW"), numpy_helper.from_array(w["linear.bias"].astype(np.float32), "LB")]
+    nodes += [
+        helper.make_node("Squeeze", ["H2", "axis0"], ["last"]),
+        helper.make_node("MatMul", ["last", "LW"], ["projected"]),
+        helper.make_node("Add", ["projected", "LB"], ["biased"]),
+        helper.make_node("Relu", ["biased"], ["embedding"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "resemblyzer_encoder",
+        [helper.make_tensor_value_info("mels", TensorProto.FLOAT, ["steps", "batch", N_MELS])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", HIDDEN])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
