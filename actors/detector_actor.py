@@ -9,6 +9,7 @@ per sampled frame.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,23 @@ FrameSource = Callable[[dict[str, np.ndarray]], Iterator[dict[str, np.ndarray]]]
 """Segment descriptors in, batches of decoded frames out (``segment``, ``frame_idx``, ``ts``, ``cuts``,
 ``segment_sampled_total``, ``image`` and ``work_{kind}_s``):
 :func:`pipelines.frame_source.decode_segments`, bound to a video."""
+
+
+CRASH_ONCE_ENV = "SCREENALYTICS_TEST_DETECTOR_CRASH_ONCE"
+"""Fault injection for the tests: when this names a file that does not exist yet, the first detector
+actor to start its second segment creates the file and exits its process at once (as a SIGKILL or an
+out-of-memory kill would), so the stage's recovery from a dead actor is tested for real."""
+
+
+def _die_if_asked(segments_started: int) -> None:
+    marker = os.environ.get(CRASH_ONCE_ENV)
+    if marker and segments_started >= 2:
+        try:
+            with open(marker, "x"):
+                pass
+        except FileExistsError:
+            return
+        os._exit(1)
 
 
 RESIZE_FILTER = cv2.INTER_LINEAR
@@ -59,10 +77,13 @@ class FaceDetectorWorker:
         self.settings = settings
         self.detector = load_detector(ModelConfig(**model_config))
         self.frame_source = frame_source
+        self._segments_started = 0
 
     def __call__(self, segments: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         if self.frame_source is None:
             raise RuntimeError("FaceDetectorWorker was built without a frame source")
+        self._segments_started += 1
+        _die_if_asked(self._segments_started)
         for frames in self.frame_source(segments):
             yield {"frame": np.array([f.to_bytes() for f in self.detect_frames(frames)], dtype=object)}
 

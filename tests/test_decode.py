@@ -96,3 +96,27 @@ def test_faces_embedded_are_the_best_of_each_stretch():
     assert _best_per_run(scores, 3) == [1, 4, 8]
     assert _best_per_run(scores[:2], 3) == [0, 1]
     assert _best_per_run(scores, 1) == [1]
+
+
+def test_a_detector_actor_that_dies_costs_only_its_segment(ray_cluster, test_episode, tmp_path, monkeypatch):
+    """A detector actor exits mid-run (as a SIGKILL or an out-of-memory kill would): the stage runs again
+    over the segments not yet written and finishes with the same detections as an undisturbed run."""
+    from actors.detector_actor import CRASH_ONCE_ENV
+    from pipelines.layout import RunLayout
+    from pipelines.runner import run_pipeline
+    from pipelines.schemas import StageName
+    from pipelines.storage import LocalStorage
+
+    video, _ = test_episode
+    settings = {"detect_track.segment_s": 2.0}
+    calm = LocalStorage(tmp_path / "calm")
+    run_pipeline(storage=calm, ep_id="calm-s01e01", video=str(video), stages=[StageName.detect_track], overrides=settings)
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
+    storage = LocalStorage(tmp_path / "crash")
+    run_pipeline(storage=storage, ep_id="crash-s01e01", video=str(video), stages=[StageName.detect_track], overrides=settings)
+    assert marker.exists()  # an actor did die
+    metrics = read_model(storage, RunLayout("crash-s01e01", "main").manifest("track_metrics.json"), TrackMetrics)
+    calm_metrics = read_model(calm, RunLayout("calm-s01e01", "main").manifest("track_metrics.json"), TrackMetrics)
+    assert metrics.work_s["retries"] == 1  # the stage ran again, once, over what was left
+    assert (metrics.detections, metrics.tracks, metrics.segments) == (calm_metrics.detections, calm_metrics.tracks, calm_metrics.segments)

@@ -9,14 +9,16 @@ segment boundaries.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
+import warnings
 from functools import partial
 from typing import Any
 
 import numpy as np
 import ray
 
-from actors.detector_actor import RESIZE_FILTER, DetectorSettings, FaceDetectorWorker
+from actors.detector_actor import CRASH_ONCE_ENV, RESIZE_FILTER, DetectorSettings, FaceDetectorWorker
 from actors.faces import FrameFaces
 from actors.pools import actor_pool, wants_gpu
 
@@ -43,6 +45,26 @@ from .base import RunContext, StageSpec, fingerprint, model_settings
 
 STAGE = StageName.detect_track
 MAX_BBOXES_SAMPLED = 8
+DETECT_ATTEMPTS = 3
+"""Detector actors are not restarted by Ray (``max_restarts=0``): Ray Data keeps the pool's constructor
+arguments in the object store, and a restartable actor with such arguments makes every run print a
+core_worker ERROR line. When one dies (killed, out of memory, a lost node), the stage instead runs
+again over the segments not yet written, up to this many times in all; finished segments are kept."""
+
+
+def _actor_died(exc: BaseException) -> bool:
+    """Whether ``exc`` (or anything it was raised from) is a Ray actor's death."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ray.exceptions.RayActorError) or type(e).__name__ in ("ActorDiedError", "ActorUnavailableError", "RayActorError"):
+            return True
+        stack += [c for c in (e.__cause__, e.__context__, getattr(e, "cause", None)) if isinstance(c, BaseException)]
+    return False
 
 
 def detector_name(ctx: RunContext) -> str:
@@ -84,13 +106,21 @@ def run(ctx: RunContext) -> dict[str, float]:
     cfg = ctx.config.detect_track
     stride, segments = plan_sampling(meta, cfg.detect_fps, cfg.stride, cfg.segment_s)
     seg_fp = detection_fingerprint(ctx, meta, stride, segments)
-    todo = [s for s in segments if segment_fingerprint(ctx.storage, ctx.layout.segment(s.index)) != seg_fp]
     total = sum(_sampled(s, stride) for s in segments)
-    done = total - sum(_sampled(s, stride) for s in todo)
-    ctx.progress(STAGE, done, total, step="detect", segments_reused=len(segments) - len(todo))
     driver: dict[str, float] = {}
-    if todo:
-        _detect_segments(ctx, meta, stride, segments, todo, seg_fp, done, total, driver)
+    for attempt in range(1, DETECT_ATTEMPTS + 1):
+        todo = [s for s in segments if segment_fingerprint(ctx.storage, ctx.layout.segment(s.index)) != seg_fp]
+        done = total - sum(_sampled(s, stride) for s in todo)
+        ctx.progress(STAGE, done, total, step="detect", segments_reused=len(segments) - len(todo), attempt=attempt)
+        if not todo:
+            break
+        try:
+            _detect_segments(ctx, meta, stride, segments, todo, seg_fp, done, total, driver)
+            break
+        except Exception as exc:  # noqa: BLE001 - only a detector actor's death is retried
+            if attempt == DETECT_ATTEMPTS or not _actor_died(exc):
+                raise
+            driver["retries"] = driver.get("retries", 0) + 1
     ctx.check_canceled()
     ctx.progress(STAGE, total, total, step="track")
     return _assemble(ctx, meta, stride, segments, started, driver)
@@ -121,12 +151,20 @@ def _detect_segments(
     )
     settings = DetectorSettings(det_long_side=cfg.det_long_side, det_thresh=cfg.det_thresh, min_face_px=cfg.min_face_px)
     items = ray.data.from_items([s.model_dump() for s in todo], override_num_blocks=len(todo))
-    ds = items.map_batches(
-        FaceDetectorWorker,
-        fn_constructor_kwargs=dict(model_config=ctx.config.models.model_dump(), settings=settings, frame_source=frame_source),
-        batch_size=1,
-        **pool.map_batches_kwargs(),
-    )
+    crash_once = os.environ.get(CRASH_ONCE_ENV)  # the tests' fault injection reaches the actors through their environment
+    runtime_env: dict[str, Any] | None = {"env_vars": {CRASH_ONCE_ENV: crash_once}} if crash_once else None
+    with warnings.catch_warnings():
+        # max_restarts has no named parameter in map_batches: Ray 2.60 warns that the remote-args route
+        # is deprecated (it goes in Ray 2.64, so pyproject keeps ray below that).
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        ds = items.map_batches(
+            FaceDetectorWorker,
+            fn_constructor_kwargs=dict(model_config=ctx.config.models.model_dump(), settings=settings, frame_source=frame_source),
+            batch_size=1,
+            runtime_env=runtime_env,
+            max_restarts=0,  # see DETECT_ATTEMPTS
+            **pool.map_batches_kwargs(),
+        )
     by_index = {s.index: s for s in todo}
     buffers: dict[int, list[FrameFaces]] = {}
     expected: dict[int, int] = {}
