@@ -190,17 +190,18 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"long episode: {json.dumps(long_share)}")
     result_json = {
-        "speaking_error_median": round(float(np.median(errors)), 4),
-        "speaking_error_max": round(float(np.max(errors)), 4),
-        "voice_to_person": round(right / max(total, 1e-9), 4),
-        "der_synthetic_mean": round(float(np.mean(ders)), 4),
+        "speaking_error_median": round(float(np.median(errors)), 4) if errors else None,
+        "speaking_error_max": round(float(np.max(errors)), 4) if errors else None,
+        "voice_to_person": round(right / max(total, 1e-9), 4) if total else None,
+        "der_synthetic_mean": round(float(np.mean(ders)), 4) if ders else None,
         "pyannote": pyannote_der(),
-        "audio_share_of_wall_max": round(max(shares), 4),
+        "audio_share_of_wall_max": round(max(shares), 4) if shares else None,
         "audio_added_to_wall_long": long_share,
         "targets": TARGETS,
     }
     print(json.dumps(result_json, indent=2))
-    (Path(__file__).parent / "results" / "speaking_2core.json").write_text(json.dumps(result_json, indent=2) + "\n")
+    if args.episodes == len(EPISODES) and args.long:  # only a full run replaces the stored results
+        (Path(__file__).parent / "results" / "speaking_2core.json").write_text(json.dumps(result_json, indent=2) + "\n")
     return 0
 
 
