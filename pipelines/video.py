@@ -210,12 +210,16 @@ def decode_segment(
     """Yield the sampled frames of ``segment``, each carrying the shot cuts up to the next sample.
 
     Unless ``options.all_frames`` (or the codec is not in ``SKIPPABLE_CODECS``), frames that no other
-    frame references and no sample needs are not decoded at all (the decoder drops them before any work): with x264's default B-frames that is about
-    a third of the frames and 20% of decoding time. Cuts are then found between the frames that are
-    decoded, so a cut that falls on a skipped frame is placed on the next decoded one, at most the run
-    of skipped frames late (two frames with x264's defaults); where the encoder starts a new picture
-    group at the cut (x264 does by default) the decoded frame is the cut itself. Sampled frames are
-    always decoded, so which shot a detection belongs to never changes.
+    frame references and no sample needs are not decoded at all (the decoder drops them before any
+    work): with x264's default B-frames that is about a third of the frames and 20% of decoding time.
+    Cuts are then found between the frames that are decoded, so a cut that falls on a skipped frame is
+    placed on the next decoded one, at most the run of skipped frames late (two frames with x264's
+    defaults); where the encoder starts a new picture group at the cut (x264 does by default) the
+    decoded frame is the cut itself. Sampled frames are always decoded, so which shot a detection
+    belongs to never changes.
+
+    A segment counts as complete when packets reach its last frame and every sampled frame in it was
+    decoded (the last segment may fall short by a second: container durations round up).
 
     Raises :class:`VideoError` when the segment cannot be decoded fully (corrupt or truncated data).
     """
