@@ -1,5 +1,6 @@
 """Bad input ends with a clear message and a non-zero exit code, and writes no artifact."""
 
+import re
 import subprocess
 import sys
 
@@ -94,3 +95,7 @@ def test_cli_runs_and_prints_the_table(test_episode, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "identity" in proc.stdout and "id_0001" in proc.stdout and "artifacts:" in proc.stdout
     assert (tmp_path / "d" / "manifests" / "show-s01e01" / "runs" / "main" / "analytics" / "screentime.csv").is_file()
+    # Nothing alarming for a newcomer: no Ray ERROR/WARNING lines (a core_worker "E" line about actor
+    # constructor arguments used to appear on every run), no Python warnings.
+    noise = [line for line in proc.stderr.splitlines() if re.search(r"^\[\S+ \S+ [EW] |\b(ERROR|WARNING)\b|Warning\b", line)]
+    assert not noise, noise
