@@ -53,10 +53,19 @@ JOB_STAGES: dict[str, list[StageName]] = {
 
 @ray.remote(num_cpus=0, max_restarts=0, max_concurrency=4)  # type: ignore[call-overload]  # Ray's stubs lack max_concurrency
 class JobActor:
-    def __init__(self, db_path: str, data_uri: str):
+    """Runs one job. It holds its job from construction (a detached actor's creation outlives the replica
+    that asked for it), so ``run`` needs no arguments and may be called again by any replica: only the
+    first call works. A ``run`` call belongs to the replica that sent it and dies with it; when an API
+    restart lands between the actor's creation and that call, the job would stay queued forever, so
+    the watchdog calls ``run`` again on every job still queued after the start-up grace."""
+
+    def __init__(self, db_path: str, data_uri: str, job: dict[str, Any]):
         self.store = StateStore(db_path)
         self.storage = open_storage(data_uri)
         self.cancel_event = threading.Event()
+        self.job = job
+        self._started = False
+        self._start_lock = threading.Lock()
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -65,10 +74,15 @@ class JobActor:
         """The actor's process id (for operators and tests that kill it as the OOM killer would)."""
         return os.getpid()
 
-    def run(self, job: dict[str, Any]) -> None:
+    def run(self) -> None:
         from pipelines.runner import run_pipeline
         from pipelines.stages.base import Canceled
 
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+        job = self.job
         job_id = job["job_id"]
         last: dict[str, Any] = {"t": 0.0, "stage": None}
 
@@ -137,8 +151,8 @@ def job_actor_options(name: str, s3_endpoint: str | None = None) -> dict[str, An
 def launch(store: StateStore, job: dict[str, Any], spec: dict[str, Any], *, db_path: str, data_uri: str, s3_endpoint: str | None) -> None:
     """Start the job's actor; a job whose actor cannot start is failed at once, with the reason."""
     try:
-        actor = JobActor.options(**job_actor_options(job["actor_name"], s3_endpoint)).remote(db_path, data_uri)  # type: ignore[attr-defined]  # ray.remote classes gain .options at run time
-        actor.run.remote(spec)
+        actor = JobActor.options(**job_actor_options(job["actor_name"], s3_endpoint)).remote(db_path, data_uri, spec)  # type: ignore[attr-defined]  # ray.remote classes gain .options at run time
+        actor.run.remote()
     except Exception as exc:  # noqa: BLE001 - recorded, then re-raised for the caller's 503
         store.update_job(job["job_id"], state=StageState.failed.value, error=f"could not start the job actor: {exc}"[:4000])
         raise
@@ -180,7 +194,8 @@ def cancel_job(store: StateStore, storage: Storage, job_id: str) -> dict[str, An
 
 
 def reap_lost_jobs(store: StateStore, storage: Storage, now: float | None = None) -> int:
-    """Fail every in-flight job whose actor is gone (killed, out of memory, its node lost)."""
+    """Fail every in-flight job whose actor is gone (killed, out of memory, its node lost), and start
+    again every job still queued whose actor is there (its first start was lost)."""
     from datetime import datetime, timezone
 
     now = time.time() if now is None else now
@@ -190,7 +205,10 @@ def reap_lost_jobs(store: StateStore, storage: Storage, now: float | None = None
             created = datetime.strptime(job["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)  # utc_now()'s format
             if now - created.timestamp() < STARTUP_GRACE_S:
                 continue
-            if _actor(job["actor_name"]) is not None:
+            actor = _actor(job["actor_name"])
+            if actor is not None:
+                if state == StageState.queued.value:
+                    actor.run.remote()  # its first run call may have died with the replica that sent it (see JobActor)
                 continue
             time.sleep(0.5)  # the actor may have been finishing its last write
             fresh = store.get_job(job["job_id"])

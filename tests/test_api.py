@@ -196,6 +196,26 @@ def test_job_survives_an_api_restart(api, finished_episode, tmp_path):
     assert job_id in [j["job_id"] for j in client.get("/jobs", params={"ep_id": EP}).json()["jobs"]]
 
 
+def test_a_job_whose_start_was_lost_still_runs(api, finished_episode):
+    """The replica that creates a job actor also sends its ``run`` call; if the replica dies in between
+    (an API restart under load), the call dies with it and the job used to stay queued forever. The
+    watchdog starts it again: here the actor is created and its first ``run`` never sent."""
+    from serve_app import jobs as job_service
+    from serve_app.state import StateStore
+
+    client, data = api
+    store = StateStore(f"{data.resolve()}/state.sqlite3")
+    job_id = job_service.new_job_id()
+    name = job_service.actor_name("cluster", EP, job_id)
+    job, busy = store.create_job_if_idle(job_id, EP, "main", "cluster", {"ep_id": EP}, name)
+    assert job is not None, busy
+    spec = {"job_id": job_id, "ep_id": EP, "run_id": "main", "video": None, "profile": None, "overrides": {}, "force": False, "stages": ["cluster", "naming"]}
+    job_service.JobActor.options(**job_service.job_actor_options(name)).remote(str(data.resolve()) + "/state.sqlite3", str(data.resolve()), spec)
+    done = wait_job(client, job_id, timeout=120)
+    assert done["state"] == "succeeded", done
+    assert done["started_at"] is not None
+
+
 def test_corrections_survive_reclustering_and_drive_screen_time(api, finished_episode):
     client, data = api
     run = clone_run(data, EP, "main", "relabel")
