@@ -20,7 +20,7 @@ from .ids import InvalidIdError
 from .review.table import format_table
 from .schemas import STAGE_ORDER, StageName
 from .shows.errors import CastIdTaken, NothingToCalibrate, PhotoError
-from .stages.base import Canceled, MissingInputs
+from .stages.base import Canceled, MissingInputs, exception_chain
 from .storage import StorageError
 from .video import VideoError
 
@@ -58,19 +58,7 @@ class TqdmProgress:
 
 
 def _find_known(exc: BaseException) -> BaseException | None:
-    seen = set()
-    stack = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, BAD_INPUT):
-            return e
-        for nxt in (getattr(e, "cause", None), e.__cause__, e.__context__):
-            if isinstance(nxt, BaseException):
-                stack.append(nxt)
-    return None
+    return next((e for e in exception_chain(exc) if isinstance(e, BAD_INPUT)), None)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

@@ -40,9 +40,9 @@ def _models() -> tuple[Any, Any]:
     return SileroVad(), VoiceEncoder()
 
 
-@ray.remote(
-    num_cpus=0.5, max_retries=2
-)  # half a CPU: the run's detached embedder and facebank actors hold a share of the node, and whole-CPU tasks then ran one at a time on 2 cores (7.6 s against 3.6 s for a 10-minute episode)
+# Half a CPU: the run's detached embedder and facebank actors hold a share of the node, and whole-CPU
+# tasks then ran one at a time on 2 cores (7.6 s against 3.6 s for a 10-minute episode).
+@ray.remote(num_cpus=0.5, max_retries=2)
 def analyze_segment(
     video: str, start_s: float, end_s: float, settings: dict[str, Any]
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
@@ -30,6 +30,20 @@ def no_progress(stage: StageName, done: float, total: float, **info: Any) -> Non
 
 class Canceled(RuntimeError):
     """The run was canceled; finished artifacts stay, the stage in flight writes nothing."""
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything it was raised from or during (``__cause__``, ``__context__``, and the
+    ``cause`` Ray wraps a task's error in), each once."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack += [c for c in (getattr(e, "cause", None), e.__cause__, e.__context__) if isinstance(c, BaseException)]
 
 
 class MissingInputs(RuntimeError):

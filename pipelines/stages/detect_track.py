@@ -41,7 +41,7 @@ from ..tracking.episode import FrameDetections, track_episode
 from ..tracking.spans import build_shots, detection_span, shot_index
 from ..tracking.tracker import TrackerParams
 from ..video import DecodeOptions, plan_sampling, summarize_cuts
-from .base import RunContext, StageSpec, fingerprint, model_settings
+from .base import RunContext, StageSpec, exception_chain, fingerprint, model_settings
 
 STAGE = StageName.detect_track
 MAX_BBOXES_SAMPLED = 8
@@ -54,17 +54,7 @@ again over the segments not yet written, up to this many times in all; finished 
 
 def _actor_died(exc: BaseException) -> bool:
     """Whether ``exc`` (or anything it was raised from) is a Ray actor's death."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ray.exceptions.RayActorError) or type(e).__name__ in ("ActorDiedError", "ActorUnavailableError", "RayActorError"):
-            return True
-        stack += [c for c in (e.__cause__, e.__context__, getattr(e, "cause", None)) if isinstance(c, BaseException)]
-    return False
+    return any(isinstance(e, ray.exceptions.RayActorError) for e in exception_chain(exc))
 
 
 def detector_name(ctx: RunContext) -> str:
@@ -188,19 +178,24 @@ def _detect_segments(
         raise RuntimeError(f"segments {sorted(buffers)} ended without all their frames; nothing was written for them")
 
 
+def _sum_work(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Seconds by kind of work, summed over ``parts`` (frames of a segment, segments of a run)."""
+    total: dict[str, float] = {}
+    for part in parts:
+        for kind, seconds in part.items():
+            total[kind] = total.get(kind, 0.0) + seconds
+    return {kind: round(seconds, 3) for kind, seconds in total.items()}
+
+
 def _flush_segment(ctx: RunContext, segment: Segment, frames: list[FrameFaces], seg_fp: str) -> None:
     frames.sort(key=lambda f: f.frame_idx)
-    work: dict[str, float] = {}
-    for f in frames:
-        for kind, seconds in f.work_s.items():
-            work[kind] = work.get(kind, 0.0) + seconds
     summary = SegmentSummary(
         segment=segment,
         frames_decoded=segment.end_frame - segment.start_frame,
         sampled_frames=[f.frame_idx for f in frames],
         cut_frames=sorted({c for f in frames for c in f.cuts}),
         detections=sum(len(f) for f in frames),
-        work_s={kind: round(seconds, 3) for kind, seconds in work.items()},
+        work_s=_sum_work([f.work_s for f in frames]),
     )
     write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, frames)
 
@@ -300,10 +295,6 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
     write_jsonl(ctx.storage, layout.manifest("tracks.jsonl"), tracks)
     write_model(ctx.storage, layout.manifest("shots.json"), ShotsFile(ep_id=layout.ep_id, fps=meta.fps, shots=shots))
     write_model(ctx.storage, layout.manifest("video.json"), meta)
-    work: dict[str, float] = {}
-    for seg in segs:
-        for kind, seconds in seg.summary.work_s.items():
-            work[kind] = round(work.get(kind, 0.0) + seconds, 3)
     driver["write_wall"] = round(time.time() - write_started, 3)
     metrics = TrackMetrics(
         ep_id=layout.ep_id,
@@ -318,7 +309,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         stitched_links=tracked.stitched_links,
         segment_frames=segments[0].end_frame - segments[0].start_frame,
         wall_s=round(time.time() - started, 3),
-        work_s={**work, **driver},
+        work_s={**_sum_work([seg.summary.work_s for seg in segs]), **driver},
     )
     write_model(ctx.storage, layout.manifest("track_metrics.json"), metrics)
     return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments)}
