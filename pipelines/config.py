@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actors.models.config import ModelConfig
 
+from .audio.link import SEASON_SIMILARITY
+
 
 class ConfigError(ValueError):
     pass
@@ -221,7 +223,19 @@ class AudioConfig(_Section):
         "tasks over the CPUs better (a 10-minute episode's stage: 5.1 s at 120, 3.6 s at 60, 3.9 s at 40 on 2 cores), "
         "each task costs a little start-up.",
     )
-    link_min_s: float = Field(1.0, ge=0, le=600, description="Seconds a voice must speak while one identity alone is on screen to be linked to it.")
+    link_min_s: float = Field(
+        1.0,
+        ge=0,
+        le=600,
+        description="Seconds a voice must speak while one identity alone is on screen (this episode and the season's together) to be linked to it.",
+    )
+    season_similarity: float = Field(
+        SEASON_SIMILARITY,
+        ge=0.5,
+        le=1.0,
+        description="Centroid similarity at which a voice of another episode of the show counts as this voice (its on-screen evidence "
+        "and a reviewer's assignment carry over). Lower pools more of a person's episodes and risks pooling two similar voices.",
+    )
 
 
 PRESETS: dict[str, dict[str, Any]] = {

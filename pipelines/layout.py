@@ -11,7 +11,8 @@ Data dir (local or ``s3://``), as in the replaced system:
 - ``raw/{ep}/video.mp4``: a video uploaded through the API
 - ``catalogs/{name}/``: catalog summaries
 - ``shows/{show}/``: show.json, ``cast/{cast_id}.json``, ``facebank/{entry_id}.json`` (one reference
-  face each), ``chips/{entry_id}.jpg`` (its aligned chip), ``calibration.json``
+  face each), ``chips/{entry_id}.jpg`` (its aligned chip), ``calibration.json``, ``voices/{ep_id}.json``
+  (each episode's voices and who was on screen while they spoke)
 
 Source bucket (``SCREENALYTICS_S3_BUCKET`` or a catalog prefix): ``raw/videos/{show}/s{SS}/e{EE}/episode.mp4``
 (v2), then ``raw/videos/{ep_id}/episode.mp4`` (v1).
@@ -179,3 +180,11 @@ def facebank_chip_key(show_id: str, entry_id: str) -> str:
 
 def calibration_key(show_id: str) -> str:
     return f"shows/{validate_show_id(show_id)}/calibration.json"
+
+
+def voices_prefix(show_id: str) -> str:
+    return f"shows/{validate_show_id(show_id)}/voices"
+
+
+def episode_voices_key(show_id: str, ep_id: str) -> str:
+    return f"{voices_prefix(show_id)}/{parse_ep_id(ep_id).ep_id}.json"

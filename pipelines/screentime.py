@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from . import intervals as iv
-from .audio.link import identity_speech, link_voices, speaking_times, speech_of
+from .audio.link import SEASON_SIMILARITY, identity_speech, link_voices, speaking_times, speech_of
 from .config import ScreentimeConfig
 from .ids import face_id
 from .schemas import (
@@ -32,6 +32,7 @@ from .schemas import (
     SpeechTurn,
     TimelineRow,
     TrackRow,
+    VoiceEvidence,
 )
 from .tracking.spans import detection_span, shot_index
 
@@ -54,7 +55,11 @@ class ScreentimeInputs:
     naming: dict[str, IdentityNaming] = field(default_factory=dict)  # suggestions from the facebank, by identity
     speech: list[SpeechTurn] | None = None  # from the audio stage, when it ran
     voice_casts: dict[str, str] = field(default_factory=dict)  # voice -> cast id, from a reviewer
+    voice_centroids: dict[str, list[float]] = field(default_factory=dict)  # voice -> unit speaker embedding
+    speaker_model: str | None = None  # what embedded them
+    season_voices: list[VoiceEvidence] = field(default_factory=list)  # the show's other episodes' voices
     voice_link_min_s: float = 1.0
+    voice_similarity: float = SEASON_SIMILARITY
 
 
 def name_of(assignments: Assignments, identity_id: str) -> tuple[str | None, str | None]:
@@ -259,7 +264,16 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
 def _add_speech(report: ScreentimeReport, inputs: ScreentimeInputs, cast_spans: dict[str, list[iv.Span]], cast_names: dict[str, str]) -> None:
     """Voices linked to people, and speaking / both / voice-only seconds per cast member and identity."""
     on_screen = {i.identity_id: [(a, b) for a, b in i.intervals] for i in report.identities if i.kind not in ("extra", "junk", "not_face")}
-    links = link_voices(inputs.speech or [], on_screen, {i.identity_id: i.cast_id for i in report.identities}, inputs.voice_casts, inputs.voice_link_min_s)
+    links = link_voices(
+        inputs.speech or [],
+        on_screen,
+        {i.identity_id: i.cast_id for i in report.identities},
+        inputs.voice_casts,
+        inputs.voice_link_min_s,
+        inputs.voice_centroids,
+        inputs.season_voices,
+        inputs.voice_similarity,
+    )
     report.speakers = links
     report.identity_speech = identity_speech(links, on_screen)
     speech = speech_of(links, "cast_id")

@@ -141,3 +141,108 @@ def test_speaking_time_through_the_pipeline(pipeline_run, tmp_path):
     assert len(unnamed) == 1 and abs(unnamed[0].speech_s - len(second) / tts.RATE) < 0.3
     again = run_pipeline(storage=storage, ep_id="speak-s01e01", video=str(with_audio), overrides={"cluster.knn": 16})
     assert {o.stage.value: o.action for o in again.outcomes}["audio"] == "reused"  # a re-cluster never re-runs the audio
+
+    # A reviewer names the unseen voice; the next episode of the show recognises it with no reviewer step.
+    import contextlib
+
+    from pipelines.layout import RunLayout
+    from pipelines.review.edits import append_correction
+    from pipelines.shows import roster
+
+    roster.create_show(storage, "speak")
+    roster.create_cast(storage, "speak", "obama", "Barack Obama")
+    spans = [[a, b] for a, b in unnamed[0].intervals]
+    append_correction(
+        storage,
+        RunLayout("speak-s01e01", again.run_id),
+        lambda identity, track: {"op": "assign_voice", "spans": spans, "cast_id": "obama"},
+        contextlib.nullcontext,
+    )
+    reviewed = run_pipeline(storage=storage, ep_id="speak-s01e01", video=str(with_audio), overrides={"cluster.knn": 16})
+    assert {o.stage.value: o.action for o in reviewed.outcomes}["screentime"] == "computed"
+    next_episode = run_pipeline(storage=storage, ep_id="speak-s01e02", video=str(with_audio))
+    assert next_episode.report is not None
+    heard = {s.cast_id: s for s in next_episode.report.speakers}
+    assert heard["obama"].source == "voice_match" and heard["obama"].identity_id is None
+    obama = next(m for m in next_episode.report.metrics if m.cast_id == "obama")
+    assert obama.visual_s == 0 and abs(obama.voice_only_s - len(second) / tts.RATE) < 0.3  # heard, never seen
+    first_again = run_pipeline(storage=storage, ep_id="speak-s01e01", video=str(with_audio), overrides={"cluster.knn": 16})
+    assert {o.stage.value: o.action for o in first_again.outcomes}["screentime"] == "computed"  # episode 2's voices changed its season
+
+
+def _turns(voice: str, spans: list[tuple[float, float]]):
+    from pipelines.schemas import SpeechTurn
+
+    return [SpeechTurn(start=a, end=b, voice_id=voice, confidence=1.0) for a, b in spans]
+
+
+def _unit(seed: int) -> list[float]:
+    v = np.random.default_rng(seed).normal(size=256)
+    return [float(x) for x in v / np.linalg.norm(v)]
+
+
+def test_a_voice_heard_mostly_over_a_listener_is_linked_to_its_speaker_by_the_season():
+    """The host speaks 2 s over their own face and 8 s over a guest's reaction shots: the episode alone
+    gives the voice to the listener. The same voice (centroid) in two other episodes spoke 9 s over the
+    host alone on screen: with the season the voice is the host's (source season), and its identity is
+    the host's identity; the listener keeps nothing."""
+    from pipelines.audio.link import link_voices
+    from pipelines.schemas import VoiceEvidence
+
+    on_screen = {"id_host": [(0.0, 3.0)], "id_guest": [(3.0, 12.0)]}
+    cast_of: dict[str, str | None] = {"id_host": "host", "id_guest": "guest"}
+    turns = _turns("voice_01", [(1.0, 3.0), (3.5, 11.5)])
+    voice = _unit(1)
+    alone = link_voices(turns, on_screen, cast_of, {}, 1.0)[0]
+    assert (alone.cast_id, alone.source, alone.candidates) == ("guest", "on_screen", {"id_host": 2.0, "id_guest": 8.0})
+
+    near = (np.asarray(voice) + 0.3 * np.asarray(_unit(2))).tolist()  # the same voice in another episode: similarity ~0.96
+    other = [np.asarray(_unit(k)) for k in (3, 4)]  # a different voice with the guest's evidence
+    season = [
+        VoiceEvidence(voice_id="voice_01", centroid=list(near / np.linalg.norm(near)), speech_s=12.0, on_screen_s={"host": 5.0, "guest": 1.0}),
+        VoiceEvidence(voice_id="voice_03", centroid=list(near / np.linalg.norm(near)), speech_s=6.0, on_screen_s={"host": 4.0}),
+        VoiceEvidence(voice_id="voice_02", centroid=list(other[0]), speech_s=20.0, on_screen_s={"guest": 30.0}),
+    ]
+    linked = link_voices(turns, on_screen, cast_of, {}, 1.0, {"voice_01": voice}, season)[0]
+    assert (linked.cast_id, linked.identity_id, linked.source, linked.season_s, linked.evidence_s) == ("host", "id_host", "season", 9.0, 2.0)
+
+
+def test_a_reviewer_s_voice_assignment_carries_to_the_same_voice_elsewhere_and_unseen_cast_speak_off_screen():
+    from pipelines.audio.link import link_voices
+    from pipelines.schemas import VoiceEvidence
+
+    voice = _unit(7)
+    season = [VoiceEvidence(voice_id="voice_02", centroid=voice, speech_s=5.0, reviewed_cast="narrator")]
+    turns = _turns("voice_01", [(0.0, 4.0)])
+    on_screen = {"id_a": [(0.0, 4.0)]}
+    link = link_voices(turns, on_screen, {"id_a": "anna"}, {}, 1.0, {"voice_01": voice}, season)[0]
+    assert (link.cast_id, link.identity_id, link.source) == ("narrator", None, "voice_match")  # the narrator is never seen
+    here = link_voices(turns, on_screen, {"id_a": "anna"}, {"voice_01": "anna"}, 1.0, {"voice_01": voice}, season)[0]
+    assert (here.cast_id, here.identity_id, here.source) == ("anna", "id_a", "manual")  # this episode's reviewer wins
+    unlike = link_voices(turns, on_screen, {"id_a": "anna"}, {}, 1.0, {"voice_01": _unit(8)}, season)[0]
+    assert (unlike.cast_id, unlike.source) == ("anna", "on_screen")  # a different voice: the episode's own evidence
+
+
+def test_season_voices_are_read_from_the_other_episodes_only(tmp_path):
+    from pipelines.artifacts import write_model
+    from pipelines.layout import episode_voices_key
+    from pipelines.schemas import EpisodeVoices, VoiceEvidence
+    from pipelines.shows import voices
+    from pipelines.storage import LocalStorage
+
+    storage = LocalStorage(tmp_path)
+    for ep, model in (("demo-s01e01", "m1"), ("demo-s01e02", "m1"), ("demo-s01e03", "m2"), ("other-s01e01", "m1")):
+        show = ep.split("-")[0]
+        write_model(
+            storage,
+            episode_voices_key(show, ep),
+            EpisodeVoices(show_id=show, ep_id=ep, run_id="main", speaker_model=model, voices=[VoiceEvidence(voice_id=f"v-{ep}", centroid=[1.0], speech_s=1.0)]),
+        )
+    seen = [v.voice_id for v in voices.season_voices(storage, "demo", "demo-s01e01", "m1")]
+    assert seen == ["v-demo-s01e02"]  # not its own, not another model's, not another show's
+    before = voices.season_version(storage, "demo", "demo-s01e01")
+    assert voices.season_version(storage, "demo", "demo-s01e02") != before
+    write_model(
+        storage, episode_voices_key("demo", "demo-s01e01"), EpisodeVoices(show_id="demo", ep_id="demo-s01e01", run_id="main", speaker_model="m1", voices=[])
+    )
+    assert voices.season_version(storage, "demo", "demo-s01e01") == before  # its own file does not count

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..artifacts import read_jsonl, read_model
 from ..corrections import Resolved, load_corrections, resolve
+from ..ids import parse_ep_id
 from ..layout import RunLayout
 from ..schemas import (
     Assignments,
@@ -20,9 +21,11 @@ from ..schemas import (
     TrackMetrics,
     TrackRow,
     VideoMeta,
+    VoicesFile,
 )
 from ..screentime import ScreentimeInputs
 from ..shows.naming import apply_names, identity_pairs
+from ..shows.voices import season_voices
 from ..storage import Storage
 
 
@@ -65,9 +68,13 @@ def voice_casts(turns: list[SpeechTurn], labels: list[tuple[list[list[float]], s
 
 
 def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, with_detections: bool) -> ScreentimeInputs:
-    """Everything the screen-time computation reads from a run's artifacts."""
+    """Everything the screen-time computation reads from a run's artifacts (and, when it has speech,
+    the show's other episodes' voices)."""
     meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
     metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
+    speech_key, voices_key = layout.manifest("audio/speech.jsonl"), layout.manifest("audio/voices.json")
+    speech = read_jsonl(storage, speech_key, SpeechTurn) if storage.exists(speech_key) else None
+    voices = read_model(storage, voices_key, VoicesFile) if speech and storage.exists(voices_key) else None
     return ScreentimeInputs(
         ep_id=layout.ep_id,
         run_id=layout.run_id,
@@ -80,5 +87,8 @@ def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, w
         assignments=assignments,
         faces=read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow),
         detections=read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow) if with_detections else None,
-        speech=read_jsonl(storage, layout.manifest("audio/speech.jsonl"), SpeechTurn) if storage.exists(layout.manifest("audio/speech.jsonl")) else None,
+        speech=speech,
+        voice_centroids={v.voice_id: v.centroid for v in voices.voices} if voices else {},
+        speaker_model=voices.speaker_model if voices else None,
+        season_voices=season_voices(storage, parse_ep_id(layout.ep_id).show, layout.ep_id, voices.speaker_model) if voices else [],
     )

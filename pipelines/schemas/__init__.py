@@ -4,7 +4,7 @@
 markers); ``shows``: the show's roster, facebank, naming and calibration; ``base``: what all share.
 """
 
-from .audio import SpeakerLink, SpeechTurn, Voice, VoicesFile
+from .audio import EpisodeVoices, SpeakerLink, SpeechTurn, Voice, VoiceEvidence, VoicesFile
 from .base import SCHEMA_VERSION, utc_now
 from .run import (
     CSV_COLUMNS,
@@ -41,6 +41,8 @@ from .run import (
 from .shows import BankKind, Calibration, CastMember, FacebankEntry, IdentityNaming, NamingFile, ShowRecord, Suggestion
 
 __all__ = [
+    "EpisodeVoices",
+    "VoiceEvidence",
     "SpeakerLink",
     "SpeechTurn",
     "Voice",

@@ -8,7 +8,7 @@ from ..ids import parse_ep_id
 from ..review.inputs import resolved_inputs
 from ..schemas import CSV_COLUMNS, StageName
 from ..screentime import compute_screentime, csv_rows
-from ..shows import roster
+from ..shows import roster, voices
 from .base import RunContext, StageSpec
 
 STAGE = StageName.screentime
@@ -19,10 +19,13 @@ def run(ctx: RunContext) -> dict[str, float]:
     cfg = ctx.config.screentime
     ctx.progress(STAGE, 0, 1, step="screentime")
     inputs, resolved = resolved_inputs(storage, layout, with_detections=cfg.mode == "faces")
+    inputs.voice_link_min_s = ctx.config.audio.link_min_s
+    inputs.voice_similarity = ctx.config.audio.season_similarity
     report = compute_screentime(inputs, cfg, show_cast_names(ctx))
     report.diagnostics["corrections_unattached"] = len(resolved.unattached)
     write_model(storage, layout.screentime_json, report)
     write_csv(storage, layout.screentime_csv, CSV_COLUMNS, csv_rows(report))
+    voices.share_episode(storage, report, inputs)  # the show's other episodes link their voices with this one's evidence
     ctx.progress(STAGE, 1, 1, step="screentime")
     return {"cast_members": len(report.metrics), "identities": len(report.identities)}
 
@@ -32,14 +35,17 @@ def show_cast_names(ctx: RunContext) -> dict[str, str]:
 
 
 def fingerprint_inputs(ctx: RunContext) -> list:
-    """Screen time honours the human corrections and the cast's names: a change recomputes it."""
+    """Screen time honours the human corrections, the cast's names and (for speaking time) the show's
+    other episodes' voices: a change recomputes it."""
     key = ctx.layout.manifest(CORRECTIONS_FILE)
-    return [ctx.storage.read_text(key) if ctx.storage.exists(key) else None, show_cast_names(ctx)]
+    audio = ctx.config.audio
+    season = voices.season_version(ctx.storage, parse_ep_id(ctx.layout.ep_id).show, ctx.layout.ep_id)
+    return [ctx.storage.read_text(key) if ctx.storage.exists(key) else None, show_cast_names(ctx), audio.link_min_s, audio.season_similarity, season]
 
 
 SPEC = StageSpec(
     name=STAGE,
-    version=1,
+    version=2,
     outputs=("analytics/screentime.json", "analytics/screentime.csv"),
     run=run,
     fingerprint_inputs=fingerprint_inputs,

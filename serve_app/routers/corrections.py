@@ -17,10 +17,12 @@ from pipelines.corrections import last_undoable, load_corrections, undone_seqs
 from pipelines.ids import parse_face_id
 from pipelines.review.edits import CorrectionBuilder, append_correction
 from pipelines.review.errors import Conflict
+from pipelines.review.live import view_screentime
 from pipelines.review.view import assignments_summary, load_view
 from pipelines.schemas import SpeechTurn
 from pipelines.shows import roster
 from pipelines.shows.confirmed import sync_run
+from pipelines.shows.voices import share_episode
 
 from ..context import EP, IDENTITY, RUN_Q, VOICE, Ctx
 from ..models import (
@@ -53,11 +55,13 @@ def _check_cast(ctx: Ctx, ep_id: str, cast_id: Optional[str]) -> None:
 
 
 def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder) -> dict:
-    """Append the correction, then bring the run's confirmed faces in the show's facebank up to date."""
+    """Append the correction, then bring the run's confirmed faces in the show's facebank and its voices
+    in the show's season evidence up to date."""
     layout = ctx.run(ep_id, run_id)
     view = append_correction(ctx.storage, layout, build, ctx.store.mutex)
     with ctx.store.mutex():
         synced = sync_run(ctx.storage, view, resolve_config(None, None).config.naming.faces_per_identity)
+        share_episode(ctx.storage, view_screentime(view, {}), view.inputs)
     return {**assignments_summary(ctx.storage, view), "facebank": synced}
 
 
