@@ -180,6 +180,28 @@ def write_season_tables(storage, base: str, ep_ids: list[str]) -> None:
         storage.write_text(f"{base}/season_{show}.json", json.dumps(table, indent=1))
 
 
+def season_pass(data_uri: str, ep_ids: list[str], profile: str | None, overrides: dict) -> list[str]:
+    """Screen time again where it is stale: an episode that finished early linked its voices with fewer of
+    its show's other episodes than there are now (:mod:`pipelines.shows.voices`). Only the screentime
+    stage runs, and only where its fingerprint changed, so a catalog's result does not depend on the
+    order its episodes finished in. Returns the episodes recomputed."""
+    from .runner import run_pipeline
+    from .schemas import StageName
+    from .storage import open_storage
+
+    storage = open_storage(data_uri)
+    out = []
+    for ep_id in sorted(ep_ids):
+        try:
+            result = run_pipeline(storage=storage, ep_id=ep_id, profile=profile, overrides=overrides, stages=[StageName.screentime])
+        except Exception as exc:  # noqa: BLE001 - the episode's own result stands; the summary is still written
+            print(f"season: {ep_id}'s screen time was not recomputed: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        if any(o.action == "computed" for o in result.outcomes):
+            out.append(ep_id)
+    return out
+
+
 def run_catalog(entries: list[CatalogEntry], data_uri: str, workers: int, profile: str | None, overrides: dict, name: str) -> tuple[list[dict], str]:
     good: list[CatalogEntry] = []
     results: list[dict] = []
@@ -209,6 +231,9 @@ def run_catalog(entries: list[CatalogEntry], data_uri: str, workers: int, profil
         print(
             f"[{len(results)}/{total}] {r['ep_id']}: {r['status']} ({actions}) in {r['wall_s']:.1f}s" + (f" - {r['error']}" if r["error"] else ""), flush=True
         )
+    refreshed = season_pass(data_uri, [r["ep_id"] for r in results if r["status"] == "succeeded"], profile, per_episode)
+    if refreshed:
+        print(f"season: speaking time recomputed for {len(refreshed)} episode(s) with the voices of the episodes that finished after them", flush=True)
     where = write_summary(data_uri, name, results)
     print(f"catalog: {sum(r['status'] == 'succeeded' for r in results)}/{total} succeeded in {time.time() - t0:.1f}s; summary in {where}")
     return results, where

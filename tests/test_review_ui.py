@@ -177,6 +177,45 @@ def test_suggestions_name_a_new_episode_at_one_keystroke_each(browser, server, r
     w.close()
 
 
+def test_a_reviewer_names_an_unseen_voice_on_the_screen_time_page(browser, server, test_episode, tmp_path):
+    """An episode with two lines: t1_b speaks while alone on screen, then someone speaks over an empty
+    shot. The screen-time page lists both voices with why each was (not) linked; picking a cast member
+    for the unseen one names it, and the speaking table gains that person's voice-only seconds."""
+    from pipelines.runner import run_pipeline
+    from pipelines.sample import speech as tts
+    from pipelines.shows import roster
+    from pipelines.storage import LocalStorage
+
+    if not tts.have_tts():
+        pytest.skip(f"speech engines missing: {', '.join(tts.missing_tts())}")
+    base, data = server
+    video, _ = test_episode
+    seen, unseen = tts.speak("t1_b", "Hello there, I am the second guest tonight."), tts.speak("obama", "And nobody can see me at all right now.")
+    with_audio = tts.mux_audio(Path(video), tts.mix([tts.Line("t1_b", 4.8, seen), tts.Line("obama", 10.4, unseen)], 14.0), tmp_path / "with_audio.mp4")
+    storage = LocalStorage(data)
+    run_pipeline(storage=storage, ep_id="talk-s01e01", video=str(with_audio))
+    roster.create_show(storage, "talk")
+    roster.create_cast(storage, "talk", "barack", "Barack Obama")
+    w = Watched(browser)
+    page = w.page
+    page.goto(f"{base}/review/episodes/talk-s01e01/screentime")
+    page.wait_for_selector("table.voices")
+    rows = page.locator("table.voices tbody tr")
+    assert rows.count() == 2
+    whys = [rows.nth(k).locator("td").nth(3).inner_text() for k in range(2)]
+    assert any(w.startswith("alone on screen") for w in whys) and any(w.startswith("never the only face") for w in whys), whys
+    unnamed = page.locator("table.voices tbody tr", has_text="(unnamed)")
+    voice = unnamed.get_attribute("data-voice")
+    unnamed.locator("select").select_option(label="Barack Obama")
+    page.wait_for_selector(f'table.voices tr[data-voice="{voice}"] td.manual')
+    row = page.locator("table.speaking tbody tr", has_text="Barack Obama")
+    cells = [c.strip() for c in row.locator("td").all_inner_texts()]
+    speaking, both, voice_only = (float(re.sub(r"[^0-9.]", "", c)) for c in cells[1:])
+    assert abs(speaking - len(unseen) / tts.RATE) < 0.3 and both == 0 and voice_only == speaking
+    w.shot("screentime_voices")
+    w.close()
+
+
 def test_episodes_page_shows_cli_runs_and_live_progress(browser, server, test_episode):
     import httpx as requests
 
