@@ -6,7 +6,7 @@ Data dir (local or ``s3://``), as in the replaced system:
 - ``manifests/{ep}/runs/{run}/``: detections.jsonl, tracks.jsonl, track_metrics.json, shots.json,
   faces.jsonl, track_reps.jsonl, identities.json, cluster_centroids.json, corrections.json,
   ``{stage}.json`` markers, ``analytics/screentime.{json,csv}``
-- ``embeds/{ep}/runs/{run}/``: faces.npy, track_prototypes.npy
+- ``embeds/{ep}/runs/{run}/``: faces.npy, track_prototypes.npy, speech_turns.npy
 - ``frames/{ep}/runs/{run}/``: ``crops/track_####/frame_######.jpg``, ``segments/seg_#####.parquet``
 - ``raw/{ep}/video.mp4``: a video uploaded through the API
 - ``catalogs/{name}/``: catalog summaries
@@ -83,6 +83,11 @@ class RunLayout:
     @property
     def faces_npy(self) -> str:
         return f"{self.embeds}/faces.npy"
+
+    @property
+    def speech_turns_npy(self) -> str:
+        """One speaker embedding per row of ``audio/speech.jsonl``."""
+        return f"{self.embeds}/speech_turns.npy"
 
     @property
     def prototypes_npy(self) -> str:

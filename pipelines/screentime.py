@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import intervals as iv
-from .audio.link import SEASON_SIMILARITY, identity_speech, link_voices, speaking_times, speech_of
+from .audio.link import SEASON_SIMILARITY, identity_speech, link_voices, speaking_times, speech_of, voice_casts
+from .audio.split import split_merged_voices
 from .config import ScreentimeConfig
 from .ids import face_id
 from .schemas import (
@@ -54,9 +57,10 @@ class ScreentimeInputs:
     detections: list[DetectionRow] | None = None  # needed in faces mode only
     naming: dict[str, IdentityNaming] = field(default_factory=dict)  # suggestions from the facebank, by identity
     speech: list[SpeechTurn] | None = None  # from the audio stage, when it ran
-    voice_casts: dict[str, str] = field(default_factory=dict)  # voice -> cast id, from a reviewer
+    voice_labels: list[tuple[list[list[float]], str | None]] = field(default_factory=list)  # a reviewer's voice assignments: (anchor, cast id)
     voice_centroids: dict[str, list[float]] = field(default_factory=dict)  # voice -> unit speaker embedding
     speaker_model: str | None = None  # what embedded them
+    speech_embeddings: np.ndarray | None = None  # one unit speaker embedding per speech turn
     season_voices: list[VoiceEvidence] = field(default_factory=list)  # the show's other episodes' voices
     voice_link_min_s: float = 1.0
     voice_similarity: float = SEASON_SIMILARITY
@@ -261,16 +265,25 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
     return report
 
 
+def effective_speech(inputs: ScreentimeInputs) -> tuple[list[SpeechTurn], dict[str, list[float]]]:
+    """The episode's speech turns and voice centroids, with voices the diarizer merged split by the
+    show's other episodes (:mod:`pipelines.audio.split`)."""
+    return split_merged_voices(
+        inputs.speech or [], inputs.speech_embeddings, inputs.voice_centroids, inputs.season_voices, inputs.voice_similarity, inputs.voice_link_min_s
+    )
+
+
 def _add_speech(report: ScreentimeReport, inputs: ScreentimeInputs, cast_spans: dict[str, list[iv.Span]], cast_names: dict[str, str]) -> None:
     """Voices linked to people, and speaking / both / voice-only seconds per cast member and identity."""
     on_screen = {i.identity_id: [(a, b) for a, b in i.intervals] for i in report.identities if i.kind not in ("extra", "junk", "not_face")}
+    turns, centroids = effective_speech(inputs)
     links = link_voices(
-        inputs.speech or [],
+        turns,
         on_screen,
         {i.identity_id: i.cast_id for i in report.identities},
-        inputs.voice_casts,
+        voice_casts(turns, inputs.voice_labels),
         inputs.voice_link_min_s,
-        inputs.voice_centroids,
+        centroids,
         inputs.season_voices,
         inputs.voice_similarity,
     )

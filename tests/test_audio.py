@@ -246,3 +246,41 @@ def test_season_voices_are_read_from_the_other_episodes_only(tmp_path):
         storage, episode_voices_key("demo", "demo-s01e01"), EpisodeVoices(show_id="demo", ep_id="demo-s01e01", run_id="main", speaker_model="m1", voices=[])
     )
     assert voices.season_version(storage, "demo", "demo-s01e01") == before  # its own file does not count
+
+
+@needs_tts
+def test_two_similar_voices_merged_in_an_episode_are_split_by_the_season(encoder):
+    """obama's and biden's voices (two male flite voices, the pair the diarizer merges on the speaking
+    benchmark) as one voice in an episode: the season, which heard each alone in other episodes, splits
+    the voice's turns by person; with one known voice, or none, nothing is split."""
+    from pipelines.audio.diarize import RATE, Turn, speech_windows, turn_embeddings
+    from pipelines.audio.split import split_merged_voices
+    from pipelines.schemas import SpeechTurn, VoiceEvidence
+
+    def embed_lines(lines):
+        track = tts.mix(lines, max(x.end for x in lines) + 0.5)
+        wave = np.interp(np.arange(0, len(track), tts.RATE / RATE), np.arange(len(track)), track).astype(np.float32)
+        windows = speech_windows([(x.start, x.end) for x in lines], 1.5, 0.25)
+        emb = encoder.embed([wave[int(a * RATE) : int(b * RATE)] for a, b in windows])
+        return turn_embeddings([Turn(x.start, x.end, 0, 1.0) for x in lines], windows, emb)
+
+    def said(people, texts):
+        lines, t = [], 0.5
+        for who, text in zip(people, texts):
+            samples = tts.speak(who, text)
+            lines.append(tts.Line(who, t, samples))
+            t += len(samples) / tts.RATE + 0.6
+        return lines
+
+    season = []
+    for who in ("obama", "biden"):
+        known = embed_lines(said([who, who], tts.LINES[:2])).mean(0)
+        season.append(VoiceEvidence(voice_id="voice_01", centroid=list(known / np.linalg.norm(known)), speech_s=6.0, on_screen_s={who: 5.0}))
+    lines = said(["obama", "biden", "obama", "biden"], tts.LINES[2:6])
+    turns = [SpeechTurn(start=x.start, end=x.end, voice_id="voice_01", confidence=1.0) for x in lines]
+    emb = embed_lines(lines)
+    split, centroids = split_merged_voices(turns, emb, {"voice_01": [0.0] * 256}, season, 0.8, 1.0)
+    groups = {t.voice_id: {x.person for x, u in zip(lines, split) if u.voice_id == t.voice_id} for t in split}
+    assert sorted(map(sorted, groups.values())) == [["biden"], ["obama"]] and set(centroids) == {"voice_01", "voice_02"}
+    assert split_merged_voices(turns, emb, {}, season[:1], 0.8, 1.0)[0] == turns
+    assert split_merged_voices(turns, None, {}, season, 0.8, 1.0)[0] == turns

@@ -77,6 +77,24 @@ def diarize(
     return diarize_windows(spans, windows, emb, threshold, min_voice_s)
 
 
+def turn_embeddings(turns: list[Turn], windows: list[tuple[float, float]], embeddings: np.ndarray) -> np.ndarray:
+    """One unit embedding per turn: the mean of its windows' embeddings, each weighted by how much of the
+    window lies inside the turn (a window across a change of speaker counts for both, in proportion). A
+    turn no window overlaps gets zeros."""
+    out = np.zeros((len(turns), embeddings.shape[1] if len(embeddings) else 1), np.float32)
+    if not turns or not windows:
+        return out
+    emb = np.asarray(embeddings, np.float32)
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-9)
+    starts, ends = np.array([w[0] for w in windows]), np.array([w[1] for w in windows])
+    for k, t in enumerate(turns):
+        weight = np.clip(np.minimum(ends, t.end) - np.maximum(starts, t.start), 0.0, None)
+        if weight.sum() > 0:
+            v = weight @ emb
+            out[k] = v / max(float(np.linalg.norm(v)), 1e-9)
+    return out
+
+
 def _fold_small(labels: np.ndarray, emb: np.ndarray, wins: list[tuple[float, float]], min_voice_s: float) -> np.ndarray:
     labels = labels.copy()
     while True:

@@ -130,6 +130,21 @@ def link_voices(
     return links
 
 
+def voice_casts(turns: list[SpeechTurn], labels: list[tuple[list[list[float]], str | None]]) -> dict[str, str]:
+    """Each reviewer's voice assignment (in order), re-attached to the current voice that spoke most in its anchor."""
+    spans = voice_spans(turns)
+    out: dict[str, str] = {}
+    for anchor, cast in labels:
+        overlap = {v: iv.total(iv.intersect(s, [(a, b) for a, b in anchor])) for v, s in spans.items()}
+        best = max(overlap, key=overlap.__getitem__) if overlap else None
+        if best is not None and overlap[best] > 0:
+            if cast:
+                out[best] = cast
+            else:
+                out.pop(best, None)
+    return out
+
+
 def speech_of(links: list[SpeakerLink], key: str) -> dict[str, Spans]:
     """Speech spans per identity (``key="identity_id"``) or cast member (``"cast_id"``)."""
     out: dict[str, list[tuple[float, float]]] = defaultdict(list)

@@ -5,7 +5,7 @@ The screentime stage, the review API and the evaluator read a run through these 
 
 from __future__ import annotations
 
-from ..artifacts import read_jsonl, read_model
+from ..artifacts import read_jsonl, read_model, read_npy
 from ..corrections import Resolved, load_corrections, resolve
 from ..ids import parse_ep_id
 from ..layout import RunLayout
@@ -44,27 +44,8 @@ def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool) 
     inputs.identities = resolved.identities
     inputs.assignments = resolved.assignments
     inputs.naming = resolved.naming
-    if inputs.speech is not None and resolved.voice_labels:
-        inputs.voice_casts = voice_casts(inputs.speech, resolved.voice_labels)
+    inputs.voice_labels = resolved.voice_labels
     return inputs, resolved
-
-
-def voice_casts(turns: list[SpeechTurn], labels: list[tuple[list[list[float]], str | None]]) -> dict[str, str]:
-    """Each reviewer's voice assignment, re-attached to the current voice that spoke most in its anchor."""
-    from .. import intervals as iv
-    from ..audio.link import voice_spans
-
-    spans = voice_spans(turns)
-    out: dict[str, str] = {}
-    for anchor, cast in labels:
-        overlap = {v: iv.total(iv.intersect(s, [tuple(a) for a in anchor])) for v, s in spans.items()}
-        best = max(overlap, key=overlap.__getitem__) if overlap else None
-        if best is not None and overlap[best] > 0:
-            if cast:
-                out[best] = cast
-            else:
-                out.pop(best, None)
-    return out
 
 
 def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, with_detections: bool) -> ScreentimeInputs:
@@ -90,5 +71,6 @@ def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, w
         speech=speech,
         voice_centroids={v.voice_id: v.centroid for v in voices.voices} if voices else {},
         speaker_model=voices.speaker_model if voices else None,
+        speech_embeddings=read_npy(storage, layout.speech_turns_npy) if voices and storage.exists(layout.speech_turns_npy) else None,
         season_voices=season_voices(storage, parse_ep_id(layout.ep_id).show, layout.ep_id, voices.speaker_model) if voices else [],
     )

@@ -35,8 +35,10 @@ def share_episode(storage: Storage, report: ScreentimeReport, inputs: Screentime
     """Write (atomically) what the episode tells the rest of its show, after its screen time was
     computed: by the screentime stage, and after every correction (a reviewer's voice assignment or a
     name changes what its voices are evidence for)."""
+    from ..screentime import effective_speech
+
     if inputs.speaker_model:
-        voices = episode_voices(report, inputs.voice_centroids, inputs.speaker_model)
+        voices = episode_voices(report, effective_speech(inputs)[1], inputs.speaker_model)
         write_model(storage, episode_voices_key(voices.show_id, voices.ep_id), voices)
 
 

@@ -1,6 +1,8 @@
 """Stage 5: who speaks when. The audio track is decoded (PyAV, 16 kHz mono), speech found by Silero VAD
 and embedded by the speaker encoder in Ray tasks over time segments; the driver clusters the windows
-into voices (:mod:`pipelines.audio.diarize`) and writes ``audio/speech.jsonl`` and ``audio/voices.json``.
+into voices (:mod:`pipelines.audio.diarize`) and writes ``audio/speech.jsonl``, ``audio/voices.json`` and
+one speaker embedding per turn (``speech_turns.npy``: what lets screen time split voices the diarizer
+merged, :mod:`pipelines.audio.split`).
 
 The stage is independent of the face stages (its fingerprint is the video and its settings), so a
 re-cluster or a facebank change never re-runs it. A video without an audio stream gets a note, not an
@@ -18,9 +20,9 @@ import av
 import numpy as np
 import ray
 
-from ..artifacts import write_jsonl, write_model
+from ..artifacts import write_jsonl, write_model, write_npy
 from ..audio.decode import NoAudio, read_audio
-from ..audio.diarize import diarize_windows, speech_windows
+from ..audio.diarize import diarize_windows, speech_windows, turn_embeddings
 from ..schemas import SpeechTurn, StageName, Voice, VoicesFile
 from ..storage import fetch_to_cache
 from .base import RunContext, StageSpec
@@ -108,6 +110,7 @@ def run(ctx: RunContext) -> dict[str, float]:
                 centroid=[round(float(v), 5) for v in centroids[k]],
             )
         )
+    write_npy(ctx.storage, layout.speech_turns_npy, turn_embeddings(turns, windows, embeddings))  # before the turns: they mark the stage done
     write_jsonl(ctx.storage, layout.manifest(SPEECH_FILE), rows)
     speech_s = round(sum(b - a for a, b in spans), 3)
     write_model(
@@ -125,7 +128,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=1,
+    version=2,
     outputs=(SPEECH_FILE, VOICES_FILE),
     run=run,
     fingerprint_inputs=fingerprint_inputs,

@@ -11,7 +11,6 @@ from typing import Optional
 from fastapi import APIRouter, HTTPException
 from fastapi import Path as PathParam
 
-from pipelines.artifacts import read_jsonl
 from pipelines.config import resolve_config
 from pipelines.corrections import last_undoable, load_corrections, undone_seqs
 from pipelines.ids import parse_face_id
@@ -19,7 +18,7 @@ from pipelines.review.edits import CorrectionBuilder, append_correction
 from pipelines.review.errors import Conflict
 from pipelines.review.live import view_screentime
 from pipelines.review.view import assignments_summary, load_view
-from pipelines.schemas import SpeechTurn
+from pipelines.screentime import effective_speech
 from pipelines.shows import roster
 from pipelines.shows.confirmed import sync_run
 from pipelines.shows.voices import share_episode
@@ -165,9 +164,8 @@ def assign_voice(req: VoiceAssignRequest, ctx: Ctx, ep_id: str = EP, voice_id: s
     """This voice is ``cast_id`` (null clears it): wins over the on-screen evidence, and follows the voice
     through re-runs (anchored by when it spoke)."""
     _check_cast(ctx, ep_id, req.cast_id)
-    layout = ctx.run(ep_id, req.run_id)
-    key = layout.manifest("audio/speech.jsonl")
-    turns = read_jsonl(ctx.storage, key, SpeechTurn) if ctx.storage.exists(key) else []
+    view = load_view(ctx.storage, ctx.run(ep_id, req.run_id))
+    turns, _ = effective_speech(view.inputs)  # the voices screen time shows (merged ones split by the season)
     spans = [[t.start, t.end] for t in turns if t.voice_id == voice_id]
     if not spans:
         raise HTTPException(404, f"voice {voice_id} not found in {ep_id}/{req.run_id}: run the audio stage first")
