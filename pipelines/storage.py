@@ -64,6 +64,11 @@ class Storage(ABC):
         """Names directly under ``prefix`` (one level, files and folders alike), sorted."""
 
     @abstractmethod
+    def versions(self, prefix: str) -> dict[str, str]:
+        """Files directly under ``prefix`` -> a tag that changes whenever the file is rewritten, from one
+        listing (no reads): what a cache of many small files checks before reading any."""
+
+    @abstractmethod
     def delete_prefix(self, prefix: str) -> int: ...
 
     @abstractmethod
@@ -140,6 +145,17 @@ class LocalStorage(Storage):
         base = self._path(prefix.rstrip("/"))
         return sorted(p.name for p in base.iterdir() if not p.name.endswith(".tmp")) if base.is_dir() else []
 
+    def versions(self, prefix: str) -> dict[str, str]:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return {}
+        out = {}
+        for p in base.iterdir():
+            if not p.name.endswith(".tmp") and p.is_file():
+                st = p.stat()
+                out[p.name] = f"{st.st_mtime_ns:x}-{st.st_size:x}"
+        return out
+
     def delete_prefix(self, prefix: str) -> int:
         base = self._path(prefix.rstrip("/"))
         if base.is_file():
@@ -214,6 +230,15 @@ class S3Storage(Storage):
             names.update(p["Prefix"][len(full) :].rstrip("/") for p in page.get("CommonPrefixes", []))
             names.update(o["Key"][len(full) :] for o in page.get("Contents", []))
         return sorted(n for n in names if n)
+
+    def versions(self, prefix: str) -> dict[str, str]:
+        full = self._key(prefix.rstrip("/")) + "/"
+        out = {}
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
+            for o in page.get("Contents", []):
+                if o["Key"] != full:
+                    out[o["Key"][len(full) :]] = str(o["ETag"]).strip('"')
+        return out
 
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list(prefix)

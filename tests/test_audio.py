@@ -168,6 +168,11 @@ def test_speaking_time_through_the_pipeline(pipeline_run, tmp_path):
     assert obama.visual_s == 0 and abs(obama.voice_only_s - len(second) / tts.RATE) < 0.3  # heard, never seen
     first_again = run_pipeline(storage=storage, ep_id="speak-s01e01", video=str(with_audio), overrides={"cluster.knn": 16})
     assert {o.stage.value: o.action for o in first_again.outcomes}["screentime"] == "computed"  # episode 2's voices changed its season
+    settled = [
+        run_pipeline(storage=storage, ep_id="speak-s01e02", video=str(with_audio)),
+        run_pipeline(storage=storage, ep_id="speak-s01e01", video=str(with_audio), overrides={"cluster.knn": 16}),
+    ]
+    assert [{o.stage.value: o.action for o in r.outcomes}["screentime"] for r in settled] == ["reused", "reused"]  # no ping-pong between episodes
 
 
 def _turns(voice: str, spans: list[tuple[float, float]]):

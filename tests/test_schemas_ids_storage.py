@@ -98,3 +98,19 @@ def test_s3_storage_against_a_real_s3_api(s3_server, tmp_path):
     assert st.read_bytes("raw/big.bin") == big.read_bytes()
     assert st.delete_prefix("manifests") == 1
     assert st.list("") == ["embeds/b.npy", "raw/big.bin"]
+    _versions_follow_rewrites(st)
+
+
+def _versions_follow_rewrites(st) -> None:
+    st.write_text("shows/x/voices/a.json", "1")
+    st.write_text("shows/x/voices/b.json", "2")
+    st.write_text("shows/x/voices/deeper/c.json", "3")
+    before = st.versions("shows/x/voices")
+    assert sorted(before) == ["a.json", "b.json"] and st.versions("shows/none") == {}  # files directly under it only
+    st.write_text("shows/x/voices/a.json", "11")
+    after = st.versions("shows/x/voices")
+    assert after["a.json"] != before["a.json"] and after["b.json"] == before["b.json"]
+
+
+def test_local_versions_follow_rewrites(tmp_path):
+    _versions_follow_rewrites(LocalStorage(tmp_path))

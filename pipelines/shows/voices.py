@@ -32,14 +32,20 @@ if TYPE_CHECKING:
 
 
 def share_episode(storage: Storage, report: ScreentimeReport, inputs: ScreentimeInputs) -> None:
-    """Write (atomically) what the episode tells the rest of its show, after its screen time was
-    computed: by the screentime stage, and after every correction (a reviewer's voice assignment or a
-    name changes what its voices are evidence for)."""
+    """Write (atomically) what the episode tells the rest of its show, after its screen time was computed:
+    by the screentime stage, and after every correction (a reviewer's voice assignment or a name changes
+    what its voices are evidence for). An unchanged file is not rewritten, so no other episode goes stale."""
     from ..screentime import effective_speech
 
     if inputs.speaker_model:
         voices = episode_voices(report, effective_speech(inputs)[1], inputs.speaker_model)
-        write_model(storage, episode_voices_key(voices.show_id, voices.ep_id), voices)
+        key = episode_voices_key(voices.show_id, voices.ep_id)
+        try:
+            unchanged = read_model(storage, key, EpisodeVoices) == voices
+        except (FileNotFoundError, ValueError, ValidationError):
+            unchanged = False
+        if not unchanged:
+            write_model(storage, key, voices)
 
 
 def episode_voices(report: ScreentimeReport, centroids: dict[str, list[float]], speaker_model: str) -> EpisodeVoices:
@@ -66,19 +72,33 @@ def episode_voices(report: ScreentimeReport, centroids: dict[str, list[float]], 
     return EpisodeVoices(show_id=parse_ep_id(report.ep_id).show, ep_id=report.ep_id, run_id=report.run_id, speaker_model=speaker_model, voices=voices)
 
 
-def _keys(storage: Storage, show_id: str, except_ep: str) -> list[str]:
+def _listing(storage: Storage, show_id: str, except_ep: str) -> dict[str, str]:
+    """The other episodes' voice files -> their version (one listing)."""
     prefix = voices_prefix(show_id)
-    return sorted(f"{prefix}/{n}" for n in storage.children(prefix) if n.endswith(".json") and n != f"{except_ep}.json")
+    return {f"{prefix}/{n}": v for n, v in sorted(storage.versions(prefix).items()) if n.endswith(".json") and n != f"{except_ep}.json"}
+
+
+_CACHE: dict[tuple[str, str], tuple[str, EpisodeVoices]] = {}
+_CACHE_LIMIT = 4096  # episodes' files held parsed: a few KB each
 
 
 def season_voices(storage: Storage, show_id: str, except_ep: str, speaker_model: str) -> list[VoiceEvidence]:
-    """Every voice of the show's other episodes embedded by ``speaker_model``."""
+    """Every voice of the show's other episodes embedded by ``speaker_model``. Files are read only when
+    their version changed since this process last read them: a review page of a long show lists the
+    folder once instead of reading every episode's file on every request."""
     out: list[VoiceEvidence] = []
-    for key in _keys(storage, show_id, except_ep):
-        try:
-            episode = read_model(storage, key, EpisodeVoices)
-        except (FileNotFoundError, ValueError, ValidationError):
-            continue  # removed meanwhile
+    for key, version in _listing(storage, show_id, except_ep).items():
+        cached = _CACHE.get((storage.uri, key))
+        if cached is not None and cached[0] == version:
+            episode = cached[1]
+        else:
+            try:
+                episode = read_model(storage, key, EpisodeVoices)
+            except (FileNotFoundError, ValueError, ValidationError):
+                continue  # removed meanwhile
+            if len(_CACHE) >= _CACHE_LIMIT:
+                _CACHE.clear()
+            _CACHE[(storage.uri, key)] = (version, episode)
         if episode.speaker_model == speaker_model:
             out += episode.voices
     return out
@@ -86,10 +106,4 @@ def season_voices(storage: Storage, show_id: str, except_ep: str, speaker_model:
 
 def season_version(storage: Storage, show_id: str, except_ep: str) -> str:
     """Changes whenever another episode's voices change (what an episode's screen time depends on)."""
-    digest = hashlib.sha1()
-    for key in _keys(storage, show_id, except_ep):
-        try:
-            digest.update(key.encode() + b"\0" + storage.read_bytes(key))
-        except FileNotFoundError:
-            continue
-    return digest.hexdigest()[:16]
+    return hashlib.sha1(repr(sorted(_listing(storage, show_id, except_ep).items())).encode()).hexdigest()[:16]
