@@ -226,6 +226,13 @@ def test_a_reviewer_s_voice_assignment_carries_to_the_same_voice_elsewhere_and_u
     assert (here.cast_id, here.identity_id, here.source) == ("anna", "id_a", "manual")  # this episode's reviewer wins
     unlike = link_voices(turns, on_screen, {"id_a": "anna"}, {}, 1.0, {"voice_01": _unit(8)}, season)[0]
     assert (unlike.cast_id, unlike.source) == ("anna", "on_screen")  # a different voice: the episode's own evidence
+    near = np.asarray(voice) + 0.6 * np.asarray(_unit(9))  # ~0.86 like the voice: the same voice, at the threshold
+    crowded = [
+        VoiceEvidence(voice_id="voice_02", centroid=list(near / np.linalg.norm(near)), speech_s=5.0, reviewed_cast="narrator"),
+        VoiceEvidence(voice_id="voice_01", centroid=voice, speech_s=5.0, on_screen_s={"anna": 5.0}),  # anna's own voice elsewhere: ~1.0
+    ]
+    kept = link_voices(turns, on_screen, {"id_a": "anna"}, {}, 1.0, {"voice_01": voice}, crowded)[0]
+    assert (kept.cast_id, kept.source) == ("anna", "on_screen")  # a reviewer's name is not carried to a voice clearly more like someone else's
 
 
 def test_season_voices_are_read_from_the_other_episodes_only(tmp_path):

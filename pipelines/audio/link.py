@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import intervals as iv
 from ..schemas import IdentitySpeech, SpeakerLink, SpeechTurn, VoiceEvidence
+from .split import SPLIT_MARGIN, cast_profiles
 
 Spans = list[tuple[float, float]]
 
@@ -40,15 +41,19 @@ def voice_spans(turns: list[SpeechTurn]) -> dict[str, Spans]:
     return {v: iv.union(s) for v, s in out.items()}
 
 
-def season_support(centroid: Sequence[float] | None, season: Sequence[VoiceEvidence], similarity: float) -> tuple[dict[str, float], str | None]:
+def season_support(
+    centroid: Sequence[float] | None, season: Sequence[VoiceEvidence], similarity: float, profiles: tuple[list[str], np.ndarray] | None = None
+) -> tuple[dict[str, float], str | None]:
     """(seconds per cast member that the same voice gathered in other episodes, the cast member a
-    reviewer gave the most similar reviewed voice, if any)."""
+    reviewer gave the most similar reviewed voice, if any). ``profiles`` (:func:`cast_profiles`): a
+    reviewer's name is not carried when the voice sounds clearly more like another cast member
+    (``SPLIT_MARGIN``), so one assignment cannot rename a similar voice of someone else."""
     support: dict[str, float] = defaultdict(float)
     reviewed, best = None, -1.0
     if centroid is None or not season:
         return {}, None
-    matrix = np.asarray([v.centroid for v in season], np.float32)
-    sims = matrix @ np.asarray(centroid, np.float32)
+    vec = np.asarray(centroid, np.float32)
+    sims = np.asarray([v.centroid for v in season], np.float32) @ vec
     for voice, sim in zip(season, sims.tolist()):
         if sim < similarity:
             continue
@@ -56,6 +61,11 @@ def season_support(centroid: Sequence[float] | None, season: Sequence[VoiceEvide
             support[cast] += seconds
         if voice.reviewed_cast and sim > best:
             reviewed, best = voice.reviewed_cast, sim
+    casts, matrix = profiles if profiles is not None else cast_profiles(season)
+    if reviewed is not None and reviewed in casts and matrix.shape[1] == len(vec):
+        by_cast = dict(zip(casts, (matrix @ vec).tolist()))
+        if max(by_cast.values()) - by_cast[reviewed] >= SPLIT_MARGIN:
+            reviewed = None
     return dict(support), reviewed
 
 
@@ -95,11 +105,12 @@ def link_voices(
     """``on_screen``: counted seconds per identity; ``manual``: voice -> cast id from this episode's
     corrections; ``centroids``: each voice's unit embedding; ``season``: the show's other episodes' voices."""
     links = []
+    profiles = cast_profiles(season)
     alone = {i: iv.subtract(spans, [s for j, other in on_screen.items() if j != i for s in other]) for i, spans in on_screen.items()}
     for voice, spans in sorted(voice_spans(turns).items()):
         evidence = {i: round(iv.total(iv.intersect(spans, a)), 3) for i, a in alone.items()}
         evidence = {i: s for i, s in evidence.items() if s > 0}
-        support, reviewed = season_support((centroids or {}).get(voice), season, similarity)
+        support, reviewed = season_support((centroids or {}).get(voice), season, similarity, profiles)
         ident: str | None
         cast: str | None
         source: str | None
