@@ -15,7 +15,13 @@ from actors.models.vad import SileroVad, speech_spans
 from pipelines.audio.decode import NoAudio, read_audio
 from pipelines.sample import speech as tts
 
-THRESHOLDS = {"pyannote_der_max": 0.22, "pyannote_der_collar_max": 0.06, "tts_der_max": 0.06}
+THRESHOLDS = {
+    "pyannote_der_max": 0.22,
+    "pyannote_der_collar_max": 0.06,
+    "tts_der_max": 0.06,
+    "season_voice_to_person_min": 0.95,
+    "episode_voice_to_person_max": 0.5,
+}
 needs_tts = pytest.mark.skipif(not tts.have_tts(), reason=f"speech engines missing: {', '.join(tts.missing_tts())} (apt-get install espeak-ng flite)")
 
 
@@ -296,3 +302,75 @@ def test_two_similar_voices_merged_in_an_episode_are_split_by_the_season(encoder
     assert sorted(map(sorted, groups.values())) == [["biden"], ["obama"]] and set(centroids) == {"voice_01", "voice_02"}
     assert split_merged_voices(turns, emb, {}, season[:1], 0.8, 1.0)[0] == turns
     assert split_merged_voices(turns, None, {}, season, 0.8, 1.0)[0] == turns
+
+
+@needs_tts
+def test_a_host_heard_over_reaction_shots_is_named_by_the_season_on_real_voices(vad, encoder):
+    """Three voices, three short episodes, real VAD, encoder and diarizer. In two episodes each person
+    speaks while alone on screen; in the third the host speaks once on screen and three times over the
+    guest's reaction shots. From that episode alone the host's voice goes to the guest (voice-to-person
+    below 0.5); with the other two episodes' voices it goes to the host (>= 0.95)."""
+    from collections import defaultdict
+
+    from pipelines import intervals as iv
+    from pipelines.audio.diarize import RATE, diarize_windows, speech_windows, turn_embeddings
+    from pipelines.audio.link import link_voices
+    from pipelines.audio.split import split_merged_voices
+    from pipelines.schemas import SpeechTurn, VoiceEvidence
+
+    cast = {"id_host": "host", "id_guest": "guest", "id_rival": "rival"}
+    voice_of = {"host": "obama", "guest": "t1_a", "rival": "hanks"}
+
+    def episode(script, shots, duration):
+        lines = [tts.Line(who, start, tts.speak(voice_of[who], tts.LINES[k % len(tts.LINES)])) for k, (who, start) in enumerate(script)]
+        track = tts.mix(lines, duration)
+        wave = np.interp(np.arange(0, len(track), tts.RATE / RATE), np.arange(len(track)), track).astype(np.float32)
+        spans = speech_spans(vad.probabilities(wave))
+        windows = speech_windows(spans, 1.5, 0.25)
+        emb = encoder.embed([wave[int(a * RATE) : int(b * RATE)] for a, b in windows])
+        turns, cents = diarize_windows(spans, windows, emb, 0.68, 1.0)
+        speech = [SpeechTurn(start=t.start, end=t.end, voice_id=f"voice_{t.voice + 1:02d}", confidence=t.confidence) for t in turns]
+        on_screen: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for who, a, b in shots:
+            on_screen[f"id_{who}"].append((a, b))
+        return lines, speech, {f"voice_{k + 1:02d}": [float(x) for x in c] for k, c in enumerate(cents)}, turn_embeddings(turns, windows, emb), dict(on_screen)
+
+    def evidence(ep):
+        _, speech, cents, _, on_screen = ep
+        out = []
+        for link in link_voices(speech, on_screen, cast, {}, 1.0):
+            by_cast: dict[str, float] = defaultdict(float)
+            for ident, seconds in link.candidates.items():
+                by_cast[cast[ident]] += seconds
+            out.append(VoiceEvidence(voice_id=link.voice_id, centroid=cents[link.voice_id], speech_s=link.speech_s, on_screen_s=dict(by_cast)))
+        return out
+
+    def voice_to_person(lines, links):
+        spans = {x.voice_id: [(a, b) for a, b in x.intervals] for x in links}
+        right = sum(iv.total(iv.intersect([(x.start, x.end)], [s for link in links if link.cast_id == x.person for s in spans[link.voice_id]])) for x in lines)
+        return right / sum(x.end - x.start for x in lines)
+
+    season = evidence(
+        episode(
+            [("host", 0.5), ("guest", 5.5), ("rival", 10.5), ("host", 15.5), ("rival", 20.5)],
+            [(w, k * 5.0, k * 5.0 + 5) for k, w in enumerate(["host", "guest", "rival", "host", "rival"])],
+            25.0,
+        )
+    ) + evidence(
+        episode(
+            [("rival", 0.5), ("host", 5.5), ("guest", 10.5), ("host", 15.5)],
+            [(w, k * 5.0, k * 5.0 + 5) for k, w in enumerate(["rival", "host", "guest", "host"])],
+            20.0,
+        )
+    )
+    lines, speech, cents, emb, on_screen = episode(
+        [("host", 0.5), ("host", 4.5), ("host", 8.5), ("host", 12.5), ("guest", 16.5), ("rival", 21.0), ("rival", 25.0)],
+        [("host", 0, 4), ("guest", 4, 20.5), ("rival", 20.5, 29)],
+        29.0,
+    )
+    alone = link_voices(speech, on_screen, cast, {}, 1.0)
+    assert voice_to_person(lines, alone) <= THRESHOLDS["episode_voice_to_person_max"]
+    turns, centroids = split_merged_voices(speech, emb, cents, season, 0.8, 1.0)
+    linked = link_voices(turns, on_screen, cast, {}, 1.0, centroids, season)
+    assert voice_to_person(lines, linked) >= THRESHOLDS["season_voice_to_person_min"]
+    assert {x.cast_id: x.source for x in linked}["host"] == "season"
