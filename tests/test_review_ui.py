@@ -213,6 +213,11 @@ def test_a_reviewer_names_an_unseen_voice_on_the_screen_time_page(browser, serve
     speaking, both, voice_only = (float(re.sub(r"[^0-9.]", "", c)) for c in cells[1:])
     assert abs(speaking - len(unseen) / tts.RATE) < 0.3 and both == 0 and voice_only == speaking
     w.shot("screentime_voices")
+    page.goto(f"{base}/review/shows/talk")  # the season table: never on screen, heard speaking
+    page.wait_for_selector("table.season td .speaks")
+    cell = page.locator("table.season tbody tr", has_text="talk-s01e01").locator("td").first.inner_text()
+    assert cell.split()[0:2] == ["0.0", "s"] and "speaks" in cell and abs(float(cell.split("speaks")[1].split()[0]) - speaking) < 0.11, cell
+    w.shot("show_speaking")
     w.close()
 
 

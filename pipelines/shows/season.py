@@ -18,7 +18,7 @@ SEASON_COLUMNS = ("ep_id", "cast_id", "name", "seconds", "share_of_episode", "na
 def season_table(storage: Storage, show_id: str, run_id: str = "main", ep_ids: list[str] | None = None) -> dict[str, Any]:
     """``rows``: one per episode and cast member (seconds, share of the episode, how it was named);
     ``episodes``: per episode, the duration, unnamed and guest seconds and identities to review;
-    ``totals``: season seconds per cast member. Episodes without a clustered ``run_id`` are listed
+    ``totals``: season seconds on screen and speaking per cast member. Episodes without a clustered ``run_id`` are listed
     under ``skipped`` with the reason."""
     names = roster.cast_names(storage, show_id)
     candidates = ep_ids if ep_ids is not None else sorted(e for e in episodes_with_runs(storage) if parse_ep_id(e).show == show_id)
@@ -26,6 +26,7 @@ def season_table(storage: Storage, show_id: str, run_id: str = "main", ep_ids: l
     episodes: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     totals: dict[str, float] = {}
+    speaking: dict[str, float] = {}
     for ep_id in candidates:
         if run_id not in storage.children(runs_prefix(ep_id)):
             skipped.append({"ep_id": ep_id, "reason": f"no run {run_id}"})
@@ -52,6 +53,7 @@ def season_table(storage: Storage, show_id: str, run_id: str = "main", ep_ids: l
                 }
             )
             totals[m.cast_id or m.name] = round(totals.get(m.cast_id or m.name, 0.0) + m.visual_s, 3)
+            speaking[m.cast_id or m.name] = round(speaking.get(m.cast_id or m.name, 0.0) + (m.speaking_s or 0.0), 3)
         unnamed = [i for i in report.identities if i.cast_id is None]
         episodes.append(
             {
@@ -70,6 +72,6 @@ def season_table(storage: Storage, show_id: str, run_id: str = "main", ep_ids: l
         "run_id": run_id,
         "rows": rows,
         "episodes": episodes,
-        "totals": [{"cast_id": c, "name": names.get(c, c), "seconds": s} for c, s in sorted(totals.items(), key=lambda kv: -kv[1])],
+        "totals": [{"cast_id": c, "name": names.get(c, c), "seconds": s, "speaking_s": speaking[c]} for c, s in sorted(totals.items(), key=lambda kv: -kv[1])],
         "skipped": skipped,
     }

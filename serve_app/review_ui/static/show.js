@@ -64,16 +64,25 @@
         h("th", { scope: "row" }, h("a", { href: `../episodes/${e.ep_id}?run_id=${encodeURIComponent(run)}`, text: e.ep_id })),
         cols.map((c) => {
           const r = cell[`${e.ep_id}|${c}`];
-          return h("td", { class: r ? `num ${r.named_by}` : "num", title: r ? `${Math.round(r.share_of_episode * 1000) / 10}% of the episode, named ${r.named_by}` : "" }, r ? fmtS(r.seconds) : "–");
+          const title = r ? `${Math.round(r.share_of_episode * 1000) / 10}% of the episode, named ${r.named_by}${r.speaking_s ? `; speaking ${fmtS(r.speaking_s)} (${fmtS(r.both_s)} of it on screen)` : ""}` : "";
+          return h("td", { class: r ? `num ${r.named_by}` : "num", title }, r ? fmtS(r.seconds) : "–", r && r.speaking_s ? h("div", { class: "speaks", text: `speaks ${fmtS(r.speaking_s)}` }) : null);
         }),
         h("td", { class: "num", text: fmtS(e.unnamed_s) }),
         h("td", { class: "num", text: String(e.needs_review) }),
       ),
     );
-    const totals = h("tr", { class: "totals" }, h("th", { scope: "row", text: "Season" }), cols.map((c) => h("td", { class: "num", text: fmtS((table.totals.find((t) => t.cast_id === c) || {}).seconds || 0) })), h("td", {}), h("td", {}));
+    const total = (c) => table.totals.find((t) => t.cast_id === c) || {};
+    const totals = h(
+      "tr",
+      { class: "totals" },
+      h("th", { scope: "row", text: "Season" }),
+      cols.map((c) => h("td", { class: "num" }, fmtS(total(c).seconds || 0), total(c).speaking_s ? h("div", { class: "speaks", text: `speaks ${fmtS(total(c).speaking_s)}` }) : null)),
+      h("td", {}),
+      h("td", {}),
+    );
     return [
       h("h2", {}, "Season screen time ", h("a", { href: `${root}shows/${show}/screentime?format=csv&run_id=${encodeURIComponent(run)}`, download: `${show}_season.csv`, text: "CSV" })),
-      h("p", { class: "muted", text: "Italic: named automatically; bold: confirmed by a reviewer." }),
+      h("p", { class: "muted", text: "Seconds on screen (and speaking, where voices were heard). Italic: named automatically; bold: confirmed by a reviewer." }),
       h("div", { class: "scroll" }, h("table", { class: "season" }, h("thead", {}, head), h("tbody", {}, rows, totals))),
     ];
   }
