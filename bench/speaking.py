@@ -41,6 +41,7 @@ from pipelines.sample.evaluate import evaluate_run
 from pipelines.storage import LocalStorage
 
 from .episodes import bench_dir, episode
+from .naming import cast_id
 
 SHOW = "speak"
 EPISODES = tuple((seed, 45.0) for seed in range(741, 751))
@@ -97,11 +98,8 @@ def dialogue(truth: GroundTruth, seed: int) -> list[tts.Line]:
     return lines
 
 
-def cast_id(person: str) -> str:
-    return person.replace("_", "-")
-
-
 def person_of(cast: str) -> str:
+    """The person a cast id stands for (the inverse of :func:`bench.naming.cast_id`)."""
     return cast.replace("-", "_")
 
 

@@ -42,7 +42,7 @@ def voice_spans(turns: list[SpeechTurn]) -> dict[str, Spans]:
 
 
 def season_support(
-    centroid: Sequence[float] | None, season: Sequence[VoiceEvidence], similarity: float, profiles: tuple[list[str], np.ndarray] | None = None
+    centroid: Sequence[float] | None, season: Sequence[VoiceEvidence], similarity: float, profiles: tuple[list[str], np.ndarray]
 ) -> tuple[dict[str, float], str | None]:
     """(seconds per cast member that the same voice gathered in other episodes, the cast member a
     reviewer gave the most similar reviewed voice, if any). ``profiles`` (:func:`cast_profiles`): a
@@ -61,7 +61,7 @@ def season_support(
             support[cast] += seconds
         if voice.reviewed_cast and sim > best:
             reviewed, best = voice.reviewed_cast, sim
-    casts, matrix = profiles if profiles is not None else cast_profiles(season)
+    casts, matrix = profiles
     if reviewed is not None and reviewed in casts and matrix.shape[1] == len(vec):
         by_cast = dict(zip(casts, (matrix @ vec).tolist()))
         if max(by_cast.values()) - by_cast[reviewed] >= SPLIT_MARGIN:

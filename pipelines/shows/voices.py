@@ -17,6 +17,7 @@ One file per episode: the run that computed screen time last writes it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 from ..artifacts import read_model, write_model
 from ..ids import parse_ep_id
 from ..layout import episode_voices_key, voices_prefix
-from ..schemas import EpisodeVoices, ScreentimeReport, VoiceEvidence
+from ..schemas import EpisodeVoices, ScreentimeReport, SpeakerLink, VoiceEvidence
 from ..storage import Storage
 
 if TYPE_CHECKING:
@@ -51,8 +52,20 @@ def share_episode(storage: Storage, report: ScreentimeReport, inputs: Screentime
 def episode_voices(report: ScreentimeReport, centroids: dict[str, list[float]], speaker_model: str) -> EpisodeVoices:
     """What the episode tells the rest of its show, from its screen-time report."""
     cast_of = {i.identity_id: i.cast_id for i in report.identities}
-    voices = []
-    for link in report.speakers:
+    return EpisodeVoices(
+        show_id=parse_ep_id(report.ep_id).show,
+        ep_id=report.ep_id,
+        run_id=report.run_id,
+        speaker_model=speaker_model,
+        voices=voice_evidence(report.speakers, cast_of, centroids),
+    )
+
+
+def voice_evidence(links: Sequence[SpeakerLink], cast_of: Mapping[str, str | None], centroids: Mapping[str, list[float]]) -> list[VoiceEvidence]:
+    """Each linked voice as evidence for the other episodes: its centroid, its seconds alone on screen
+    per *named* cast member (its candidates' identities, through ``cast_of``), a reviewer's cast member."""
+    out = []
+    for link in links:
         if link.voice_id not in centroids:
             continue
         by_cast: dict[str, float] = {}
@@ -60,16 +73,11 @@ def episode_voices(report: ScreentimeReport, centroids: dict[str, list[float]], 
             cast = cast_of.get(ident)
             if cast:
                 by_cast[cast] = round(by_cast.get(cast, 0.0) + seconds, 3)
-        voices.append(
-            VoiceEvidence(
-                voice_id=link.voice_id,
-                centroid=centroids[link.voice_id],
-                speech_s=link.speech_s,
-                on_screen_s=by_cast,
-                reviewed_cast=link.cast_id if link.source == "manual" else None,
-            )
+        reviewed = link.cast_id if link.source == "manual" else None
+        out.append(
+            VoiceEvidence(voice_id=link.voice_id, centroid=centroids[link.voice_id], speech_s=link.speech_s, on_screen_s=by_cast, reviewed_cast=reviewed)
         )
-    return EpisodeVoices(show_id=parse_ep_id(report.ep_id).show, ep_id=report.ep_id, run_id=report.run_id, speaker_model=speaker_model, voices=voices)
+    return out
 
 
 def _listing(storage: Storage, show_id: str, except_ep: str) -> dict[str, str]:

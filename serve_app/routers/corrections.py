@@ -60,7 +60,8 @@ def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder) -> dict
     view = append_correction(ctx.storage, layout, build, ctx.store.mutex)
     with ctx.store.mutex():
         synced = sync_run(ctx.storage, view, resolve_config(None, None).config.naming.faces_per_identity)
-        share_episode(ctx.storage, view_screentime(view, {}), view.inputs)
+        if view.inputs.speaker_model:  # an episode with voices: what they are evidence for may have changed
+            share_episode(ctx.storage, view_screentime(view, {}), view.inputs)
     return {**assignments_summary(ctx.storage, view), "facebank": synced}
 
 
