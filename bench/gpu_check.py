@@ -1,21 +1,22 @@
 """GPU check for a lent GPU machine: which execution providers really run, whether the GPU gives the
-same answers as the CPU, and end-to-end throughput on 1080p, inside a fixed time budget.
+same answers as the CPU, whether NVDEC decodes (and gives the CPU decoder's pictures), and the
+1-hour 1080p episode end to end, inside a fixed time budget.
 
-    python -m bench.gpu_check [--budget-s 330] [--out DIR]
+    python -m bench.gpu_check [--budget-s 420] [--out DIR]
 
-Steps (the long runs of step 5 are skipped, and said so, when the budget left cannot hold them):
+Steps (a long run is skipped, and said so, when the budget left cannot hold it):
 
-1. environment: GPU, onnxruntime and its providers, Ray's resources, FAISS GPUs;
+1. environment: GPU, onnxruntime and its providers, NVDEC's libraries;
 2. models: YuNet and SFace sessions on ``cuda`` must list ``CUDAExecutionProvider`` first (the check
    fails otherwise: no silent CPU fallback), give the CPU's detections (IoU > 0.98) and embeddings
    (cosine > 0.999) on real faces, and their per-frame / per-chip time is measured on both;
-3. one detector actor on one 15 s segment in this process, profiled by phase (decode, cut
-   thumbnails, detector): the per-actor ceiling the pool multiplies;
-4. a 60 s 1080p episode (rendered here from the packaged faces) through the whole pipeline on the
-   GPU (cold actors), scored against its ground truth;
-5. the episode looped by stream copy to 10 minutes (on the GPU, then CPU-only on the same machine,
-   for the ratio) and to 1 hour, each when the rate so far says it fits the budget left: the
-   "1-hour 1080p in <= 2 minutes" target is measured, not projected, whenever it can be.
+3. NVDEC against the CPU decoder on a 60 s 1080p episode rendered here from the packaged faces: the
+   same sampled pictures and cuts, and decoding speed in one process and in 16 at once;
+4. the whole ``screenalytics run`` command (its own Ray start-up included) on that episode looped by
+   stream copy to one hour: with ``detect_track.decode_device=auto`` (NVDEC when it works), then with
+   the default CPU decoding, then with half the segments on each;
+5. in one Ray session: the 60 s episode scored against its ground truth for each decoder, and
+   10 minutes on the GPU and CPU-only on the same machine, for the ratio.
 
 Prints one JSON line per result and a summary last; writes ``gpu_check.json`` under ``--out``.
 GPU memory and utilisation are sampled from ``nvidia-smi`` during each pipeline run.
@@ -173,49 +174,116 @@ def check_models(sprites) -> None:
     )
 
 
-def profile_one_actor(video: Path) -> None:
-    """One detector actor's time on one 15 s segment, by phase, in this process: the ceiling the
-    pool multiplies (decode and the cut-detection thumbnails are CPU work; detection is the GPU's)."""
-    import cProfile
-    import pstats
-    from functools import partial
+def _decode_whole(path: str, frames: int, fps: float, hw: bool) -> dict:
+    """Decode ``[0, frames)`` as the pipeline does (skipping, thumbnails, sampled frames to BGR)."""
+    from pipelines.schemas import Segment
+    from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment
 
-    from actors.detector_actor import DetectorSettings, FaceDetectorWorker
-    from actors.models.config import ModelConfig
-    from pipelines.frame_source import decode_segments
-    from pipelines.video import DecodeOptions, probe_video
+    result = SegmentDecodeResult()
+    t = time.perf_counter()
+    sampled = sum(
+        1 for _ in decode_segment(path, Segment(index=0, start_frame=0, end_frame=frames), fps, DecodeOptions(5, 27.0, 6, hw_decode=hw), True, result)
+    )
+    return {"seconds": time.perf_counter() - t, "frames": frames, "decoded": result.frames_decoded, "sampled": sampled, "decoder": result.decoder}
 
+
+def check_nvdec(video: Path, processes: int) -> bool:
+    """NVDEC through PyAV: does it run, does it give the CPU decoder's pictures, and how fast is it in
+    one process and in 16 at once (one per detector actor)? Returns whether NVDEC decoded."""
+    import ctypes
+    import multiprocessing
+
+    from pipelines.schemas import Segment
+    from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment, probe_video
+
+    libs = {}
+    for name in ("libcuda.so.1", "libnvcuvid.so.1"):
+        try:
+            ctypes.CDLL(name)
+            libs[name] = "loads"
+        except OSError as exc:
+            libs[name] = str(exc)
+    emit("nvdec_libraries", libs)
     meta = probe_video(video)
-    stride = max(1, round(meta.fps / 5))
-    options = DecodeOptions(stride=stride, cut_threshold=27.0, min_shot_frames=6)
-    source = partial(decode_segments, path=str(video), fps=meta.fps, options=options, last_segment=99, frames_per_batch=8)
-    worker = FaceDetectorWorker(ModelConfig(device=DEVICE).model_dump(), DetectorSettings(), source)
-    segment = {"index": np.array([1]), "start_frame": np.array([int(15 * meta.fps)]), "end_frame": np.array([int(30 * meta.fps)])}
-    list(worker(segment))  # warm-up
-    profiler = cProfile.Profile()
-    t = time.time()
-    profiler.enable()
-    list(worker(segment))
-    profiler.disable()
-    wall = time.time() - t
-    stats = pstats.Stats(profiler).stats
+    segment = Segment(index=1, start_frame=meta.frame_count // 20 * 5, end_frame=meta.frame_count // 20 * 10)  # a quarter in, 5-aligned
+    decoded = {}
+    for hw in (False, True):
+        result = SegmentDecodeResult()
+        t = time.perf_counter()
+        frames = list(decode_segment(str(video), segment, meta.fps, DecodeOptions(5, 27.0, 6, hw_decode=hw), False, result))
+        decoded[hw] = (frames, result, time.perf_counter() - t)
+    (cpu, cpu_r, cpu_s), (gpu, gpu_r, gpu_s) = decoded[False], decoded[True]
+    same_frames = [f.frame_idx for f in cpu] == [f.frame_idx for f in gpu]
+    diffs = [np.abs(a.image.astype(np.int16) - b.image).max() for a, b in zip(cpu, gpu)] if same_frames else []
+    emit(
+        "nvdec_vs_cpu_one_segment",
+        {
+            "decoder": gpu_r.decoder,
+            "sampled_frames_same": same_frames,
+            "cuts_same": cpu_r.cut_frames == gpu_r.cut_frames,
+            "pixels_identical_frames": int(sum(d == 0 for d in diffs)),
+            "pixel_max_abs_diff": int(max(diffs)) if diffs else None,
+            "frames": len(cpu),
+            "cpu_s": round(cpu_s, 3),
+            "nvdec_s": round(gpu_s, 3),
+        },
+    )
+    ctx = multiprocessing.get_context("spawn")
+    total = int(meta.frame_count)
+    for hw in (False, True) if gpu_r.decoder == "nvdec" else (False,):
+        with ctx.Pool(processes) as pool:
+            pool.starmap(_decode_whole, [(str(video), 24, meta.fps, hw)] * processes)  # warm the workers (imports, CUDA)
+            t = time.perf_counter()
+            rows = pool.starmap(_decode_whole, [(str(video), total, meta.fps, hw)] * processes)
+            wall = time.perf_counter() - t
+        emit(
+            f"decode_{processes}_processes_{'nvdec' if hw else 'cpu'}",
+            {
+                "wall_s": round(wall, 2),
+                "frames_per_s": round(processes * total / wall),
+                "decoded_per_s": round(sum(r["decoded"] for r in rows) / wall),
+                "decoders": sorted({r["decoder"] for r in rows}),
+            },
+        )
+    return gpu_r.decoder == "nvdec"
 
-    def seconds(match, cumulative: bool = False) -> float:
-        return round(sum(v[3] if cumulative else v[2] for k, v in stats.items() if match(k[2])), 3)
 
+def cli_run(name: str, video: Path, seconds: float, out: Path, settings: dict[str, str]) -> dict:
+    """The whole ``screenalytics run`` command (its own Ray start and stop included), as a user runs it."""
+    import os
+    import sys
+
+    from bench.speed import cli_profile
+
+    data = out / f"data_{name}"
+    cmd = [sys.executable, "-m", "serve_app.cli", "run", str(video), "--ep-id", "gpu-s01e01", "--data-dir", str(data), "--no-progress"]
+    for key, value in settings.items():
+        cmd += ["--set", f"{key}={value}"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    with GpuSampler() as sampler:
+        t = time.time()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.time() - t
+    if proc.returncode:
+        emit(name, {"failed": proc.returncode, "stderr": proc.stderr[-3000:]})
+        return {}
+    run_dir = data / "manifests" / "gpu-s01e01" / "runs" / "main"
+    metrics = json.loads((run_dir / "track_metrics.json").read_text())
     row = {
-        "segment_frames": int(15 * meta.fps),
-        "wall_s": round(wall, 3),
-        "frames_per_s": round(15 * meta.fps / wall, 1),
-        "decode_incl_thumbs_s": seconds(lambda n: n == "decode_segment", cumulative=True),
-        "cut_thumbnails_s": seconds(lambda n: "'reformat'" in n),
-        "detector_run_s": seconds(lambda n: "pybind11_state.run" in n),
-        "resize_s": seconds(lambda n: "resize" in n),
+        "settings": settings,
+        "video_s": seconds,
+        "wall_s": round(wall, 1),
+        "realtime_x": round(seconds / wall, 1),
+        "profile": cli_profile(run_dir, round(wall, 2)),
+        "decoders": metrics.get("decoders"),
+        "stderr_lines": proc.stderr.strip().splitlines()[-5:],
+        **sampler.summary(),
     }
-    emit("one_actor_segment", row)
+    emit(name, row)
+    return row
 
 
-def run_episode(name: str, video: Path, seconds: float, out: Path, device: str, truth=None) -> dict:
+def run_episode(name: str, video: Path, seconds: float, out: Path, device: str, truth=None, decode: str = "cpu") -> dict:
     from pipelines.layout import RunLayout
     from pipelines.runner import run_pipeline
     from pipelines.storage import LocalStorage
@@ -223,10 +291,16 @@ def run_episode(name: str, video: Path, seconds: float, out: Path, device: str, 
     storage = LocalStorage(out / f"data_{name}")
     with GpuSampler() as sampler:
         t = time.time()
-        result = run_pipeline(storage=storage, ep_id="gpu-s01e01", video=str(video), overrides={"models.device": device}, force=True)
+        result = run_pipeline(
+            storage=storage, ep_id="gpu-s01e01", video=str(video), overrides={"models.device": device, "detect_track.decode_device": decode}, force=True
+        )
         wall = time.time() - t
+    metrics = json.loads((storage.root / "manifests" / "gpu-s01e01" / "runs" / result.run_id / "track_metrics.json").read_text())
     row = {
         "device": device,
+        "decode": decode,
+        "decoders": metrics.get("decoders"),
+        "work_s": metrics.get("work_s"),
         "video_s": seconds,
         "wall_s": round(wall, 1),
         "realtime_x": round(seconds / wall, 1),
@@ -250,11 +324,12 @@ def run_episode(name: str, video: Path, seconds: float, out: Path, device: str, 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget-s", type=float, default=330.0, help="wall seconds this check may take in all")
+    parser.add_argument("--budget-s", type=float, default=420.0, help="wall seconds this check may take in all")
     parser.add_argument("--out", type=Path, default=Path("/tmp/gpu_check"))
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the rendered episode")
-    parser.add_argument("--long", default="10,60", help="minutes of looped video to run after the 60 s runs, while the budget allows")
-    parser.add_argument("--compare-at", type=float, default=10, help="minutes of looped video also run on the CPU, for the GPU/CPU ratio")
+    parser.add_argument("--hour-s", type=float, default=3600.0, help="length of the long episode (an hour; less for a dry run)")
+    parser.add_argument("--ratio-s", type=float, default=600.0, help="length of the GPU vs CPU-only episode")
+    parser.add_argument("--processes", type=int, default=16, help="concurrent decoders in the decoding check")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: dry-run this script where there is no GPU")
     args = parser.parse_args(argv)
     global DEVICE
@@ -282,6 +357,31 @@ def _checks(args, deadline: float) -> None:
     spec = random_episode(7, args.seconds, sorted(sprites), 1920, 1080, sprite_counts={k: len(v) for k, v in sprites.items()})
     truth = render_episode(spec, sprites, video)
     emit("render", {"video_s": args.seconds, "seconds": round(time.time() - t, 1)})
+    try:
+        nvdec = check_nvdec(video, args.processes)
+    except Exception as exc:  # noqa: BLE001 - report it and go on to the pipeline runs
+        emit("nvdec_error", repr(exc))
+        nvdec = False
+
+    # the headline first, as a user runs it: the CLI on an hour of 1080p, starting its own Ray
+    summary: dict = {"nvdec": nvdec}
+    hour = loop_video(video, args.out / "gpu_60min_1080p.mp4", round(args.hour_s / args.seconds))
+    nvdec_on = {"detect_track.decode_device": "auto"}
+    runs: tuple[tuple[str, dict[str, str]], ...] = (
+        ("cli_60min_nvdec", nvdec_on),
+        ("cli_60min", {}),  # the default: decoding on the CPU
+        ("cli_60min_nvdec_half", {**nvdec_on, "detect_track.nvdec_share": "0.5"}),
+    )
+    for name, settings in runs:
+        if name != "cli_60min" and not nvdec:
+            continue
+        if deadline - time.time() < (150 if name != "cli_60min_nvdec_half" else 260):
+            emit(name, {"skipped": f"{deadline - time.time():.0f}s of the budget left"})
+            continue
+        row = cli_run(name, hour, args.hour_s, args.out, settings)
+        summary[f"{name}_wall_s"] = row.get("wall_s")
+        summary[f"{name}_gpu_util_mean_pct"] = row.get("gpu_util_mean_pct")
+    hour.unlink()
 
     import faiss
     import ray
@@ -298,36 +398,15 @@ def _checks(args, deadline: float) -> None:
             "faiss_gpus": faiss.get_num_gpus(),
         },
     )
-
-    summary: dict = {}
-    profile_one_actor(video)
-    gpu = run_episode(f"{'gpu' if DEVICE == 'cuda' else 'cpu'}_{args.seconds:g}s_cold", video, args.seconds, args.out, DEVICE, truth)
-    summary["accuracy_on_gpu"] = gpu.get("accuracy")
-    from actors.model_actors import start_embedder_pool
-    from actors.models.config import ModelConfig
-
-    emit("embedder_actors", ray.get([a.info.remote() for a in start_embedder_pool(ModelConfig(device=DEVICE).model_dump())]))
-    rate = gpu["realtime_x"]
-    for minutes in [float(m) for m in args.long.split(",") if m]:
-        long_video = loop_video(video, args.out / f"gpu_{minutes:g}min_1080p.mp4", round(minutes * 60 / args.seconds))
-        devices = [DEVICE, "cpu"] if minutes == args.compare_at and DEVICE != "cpu" else [DEVICE]
-        for device in devices:
-            # the rate so far comes from a shorter run, which start-up slows down: longer runs go faster
-            needed = 1.1 * minutes * 60 / rate
-            left = deadline - time.time()
-            name = f"{'gpu' if device == 'cuda' else 'cpu'}_{minutes:g}min"
-            if needed > left:
-                emit(name, {"skipped": f"needs ~{needed:.0f}s at {rate}x realtime, {left:.0f}s of the budget left"})
-                continue
-            row = run_episode(name, long_video, minutes * 60, args.out, device)
-            if device == DEVICE:
-                rate = row["realtime_x"]
-                summary[f"{minutes:g}min_1080p_wall_s"] = row["wall_s"]
-            else:
-                summary[f"gpu_vs_cpu_{minutes:g}min_same_machine"] = round(row["wall_s"] / summary[f"{minutes:g}min_1080p_wall_s"], 2)
-        long_video.unlink()
-    summary["realtime_x_longest"] = rate
-    summary["projected_1h_1080p_min"] = round(60 / rate, 2)
+    for decode in ("auto", "cpu") if nvdec else ("cpu",):
+        row = run_episode(f"gpu_{args.seconds:g}s_decode_{decode}", video, args.seconds, args.out, DEVICE, truth, decode)
+        summary[f"accuracy_decode_{decode}"] = row.get("accuracy")
+    ten = loop_video(video, args.out / "gpu_10min_1080p.mp4", round(args.ratio_s / args.seconds))
+    for name, device in (("gpu_10min", DEVICE), ("cpu_only_10min", "cpu")):
+        if deadline - time.time() < 60:
+            emit(name, {"skipped": f"{deadline - time.time():.0f}s of the budget left"})
+            continue
+        summary[f"{name}_wall_s"] = run_episode(name, ten, args.ratio_s, args.out, device)["wall_s"]
     emit("summary", summary)
 
 

@@ -71,6 +71,23 @@ class DetectTrackConfig(_Section):
         "is placed on the next decoded frame, at most that run of frames (2 with x264's defaults) late, and exactly "
         "where the encoder starts a picture group at the cut. True: every frame is decoded and every cut is exact.",
     )
+    decode_device: Literal["auto", "cpu", "cuda"] = Field(
+        "cpu",
+        description="Where video is decoded. cpu (the default until NVDEC has been measured on a GPU node: see the "
+        "README): the detector actors' CPU cores. auto: NVIDIA's hardware decoder (NVDEC) when the detector actors hold "
+        "a GPU, else the CPU; a segment NVDEC cannot decode (a codec or profile it lacks, a driver install without "
+        "libnvcuvid) is decoded on the CPU, and track_metrics.json counts segments per decoder. NVDEC frees the cores "
+        "that otherwise bound a GPU node (decoding is most of a detector actor's CPU time) at the cost of copying each "
+        "decoded picture to host memory (~3 MB at 1080p). cuda: NVDEC for every segment, or the stage fails.",
+    )
+    nvdec_share: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="When NVDEC decodes, the share of segments it takes (evenly spread); the CPUs decode the rest. "
+        "1: all on NVDEC, best when the node's cores are few for its GPU. Lower it when NVDEC saturates before "
+        "the cores do (many cores per GPU, or several episodes on one GPU), so both decode side by side.",
+    )
     track_high_thresh: float = Field(
         0.5,
         ge=0,

@@ -12,7 +12,7 @@ from .schemas import Segment
 from .storage import fetch_to_cache
 from .video import DecodeOptions, SampledFrame, SegmentDecodeResult, decode_segment
 
-DECODE_WORK = ("decode", "cuts", "convert")
+DECODE_WORK = ("decode", "decode_nvdec", "cuts", "convert")
 """Kinds of decoding work each batch reports per frame, as ``work_{kind}_s`` columns."""
 
 

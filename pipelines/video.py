@@ -165,6 +165,19 @@ class DecodeOptions:
     min_shot_frames: int
     all_frames: bool = False
     """False: reference frames and sampled frames only (see :func:`decode_segment`)."""
+    hw_decode: bool = False
+    """True: NVIDIA's hardware decoder (NVDEC, through FFmpeg's CUDA hwaccel) decodes where it can (see
+    :func:`open_video`); False: the CPU decodes."""
+    nvdec_share: float = 1.0
+    """With ``hw_decode``, the share of segments given to NVDEC (spread evenly by segment index); the
+    rest are decoded on the CPU (see :func:`segment_on_nvdec`)."""
+
+
+def segment_on_nvdec(index: int, options: DecodeOptions) -> bool:
+    """Whether segment ``index`` goes to NVDEC: ``nvdec_share`` of the segments, evenly spread, so a
+    node's NVDEC engines and its CPU cores decode side by side."""
+    share = min(1.0, max(0.0, options.nvdec_share)) if options.hw_decode else 0.0
+    return math.floor((index + 1) * share) > math.floor(index * share)
 
 
 @dataclass
@@ -183,6 +196,35 @@ class SampledFrame:
 class SegmentDecodeResult:
     frames_decoded: int = 0
     cut_frames: list[int] = field(default_factory=list)
+    decoder: str = "cpu"
+    """``cpu`` or ``nvdec``: which decoder produced the segment's pictures."""
+
+
+NVDEC_OUTPUT_FORMATS = frozenset({"nv12", "p010le", "p016le"})
+"""Pixel formats NVDEC hands back (8-bit and high-bit-depth 4:2:0); FFmpeg's software H.264/HEVC
+decoders never produce them, so a frame in one of them was decoded on the GPU."""
+
+NVDEC_OPTIONS: dict[str, object] = {"primary_ctx": "1"}
+"""FFmpeg's CUDA device options: share the process's primary CUDA context (the one onnxruntime's CUDA
+provider uses) instead of creating a context per opened segment, which costs ~0.1-0.3 s and GPU memory."""
+
+
+def open_video(path: str, hw_decode: bool = False):
+    """``av.open(path)``, with NVDEC attached when ``hw_decode``.
+
+    Falling back is FFmpeg's own: when the CUDA device cannot be created (no GPU, no driver) the file is
+    opened for the CPU decoder; when NVDEC cannot decode the stream (a codec or profile it lacks, no
+    ``libnvcuvid`` in the driver install) FFmpeg decodes it in software. Which one ran is read off the
+    pictures (:data:`NVDEC_OUTPUT_FORMATS`) and reported, never assumed.
+    """
+    if hw_decode:
+        try:
+            from av.codec.hwaccel import HWAccel
+
+            return av.open(path, hwaccel=HWAccel("cuda", allow_software_fallback=True, options=NVDEC_OPTIONS))
+        except (av.error.FFmpegError, NotImplementedError, ValueError):
+            pass
+    return av.open(path)
 
 
 class WorkClock:
@@ -232,8 +274,9 @@ def decode_segment(
     last_idx = covered = start - 1
     sampled = 0
     clock = WorkClock()
+    decode_kind = "decode"
     try:
-        container = av.open(path)
+        container = open_video(path, segment_on_nvdec(segment.index, options))
     except av.error.FFmpegError as exc:
         raise VideoError(f"cannot open {path}: {exc}") from None
     with container:
@@ -257,11 +300,13 @@ def decode_segment(
                             covered = max(covered, idx)  # a skipped frame's data is there all the same
                 began = time.perf_counter()
                 frames = codec.decode(packet)
-                clock.add("decode", began)
+                clock.add(decode_kind, began)
                 stop = False
                 for frame in frames:
                     if frame.time is None:
                         continue
+                    if result.frames_decoded == 0 and frame.format.name in NVDEC_OUTPUT_FORMATS:
+                        result.decoder, decode_kind = "nvdec", "decode_nvdec"
                     if t0 is None:
                         t0 = float(frame.time)
                     idx = int(round((float(frame.time) - t0) * fps))

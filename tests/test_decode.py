@@ -10,7 +10,7 @@ import pytest
 from pipelines.artifacts import read_model
 from pipelines.schemas import Segment, TrackMetrics
 from pipelines.stages.faces_embed import _best_per_run
-from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment, probe_video
+from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment, probe_video, segment_on_nvdec
 
 FPS = 24
 CUTS = [37, 81, 130, 171]  # none on a multiple of 5, none where x264 would put a key frame (scenecut off)
@@ -38,10 +38,10 @@ def cut_video(tmp_path_factory):
     return path
 
 
-def _decode(path, all_frames: bool, segment: Segment, stride: int = 5):
+def _decode(path, all_frames: bool, segment: Segment, stride: int = 5, hw_decode: bool = False):
     meta = probe_video(path)
     result = SegmentDecodeResult()
-    options = DecodeOptions(stride=stride, cut_threshold=27.0, min_shot_frames=6, all_frames=all_frames)
+    options = DecodeOptions(stride=stride, cut_threshold=27.0, min_shot_frames=6, all_frames=all_frames, hw_decode=hw_decode)
     frames = list(decode_segment(str(path), segment, meta.fps, options, is_last=segment.end_frame >= meta.frame_count, result=result))
     return frames, result
 
@@ -120,3 +120,53 @@ def test_a_detector_actor_that_dies_costs_only_its_segment(ray_cluster, test_epi
     calm_metrics = read_model(calm, RunLayout("calm-s01e01", "main").manifest("track_metrics.json"), TrackMetrics)
     assert metrics.work_s["retries"] == 1  # the stage ran again, once, over what was left
     assert (metrics.detections, metrics.tracks, metrics.segments) == (calm_metrics.detections, calm_metrics.tracks, calm_metrics.segments)
+
+
+def test_nvdec_asked_for_gives_the_cpu_decoders_frames_and_says_which_decoder_ran(test_episode):
+    """Where NVDEC cannot run (no GPU or driver, as on CI) the segment is decoded on the CPU, pixel for
+    pixel, and says so; where it runs, the same frames and cuts come back from it."""
+    video, _ = test_episode
+    meta = probe_video(video)
+    segment = Segment(index=1, start_frame=60, end_frame=min(meta.frame_count, 200))
+    cpu, cpu_result = _decode(video, False, segment)
+    asked, asked_result = _decode(video, False, segment, hw_decode=True)
+    assert cpu_result.decoder == "cpu"
+    assert [f.frame_idx for f in asked] == [f.frame_idx for f in cpu]
+    assert asked_result.cut_frames == cpu_result.cut_frames
+    for a, b in zip(cpu, asked):
+        if asked_result.decoder == "cpu":
+            assert np.array_equal(a.image, b.image)
+            assert "decode_nvdec" not in b.work_s
+        else:
+            assert np.abs(a.image.astype(np.int16) - b.image).max() <= 2
+
+
+def test_nvdec_share_spreads_segments_evenly():
+    def pattern(share: float, hw: bool = True) -> str:
+        options = DecodeOptions(stride=5, cut_threshold=27.0, min_shot_frames=6, hw_decode=hw, nvdec_share=share)
+        return "".join("N" if segment_on_nvdec(i, options) else "c" for i in range(8))
+
+    assert pattern(1.0) == "NNNNNNNN"
+    assert pattern(0.5) == "cNcNcNcN"
+    assert pattern(0.25) == "cccNcccN"
+    assert pattern(0.0) == pattern(1.0, hw=False) == "cccccccc"
+
+
+def test_decode_device_cuda_fails_the_stage_where_nvdec_cannot_decode(ray_cluster, test_episode, tmp_path):
+    """``cuda`` is a demand, not a wish: segments decoded on the CPU fail the stage with the reason."""
+    from pipelines.runner import run_pipeline
+    from pipelines.schemas import StageName
+    from pipelines.storage import LocalStorage
+
+    video, _ = test_episode
+    meta = probe_video(video)
+    if _decode(video, False, Segment(index=0, start_frame=0, end_frame=min(meta.frame_count, 30)), hw_decode=True)[1].decoder == "nvdec":
+        pytest.skip("NVDEC decodes on this machine")
+    with pytest.raises(Exception, match="decode_device is cuda, but segment"):
+        run_pipeline(
+            storage=LocalStorage(tmp_path / "data"),
+            ep_id="nvdec-s01e01",
+            video=str(video),
+            stages=[StageName.detect_track],
+            overrides={"detect_track.decode_device": "cuda"},
+        )

@@ -69,8 +69,10 @@ class SegmentSummary(_Model):
     cut_frames: list[int] = Field(description="Frames that start a new shot (frame differs from the previous one).")
     detections: int
     work_s: dict[str, float] = Field(
-        default_factory=dict, description="CPU seconds the segment cost, by kind of work (decode, cuts, convert, resize, detect, chips)."
+        default_factory=dict,
+        description="CPU seconds the segment cost, by kind of work (decode or decode_nvdec, cuts, convert, resize, detect, chips).",
     )
+    decoder: Literal["cpu", "nvdec"] = Field("cpu", description="Which decoder produced the segment's pictures: the CPU, or NVIDIA's NVDEC.")
 
 
 class Shot(_Model):
@@ -136,6 +138,7 @@ class TrackMetrics(_Model):
         "came back (first_frame_wall, detect_wall: absent when every segment was reused), reading segments and "
         "tracking (track_wall), writing the manifests (write_wall).",
     )
+    decoders: dict[str, int] = Field(default_factory=dict, description="Segments per decoder (cpu, nvdec).")
 
 
 # --- faces_embed ---------------------------------------------------------------------------------

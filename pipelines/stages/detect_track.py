@@ -12,6 +12,7 @@ import dataclasses
 import os
 import time
 import warnings
+from collections import Counter
 from functools import partial
 from typing import Any
 
@@ -63,7 +64,9 @@ def detector_name(ctx: RunContext) -> str:
 
 
 def detection_fingerprint(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment]) -> str:
-    """What a segment's detections depend on (not tracker settings: those only re-run tracking)."""
+    """What a segment's detections depend on (not tracker settings: those only re-run tracking; not the
+    decoder either: H.264/HEVC decoding is exact by the standards, so NVDEC and the CPU give the same
+    picture, which ``bench.gpu_check`` verifies after colour conversion)."""
     cfg = ctx.config.detect_track
     return fingerprint(
         "segment-detections",
@@ -130,6 +133,8 @@ def _detect_segments(
         cut_threshold=cfg.cut_threshold,
         min_shot_frames=cfg.min_shot_frames,
         all_frames=cfg.decode_all_frames,
+        hw_decode=cfg.decode_device == "cuda" or (cfg.decode_device == "auto" and pool.num_gpus > 0),
+        nvdec_share=1.0 if cfg.decode_device == "cuda" else cfg.nvdec_share,
     )
     frame_source = partial(
         decode_segments,
@@ -189,13 +194,24 @@ def _sum_work(parts: list[dict[str, float]]) -> dict[str, float]:
 
 def _flush_segment(ctx: RunContext, segment: Segment, frames: list[FrameFaces], seg_fp: str) -> None:
     frames.sort(key=lambda f: f.frame_idx)
+    work = _sum_work([f.work_s for f in frames])
+    decoder = "nvdec" if work.get("decode_nvdec", 0.0) > 0 else "cpu"
+    if decoder == "cpu":
+        work.pop("decode_nvdec", None)
+        if ctx.config.detect_track.decode_device == "cuda":
+            raise RuntimeError(
+                f"detect_track.decode_device is cuda, but segment {segment.index} was decoded on the CPU: NVDEC is not available "
+                "to the detector actors (no GPU assigned, a driver without libnvcuvid, or a codec/profile NVDEC lacks); "
+                "use auto to fall back to the CPU"
+            )
     summary = SegmentSummary(
         segment=segment,
         frames_decoded=segment.end_frame - segment.start_frame,
         sampled_frames=[f.frame_idx for f in frames],
         cut_frames=sorted({c for f in frames for c in f.cuts}),
         detections=sum(len(f) for f in frames),
-        work_s=_sum_work([f.work_s for f in frames]),
+        work_s=work,
+        decoder=decoder,
     )
     write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, frames)
 
@@ -310,6 +326,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         segment_frames=segments[0].end_frame - segments[0].start_frame,
         wall_s=round(time.time() - started, 3),
         work_s={**_sum_work([seg.summary.work_s for seg in segs]), **driver},
+        decoders=dict(Counter(seg.summary.decoder for seg in segs)),
     )
     write_model(ctx.storage, layout.manifest("track_metrics.json"), metrics)
     return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments)}
@@ -321,5 +338,5 @@ SPEC = StageSpec(
     outputs=("detections.jsonl", "tracks.jsonl", "shots.json", "video.json", "track_metrics.json"),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
-    execution_only=frozenset({"batch_size", "num_detectors"}),
+    execution_only=frozenset({"batch_size", "num_detectors", "decode_device", "nvdec_share"}),
 )
