@@ -232,6 +232,19 @@ class AudioConfig(_Section):
         description="Step between windows. Smaller follows quick turn-taking, at proportional cost (0.5 made 3 voices of 2 on pyannote's sample).",
     )
     min_voice_s: float = Field(1.0, ge=0, le=60, description="A voice heard for less than this is folded into the nearest voice.")
+    resegment: bool = Field(
+        True,
+        description="Re-place turn boundaries every 10 ms with per-voice MFCC models (pipelines.audio.resegment): "
+        "short replies the 1.5 s windows outvote come back (held-out synthetic exchanges: DER 26% -> 19%; pyannote's "
+        "sample: 18.2% -> 16.8%), for about 2 ms of driver time per second of speech.",
+    )
+    switch_penalty: float = Field(
+        40.0,
+        ge=0,
+        le=1000,
+        description="Resegmentation's cost of a change of voice (log-likelihood units). Lower follows shorter replies "
+        "and starts to chatter between similar voices; higher keeps the encoder's turns.",
+    )
     segment_s: float = Field(
         60.0,
         ge=10,

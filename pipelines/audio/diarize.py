@@ -5,7 +5,8 @@ Windows of ``window_s`` every ``hop_s`` cover each speech span (a span shorter t
 window). Embeddings (:mod:`actors.models.voice`) are normalised over the episode, then clustered by
 average linkage on cosine similarity (the same FAISS-backed clustering as faces) at ``threshold``.
 Voices heard for less than ``min_voice_s`` are folded into their nearest voice. Short windows follow
-quick turn-taking better and are noisier; a higher threshold splits one voice more readily.
+quick turn-taking better and are noisier; a higher threshold splits one voice more readily. With frame
+features, the turns' boundaries are then re-placed every 10 ms (:mod:`pipelines.audio.resegment`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..clustering import cluster_prototypes
+from .resegment import FRAME_S, SWITCH_PENALTY, FrameFeatures, mfcc_features, resegment
 
 RATE = 16000
 GRID_S = 0.05
@@ -45,9 +47,16 @@ def speech_windows(spans: list[tuple[float, float]], window_s: float, hop_s: flo
 
 
 def diarize_windows(
-    spans: list[tuple[float, float]], windows: list[tuple[float, float]], embeddings: np.ndarray, threshold: float, min_voice_s: float
+    spans: list[tuple[float, float]],
+    windows: list[tuple[float, float]],
+    embeddings: np.ndarray,
+    threshold: float,
+    min_voice_s: float,
+    features: FrameFeatures | None = None,
+    switch_penalty: float = SWITCH_PENALTY,
 ) -> tuple[list[Turn], np.ndarray]:
-    """(turns, one unit embedding per voice) from the windows' embeddings."""
+    """(turns, one unit embedding per voice) from the windows' embeddings; with ``features`` (the
+    speech's frames), turn boundaries are re-placed frame by frame."""
     if not windows:
         return [], np.zeros((0, 1), np.float32)
     emb = np.asarray(embeddings, np.float32)
@@ -59,7 +68,15 @@ def diarize_windows(
     labels = np.array([relabel[k] for k in labels])
     centroids = np.stack([emb[labels == k].mean(0) for k in range(len(order))])
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
-    return _turns(spans, windows, labels, len(order)), centroids
+    turns = _turns(spans, windows, labels, len(order))
+    if features is not None and len(features.times) and len(order) > 1:
+        turns = _frame_turns(features, spans, windows, labels, turns, len(order), switch_penalty)
+        heard = sorted({t.voice for t in turns})
+        if len(heard) < len(order):  # a voice whose every frame went to others is no voice
+            keep = {v: n for n, v in enumerate(heard)}
+            turns = [Turn(t.start, t.end, keep[t.voice], t.confidence) for t in turns]
+            centroids = centroids[heard]
+    return turns, centroids
 
 
 def diarize(
@@ -70,11 +87,54 @@ def diarize(
     window_s: float = 1.5,
     hop_s: float = 0.25,
     min_voice_s: float = 1.0,
+    resegment_turns: bool = True,
 ) -> tuple[list[Turn], np.ndarray]:
     """All in one process: ``embed(waves) -> (n, d)`` embeds the windows of ``wave`` (16 kHz)."""
     windows = speech_windows(spans, window_s, hop_s)
     emb = np.asarray(embed([wave[int(a * RATE) : int(b * RATE)] for a, b in windows]), np.float32) if windows else np.zeros((0, 1), np.float32)
-    return diarize_windows(spans, windows, emb, threshold, min_voice_s)
+    features = mfcc_features(wave, 0.0, spans) if resegment_turns else None
+    return diarize_windows(spans, windows, emb, threshold, min_voice_s, features)
+
+
+def _frame_turns(
+    features: FrameFeatures,
+    spans: list[tuple[float, float]],
+    windows: list[tuple[float, float]],
+    window_labels: np.ndarray,
+    turns: list[Turn],
+    voices: int,
+    switch_penalty: float,
+) -> list[Turn]:
+    """The turns re-placed frame by frame. A turn's confidence stays the windows' say: the share of the
+    windows over its frames that chose its voice."""
+    times = features.times
+    labels = np.full(len(times), -1)
+    for t in turns:
+        labels[(times >= t.start) & (times < t.end)] = t.voice
+    labels = resegment(features, spans, labels, voices, switch_penalty)
+    starts = np.searchsorted(times, [w[0] for w in windows])
+    ends = np.searchsorted(times, [w[1] for w in windows])
+    votes = np.zeros((voices, len(times) + 1), np.int32)
+    np.add.at(votes, (window_labels, starts), 1)
+    np.add.at(votes, (window_labels, ends), -1)
+    votes = np.cumsum(votes, axis=1)[:, :-1]
+    share = votes / np.maximum(votes.sum(0), 1)
+    out: list[Turn] = []
+    for a, b in spans:
+        idx = np.nonzero((times >= a) & (times < b))[0]
+        if len(idx) == 0:
+            out += [t for t in turns if a <= t.start < b]
+            continue
+        cuts = np.nonzero(np.diff(labels[idx]) != 0)[0] + 1
+        for run in np.split(idx, cuts):
+            voice = int(labels[run[0]])
+            if voice < 0:  # no window reached these frames: no voice to give them
+                continue
+            start = a if run[0] == idx[0] else float(times[run[0]]) - FRAME_S / 2
+            end = b if run[-1] == idx[-1] else float(times[run[-1]]) + FRAME_S / 2
+            conf = float(share[voice, run].mean())
+            out.append(Turn(round(start, 3), round(end, 3), voice, round(conf, 3)))
+    return out
 
 
 def turn_embeddings(turns: list[Turn], windows: list[tuple[float, float]], embeddings: np.ndarray) -> np.ndarray:

@@ -43,6 +43,10 @@ LINES = [
 ]
 
 
+REPLIES = ["Yes.", "No.", "Right.", "Really?", "Oh, come on.", "Sure.", "Wait.", "Exactly."]
+"""Replies of 0.3-1 s: shorter than the speaker encoder's window, the hard part of quick exchanges."""
+
+
 class NoSpeechSynthesis(RuntimeError):
     pass
 
@@ -84,6 +88,22 @@ class Line:
     @property
     def end(self) -> float:
         return self.start + len(self.samples) / RATE
+
+
+def rapid_exchange(seed: int, people: list[str], turns: int = 14) -> tuple[list[Line], float]:
+    """A quick back-and-forth among ``people``: no one speaks twice in a row, two turns in five are short
+    replies (:data:`REPLIES`), and each turn starts between 0.25 s before the last one ends (overlap)
+    and 0.3 s after it. Returns (lines, duration)."""
+    rng = np.random.default_rng(seed)
+    lines: list[Line] = []
+    t, previous = 0.5, None
+    for _ in range(turns):
+        person = str(rng.choice([p for p in people if p != previous]))
+        text = str(rng.choice(REPLIES)) if rng.random() < 0.4 else str(rng.choice(LINES))
+        start = max(0.0, t + float(rng.uniform(-0.25, 0.3))) if lines else t
+        lines.append(Line(person, start, speak(person, text)))
+        t, previous = lines[-1].end, person
+    return lines, t + 0.5
 
 
 def mix(lines: list[Line], duration_s: float) -> np.ndarray:

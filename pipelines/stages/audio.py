@@ -1,6 +1,7 @@
 """Stage 5: who speaks when. The audio track is decoded (PyAV, 16 kHz mono), speech found by Silero VAD
 and embedded by the speaker encoder in Ray tasks over time segments; the driver clusters the windows
-into voices (:mod:`pipelines.audio.diarize`) and writes ``audio/speech.jsonl``, ``audio/voices.json`` and
+into voices (:mod:`pipelines.audio.diarize`), re-places the turns' boundaries every 10 ms from the speech's
+MFCCs, which the tasks compute too (:mod:`pipelines.audio.resegment`), and writes ``audio/speech.jsonl``, ``audio/voices.json`` and
 one speaker embedding per turn (``speech_turns.npy``: what lets screen time split voices the diarizer
 merged, :mod:`pipelines.audio.split`).
 
@@ -23,6 +24,7 @@ import ray
 from ..artifacts import write_jsonl, write_model, write_npy
 from ..audio.decode import NoAudio, read_audio
 from ..audio.diarize import diarize_windows, speech_windows, turn_embeddings
+from ..audio.resegment import FrameFeatures, mfcc_features
 from ..schemas import SpeechTurn, StageName, Voice, VoicesFile
 from ..storage import fetch_to_cache
 from .base import RunContext, StageSpec
@@ -47,8 +49,9 @@ def _models() -> tuple[Any, Any]:
 @ray.remote(num_cpus=0.5, max_retries=2)
 def analyze_segment(
     video: str, start_s: float, end_s: float, settings: dict[str, Any]
-) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray]:
-    """(speech spans, windows, window embeddings) of one stretch of the audio, in episode seconds."""
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray, FrameFeatures]:
+    """(speech spans, windows, window embeddings, the speech's frame features) of one stretch of the
+    audio, in episode seconds."""
     from actors.models.vad import speech_spans
 
     vad, encoder = _models()
@@ -58,7 +61,8 @@ def analyze_segment(
     windows = speech_windows(spans, settings["window_s"], settings["hop_s"])
     waves = [wave[int((a - start_s) * 16000) : int((b - start_s) * 16000)] for a, b in windows]
     embeddings = encoder.embed(waves) if waves else np.zeros((0, 256), np.float32)
-    return spans, windows, embeddings
+    features = mfcc_features(wave, start_s, spans) if settings["resegment"] and spans else FrameFeatures.empty()
+    return spans, windows, embeddings, features
 
 
 def _video(ctx: RunContext) -> str | None:
@@ -77,6 +81,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     spans: list[tuple[float, float]] = []
     windows: list[tuple[float, float]] = []
     embeddings = np.zeros((0, 256), np.float32)
+    features: list[FrameFeatures] = []
     if not cfg.enabled:
         note = "audio analysis is turned off (audio.enabled=false)"
     elif video is None:
@@ -88,16 +93,18 @@ def run(ctx: RunContext) -> dict[str, float]:
             bounds = [(t, min(duration, t + cfg.segment_s)) for t in np.arange(0.0, duration, cfg.segment_s)]
             settings = cfg.model_dump()
             results = ray.get([analyze_segment.remote(video, float(a), float(b), settings) for a, b in bounds])
-            for seg_spans, seg_windows, seg_emb in results:
+            for seg_spans, seg_windows, seg_emb, seg_features in results:
                 spans += seg_spans
                 windows += seg_windows
                 embeddings = np.concatenate([embeddings, seg_emb]) if len(seg_emb) else embeddings
+                features.append(seg_features)
         except NoAudio as exc:
             note = str(exc)
         except av.error.FFmpegError as exc:  # an audio track that cannot be decoded: a note, the faces still count
             note = f"the audio track could not be decoded: {exc}"
     ctx.check_canceled()
-    turns, centroids = diarize_windows(spans, windows, embeddings, cfg.voice_threshold, cfg.min_voice_s)
+    frames = FrameFeatures.concat(features) if cfg.resegment else None
+    turns, centroids = diarize_windows(spans, windows, embeddings, cfg.voice_threshold, cfg.min_voice_s, frames, cfg.switch_penalty)
     rows = [SpeechTurn(start=t.start, end=t.end, voice_id=f"voice_{t.voice + 1:02d}", confidence=t.confidence) for t in turns]
     voices = []
     for k in range(len(centroids)):
@@ -128,7 +135,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=2,
+    version=3,
     outputs=(SPEECH_FILE, VOICES_FILE),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
