@@ -58,7 +58,7 @@ from the decoded picture, did the same for less saving."""
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """The detection settings the actor applies (see ``pipelines.config.DetectTrackConfig`` for trade-offs)."""
+    """The detection settings the actor applies (see ``pipelines.stage_settings.DetectTrackConfig`` for trade-offs)."""
 
     det_long_side: int = 960
     det_thresh: float = 0.3

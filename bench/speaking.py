@@ -196,9 +196,9 @@ def setup_show(storage: LocalStorage, root: Path) -> None:
 
 def episode_only(storage: LocalStorage, layout: RunLayout):
     """The episode's screen time with its voices linked from its own evidence only (no season)."""
-    from pipelines.config import ScreentimeConfig
     from pipelines.review.inputs import resolved_inputs
     from pipelines.screentime import compute_screentime
+    from pipelines.stage_settings import ScreentimeConfig
 
     inputs, _ = resolved_inputs(storage, layout, with_detections=False)
     inputs.season_voices = []

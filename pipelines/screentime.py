@@ -19,7 +19,6 @@ import numpy as np
 from . import intervals as iv
 from .audio.link import SEASON_SIMILARITY, identity_speech, link_voices, speaking_times, speech_of, voice_casts
 from .audio.split import split_merged_voices
-from .config import ScreentimeConfig
 from .ids import face_id
 from .schemas import (
     Assignments,
@@ -37,6 +36,7 @@ from .schemas import (
     TrackRow,
     VoiceEvidence,
 )
+from .stage_settings import ScreentimeConfig
 from .tracking.spans import detection_span, shot_index
 
 UNASSIGNED = "Unassigned"

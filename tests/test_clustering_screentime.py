@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from pipelines.clustering import cluster_prototypes
-from pipelines.config import ScreentimeConfig
 from pipelines.schemas import (
     Assignments,
     FaceRow,
@@ -14,6 +13,7 @@ from pipelines.schemas import (
     TrackRow,
 )
 from pipelines.screentime import ScreentimeInputs, compute_screentime
+from pipelines.stage_settings import ScreentimeConfig
 
 
 def unit(v):

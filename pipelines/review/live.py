@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import intervals as iv
-from ..config import ScreentimeConfig, resolve_config
+from ..config import resolve_config
 from ..corrections import Resolved
 from ..layout import RunLayout
 from ..schemas import ScreentimeReport
 from ..screentime import ScreentimeInputs, compute_screentime
+from ..stage_settings import ScreentimeConfig
 from ..storage import Storage
 from .inputs import resolved_inputs
 from .view import RunView, require_clusters

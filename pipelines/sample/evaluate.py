@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..artifacts import read_jsonl, read_model
-from ..config import ScreentimeConfig
 from ..layout import RunLayout
 from ..schemas import Assignments, DetectionRow, IdentitiesFile, TrackMetrics
 from ..screentime import compute_screentime
+from ..stage_settings import ScreentimeConfig
 from ..storage import Storage
 from ..tracking.tracker import iou_matrix
 from .episode import GroundTruth

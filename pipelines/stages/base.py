@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
 from ..artifacts import dumps
-from ..config import PipelineConfig
 from ..layout import RunLayout
 from ..schemas import StageName, VideoMeta
+from ..stage_settings import PipelineConfig
 from ..storage import Storage
 
 

@@ -10,7 +10,6 @@ from actors.models.registry import embedder_identity
 
 from ..artifacts import read_jsonl, read_model, read_npy, write_model
 from ..clustering import cluster_prototypes
-from ..config import ClusterConfig
 from ..schemas import (
     ClusterCentroid,
     ClusterCentroidsFile,
@@ -23,6 +22,7 @@ from ..schemas import (
     TrackRow,
     VideoMeta,
 )
+from ..stage_settings import ClusterConfig
 from ..tracking.validity import ValidityRules, judge_tracks
 from .base import RunContext, StageSpec
 
