@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from actors.appearance import DIM, chip_descriptor
 from actors.faces import FrameFaces
 from actors.models.align import CHIP_JPEG_QUALITY, align_face, chip_quality
 from actors.models.config import ModelConfig
@@ -115,12 +116,14 @@ class FaceDetectorWorker:
             dets[:, [1, 3]] = dets[:, [1, 3]].clip(0, h)
             dets = dets[(dets[:, 3] - dets[:, 1]) >= self.settings.min_face_px].astype(np.float32)
             quality = np.zeros((len(dets), 2), np.float32)
+            appearance = np.zeros((len(dets), DIM), np.float32)
             chips = []
             for k, det in enumerate(dets):
                 chip = align_face(image, det[5:15])
                 quality[k] = chip_quality(chip)
                 ok, jpeg = cv2.imencode(".jpg", chip, [cv2.IMWRITE_JPEG_QUALITY, CHIP_JPEG_QUALITY])
                 chips.append(jpeg.tobytes())
+                appearance[k] = chip_descriptor(chips[-1])
             work_s = {kind: float(seconds[i]) for kind, seconds in work.items()}
             work_s["resize"] = resize_s
             work_s["detect"] = detect_s
@@ -138,6 +141,7 @@ class FaceDetectorWorker:
                     blur=quality[:, 0],
                     contrast=quality[:, 1],
                     chips=chips,
+                    appearance=appearance,
                     work_s=work_s,
                 )
             )

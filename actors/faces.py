@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .appearance import DIM
+
 
 @dataclass
 class FrameFaces:
@@ -32,6 +34,7 @@ class FrameFaces:
     blur: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,) Laplacian variance of the chip
     contrast: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,) gray-level std of the chip
     chips: list[bytes] = field(default_factory=list)  # n aligned 112x112 JPEG chips
+    appearance: np.ndarray = field(default_factory=lambda: np.zeros((0, DIM), np.float32))  # (n, DIM) colour descriptors of the chips
     work_s: dict[str, float] = field(default_factory=dict)  # seconds this frame cost, by kind (decode, cuts, convert, resize, detect, chips)
 
     def __len__(self) -> int:

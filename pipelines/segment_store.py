@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from actors.appearance import DIM, chip_descriptor
 from actors.faces import FrameFaces
 
 from .schemas import SegmentSummary
@@ -30,8 +31,11 @@ SCHEMA = pa.schema(
         ("blur", pa.float32()),
         ("contrast", pa.float32()),
         ("chip_jpeg", pa.binary()),
+        ("appearance", pa.list_(pa.float32(), DIM)),
     ]
 )
+OPTIONAL = frozenset({"appearance"})
+"""Columns that segment files written before them lack: readers get None and derive them."""
 
 
 @dataclass
@@ -46,6 +50,7 @@ class SegmentDetections:
     blur: np.ndarray
     contrast: np.ndarray
     chips: list[bytes] | None = None  # JPEG chips in row order, when asked for
+    appearance: np.ndarray | None = None  # (n, DIM) colour descriptors; None in files written before the column
 
 
 def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerprint: str, frames: list[FrameFaces]) -> None:
@@ -67,12 +72,20 @@ def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerpri
         "blur": [float(v) for f in frames for v in f.blur],
         "contrast": [float(v) for f in frames for v in f.contrast],
         "chip_jpeg": [c for f in frames for c in f.chips],
+        "appearance": np.concatenate([_appearance(f) for f in frames]).tolist() if frames else [],
     }
     table = pa.table(rows, schema=SCHEMA)
     table = table.replace_schema_metadata({_META_SUMMARY: summary.model_dump_json().encode(), _META_FINGERPRINT: fingerprint.encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     storage.write_bytes(key, buf.getvalue())
+
+
+def _appearance(frame: FrameFaces) -> np.ndarray:
+    """The frame's colour descriptors: the detector actor's, or from its chips where it sent none."""
+    if len(frame.appearance) == len(frame):
+        return np.asarray(frame.appearance, np.float32).reshape(len(frame), DIM)
+    return np.asarray([chip_descriptor(c) for c in frame.chips], np.float32).reshape(len(frame), DIM)
 
 
 def segment_fingerprint(storage: Storage, key: str) -> str | None:
@@ -88,8 +101,10 @@ def segment_fingerprint(storage: Storage, key: str) -> str | None:
 
 def read_segment(storage: Storage, key: str, with_chips: bool = False) -> SegmentDetections:
     """A segment's detections (and, ``with_chips``, their JPEG chips) from one read of its file."""
-    columns = [c for c in SCHEMA.names if with_chips or c != "chip_jpeg"]
-    table = pq.read_table(io.BytesIO(storage.read_bytes(key)), columns=columns)
+    data = io.BytesIO(storage.read_bytes(key))
+    present = set(pq.read_schema(data).names)
+    columns = [c for c in SCHEMA.names if (with_chips or c != "chip_jpeg") and (c in present or c not in OPTIONAL)]
+    table = pq.read_table(data, columns=columns)
     summary = SegmentSummary.model_validate_json((table.schema.metadata or {})[_META_SUMMARY])
     n = table.num_rows
 
@@ -111,6 +126,7 @@ def read_segment(storage: Storage, key: str, with_chips: bool = False) -> Segmen
         blur=arr("blur"),
         contrast=arr("contrast"),
         chips=[c.as_py() for c in table.column("chip_jpeg")] if with_chips else None,
+        appearance=arr("appearance", DIM) if "appearance" in columns else None,
     )
 
 

@@ -170,3 +170,30 @@ def test_decode_device_cuda_fails_the_stage_where_nvdec_cannot_decode(ray_cluste
             stages=[StageName.detect_track],
             overrides={"detect_track.decode_device": "cuda"},
         )
+
+
+def test_segments_written_before_stored_appearance_give_the_same_colour_descriptors(pipeline_run):
+    """Detector actors store each chip's colour descriptor; a segment file from before (no such column)
+    is read as None and gets the very same descriptors from its chips, so tracking does not move."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from pipelines.schemas import ShotsFile
+    from pipelines.segment_store import read_segment
+    from pipelines.stages.detect_track import segment_appearance
+
+    storage, layout, _, _, _ = pipeline_run
+    index = next(i for i in range(50) if storage.exists(layout.segment(i)) and len(read_segment(storage, layout.segment(i)).conf))
+    key = layout.segment(index)
+    stored = read_segment(storage, key)
+    assert stored.appearance is not None and stored.appearance.shape == (len(stored.conf), 64)
+    table = pq.read_table(io.BytesIO(storage.read_bytes(key)))
+    old = table.drop_columns(["appearance"]).replace_schema_metadata(table.schema.metadata)
+    buf = io.BytesIO()
+    pq.write_table(old, buf)
+    storage.write_bytes("old/segment.parquet", buf.getvalue())
+    legacy = read_segment(storage, "old/segment.parquet")
+    assert legacy.appearance is None
+    assert np.array_equal(segment_appearance(storage, "old/segment.parquet", legacy), stored.appearance)
+    assert read_model(storage, layout.manifest("shots.json"), ShotsFile).shots  # the run these came from finished

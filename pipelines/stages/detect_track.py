@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from actors.appearance import DIM, chip_descriptor
 from actors.detector_actor import CRASH_ONCE_ENV, RESIZE_FILTER, DetectorSettings, FaceDetectorWorker
 from actors.faces import FrameFaces
 from actors.pools import actor_pool, wants_gpu
@@ -36,8 +37,8 @@ from ..schemas import (
     TrackRow,
     VideoMeta,
 )
-from ..segment_store import read_segment, segment_fingerprint, write_segment
-from ..tracking.appearance import DIM, chip_descriptor
+from ..segment_store import SegmentDetections, read_segment, segment_fingerprint, write_segment
+from ..storage import Storage
 from ..tracking.episode import FrameDetections, track_episode
 from ..tracking.spans import build_shots, detection_span, shot_index
 from ..tracking.tracker import TrackerParams
@@ -216,13 +217,25 @@ def _flush_segment(ctx: RunContext, segment: Segment, frames: list[FrameFaces], 
     write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, frames)
 
 
+def segment_appearance(storage: Storage, key: str, segment: SegmentDetections) -> np.ndarray:
+    """The colour descriptors of a segment's detections for the tracker's gate: stored by the detector
+    actors, or (a segment written before they were) computed here from its chips, to the same values."""
+    if segment.appearance is not None:
+        return segment.appearance.astype(np.float32)
+    chips = read_segment(storage, key, with_chips=True).chips or []
+    return np.asarray([chip_descriptor(c) for c in chips], np.float32).reshape(-1, DIM)
+
+
 def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], started: float, driver: dict[str, float]) -> dict[str, float]:
     assemble_started = time.time()
     cfg = ctx.config.detect_track
     layout: RunLayout = ctx.layout
-    with_chips = cfg.track_appearance_min > 0  # the colour gate reads each detection's chip
-    segs = [read_segment(ctx.storage, layout.segment(s.index), with_chips=with_chips) for s in segments]
-    appearance = [np.asarray([chip_descriptor(c) for c in s.chips], np.float32).reshape(-1, DIM) if s.chips is not None else None for s in segs]
+    segs = [read_segment(ctx.storage, layout.segment(s.index)) for s in segments]
+    appearance = (
+        [segment_appearance(ctx.storage, layout.segment(s.index), seg) for s, seg in zip(segments, segs)]
+        if cfg.track_appearance_min > 0
+        else [None] * len(segs)
+    )
     cuts = summarize_cuts([c for s in segs for c in s.summary.cut_frames], cfg.min_shot_frames)
     shots = build_shots(cuts, meta.frame_count, meta.fps)
     shot_starts = [s.start_frame for s in shots]

@@ -28,7 +28,7 @@ class TrackerParams:
     second stay one track. Off (0) by default: at 1.0 it swapped two people passing each other on the
     accuracy benchmark (purity 1.000 -> 0.980); fragments of one person are merged by clustering anyway."""
     appearance_min: float = 0.0
-    """A detection whose colour descriptor (:mod:`pipelines.tracking.appearance`) is less similar than
+    """A detection whose colour descriptor (:mod:`actors.appearance`) is less similar than
     this to the track's never continues it, however well the boxes overlap: a face passing in front of
     another does not take over its track. 0: off. Measured on the accuracy benchmark: consecutive
     detections of one track score >= 0.89 (0.1th percentile), two people in one frame 0.78 median."""

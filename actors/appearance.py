@@ -1,5 +1,8 @@
 """A cheap appearance cue for tracking: the colour of the aligned face chip (skin, hair at the edges).
 
+The detector actors compute it beside each chip (in parallel, from the JPEG they store, so a segment
+written before the column existed gets the very same values from its chips); the tracker reads it.
+
 Hue x saturation histogram of the chip (16 x 4 bins), square-rooted and unit-normalised, so the dot
 product of two descriptors is their Bhattacharyya coefficient (1: same colours). It costs a JPEG decode
 and a histogram per detection (~0.2 ms). It cannot tell two people of similar colouring apart (the
