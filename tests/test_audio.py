@@ -415,3 +415,15 @@ def test_a_host_heard_over_reaction_shots_is_named_by_the_season_on_real_voices(
     linked = link_voices(turns, on_screen, cast, {}, 1.0, centroids, season)
     assert voice_to_person(lines, linked) >= THRESHOLDS["season_voice_to_person_min"]
     assert {x.cast_id: x.source for x in linked}["host"] == "season"
+
+
+def test_viterbi_over_runs_side_by_side_equals_each_run_alone():
+    """Runs of different lengths decoded in one padded batch get the paths they get alone."""
+    from pipelines.audio.resegment import _viterbi, _viterbi_runs
+
+    rng = np.random.default_rng(3)
+    scores = rng.normal(0, 3, (500, 3)).astype(np.float32)
+    runs = [np.arange(0, 40), np.arange(40, 41), np.arange(41, 300), np.arange(300, 500)]
+    together = _viterbi_runs(scores, runs, penalty=6.0)
+    for idx, path in zip(runs, together):
+        assert np.array_equal(path, _viterbi(scores[idx][None], 6.0)[0])

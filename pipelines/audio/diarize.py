@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..clustering import cluster_prototypes
-from .resegment import FRAME_S, SWITCH_PENALTY, FrameFeatures, mfcc_features, resegment
+from .resegment import SWITCH_PENALTY, FrameFeatures, interval_index, mfcc_features, resegment
 
 RATE = 16000
 GRID_S = 0.05
@@ -108,9 +108,9 @@ def _frame_turns(
     """The turns re-placed frame by frame. A turn's confidence stays the windows' say: the share of the
     windows over its frames that chose its voice."""
     times = features.times
-    labels = np.full(len(times), -1)
-    for t in turns:
-        labels[(times >= t.start) & (times < t.end)] = t.voice
+    ordered = sorted(turns, key=lambda t: t.start)
+    held = interval_index(times, [(t.start, t.end) for t in ordered])
+    labels = np.where(held >= 0, np.array([t.voice for t in ordered] + [-1])[held], -1)
     labels = resegment(features, spans, labels, voices, switch_penalty)
     starts = np.searchsorted(times, [w[0] for w in windows])
     ends = np.searchsorted(times, [w[1] for w in windows])
@@ -119,21 +119,22 @@ def _frame_turns(
     np.add.at(votes, (window_labels, ends), -1)
     votes = np.cumsum(votes, axis=1)[:, :-1]
     share = votes / np.maximum(votes.sum(0), 1)
+    span_of = interval_index(times, spans)
+    inside = np.nonzero(span_of >= 0)[0]
+    bounds = np.searchsorted(span_of[inside], np.arange(len(spans) + 1))  # times and spans are both in order
     out: list[Turn] = []
-    for a, b in spans:
-        idx = np.nonzero((times >= a) & (times < b))[0]
+    for k, (a, b) in enumerate(spans):
+        idx = inside[bounds[k] : bounds[k + 1]]
         if len(idx) == 0:
             out += [t for t in turns if a <= t.start < b]
             continue
-        cuts = np.nonzero(np.diff(labels[idx]) != 0)[0] + 1
-        for run in np.split(idx, cuts):
+        runs = np.split(idx, np.nonzero(np.diff(labels[idx]) != 0)[0] + 1)
+        # one boundary between neighbouring runs, halfway between their frames
+        edges = [a] + [round(float(times[r[0]] + times[r[0] - 1]) / 2, 3) for r in runs[1:]] + [b]
+        for run, start, end in zip(runs, edges[:-1], edges[1:]):
             voice = int(labels[run[0]])
-            if voice < 0:  # no window reached these frames: no voice to give them
-                continue
-            start = a if run[0] == idx[0] else float(times[run[0]]) - FRAME_S / 2
-            end = b if run[-1] == idx[-1] else float(times[run[-1]]) + FRAME_S / 2
-            conf = float(share[voice, run].mean())
-            out.append(Turn(round(start, 3), round(end, 3), voice, round(conf, 3)))
+            if voice >= 0:  # frames no window reached have no voice to give
+                out.append(Turn(round(start, 3), round(end, 3), voice, round(float(share[voice, run].mean()), 3)))
     return out
 
 

@@ -45,6 +45,13 @@ EDGE_S = 0.3
 ROUNDS = 2
 EM_ITERATIONS = 15
 MIN_FRAMES = 20
+MAX_TRAIN_FRAMES = 10_000
+"""Frames a voice's mixture is trained on at most (evenly spread over its turns; 100 s of speech): 16 Gaussians need far
+fewer, and EM's cost stays bounded for a voice heard for an hour."""
+CHUNK_FRAMES = 65_536
+VITERBI_CELLS = 4_000_000
+"""Viterbi runs many speech runs side by side (one Python step per frame of the longest), in batches of
+at most this many frames x voices cells."""
 
 
 @dataclass
@@ -67,9 +74,7 @@ class FrameFeatures:
 
     def within(self, spans: list[tuple[float, float]]) -> FrameFeatures:
         """Only the frames inside ``spans`` (what resegmentation reads; the rest need not travel)."""
-        keep = np.zeros(len(self.times), bool)
-        for a, b in spans:
-            keep |= (self.times >= a) & (self.times < b)
+        keep = interval_index(self.times, spans) >= 0
         return FrameFeatures(self.times[keep], self.values[keep])
 
 
@@ -103,11 +108,7 @@ def mfcc_features(wave: np.ndarray, start_s: float, spans: list[tuple[float, flo
     wave = np.asarray(wave, np.float32)
     n = 1 + (len(wave) - WINDOW) // HOP if len(wave) >= WINDOW else 0
     times = start_s + (np.arange(max(n, 0)) * HOP + WINDOW / 2) / RATE
-    keep = np.ones(len(times), bool)
-    if spans is not None:
-        keep[:] = False
-        for a, b in spans:
-            keep |= (times >= a) & (times < b)
+    keep = np.ones(len(times), bool) if spans is None else interval_index(times, sorted(spans)) >= 0
     if keep.sum() <= 2:
         return FrameFeatures.empty()
     index = np.nonzero(keep)[0]
@@ -133,14 +134,33 @@ class _Mixture:
         quadratic = (x * x) @ precision.T - 2.0 * x @ (self.means * precision).T + (self.means * self.means * precision).sum(1)
         return self.log_weights - 0.5 * (np.log(2 * np.pi * self.variances).sum(1) + quadratic)
 
-    def log_likelihood(self, x: np.ndarray) -> np.ndarray:
-        per = self.component_log_likelihoods(x)
-        top = per.max(1)
-        return top + np.log(np.exp(per - top[:, None]).sum(1))
+
+def _log_likelihoods(x: np.ndarray, mixtures: list[_Mixture]) -> np.ndarray:
+    """(frames x mixtures) log-likelihoods: one matrix product over every mixture's components, by chunks
+    (mixtures with fewer components are padded with components of zero weight)."""
+    size = max(len(m.log_weights) for m in mixtures)
+
+    def padded(values: np.ndarray, fill: float) -> np.ndarray:
+        return np.concatenate([values, np.full((size - len(values), *values.shape[1:]), fill)])
+
+    weights = np.concatenate([padded(np.concatenate([1.0 / m.variances, -2.0 * m.means / m.variances], axis=1), 0.0) for m in mixtures]).T.astype(np.float32)
+    bias = np.concatenate(
+        [padded(m.log_weights - 0.5 * (np.log(2 * np.pi * m.variances).sum(1) + (m.means * m.means / m.variances).sum(1)), -np.inf) for m in mixtures]
+    ).astype(np.float32)
+    out = np.zeros((len(x), len(mixtures)), np.float32)
+    for a in range(0, len(x), CHUNK_FRAMES):
+        chunk = x[a : a + CHUNK_FRAMES]
+        per = (bias - 0.5 * (np.concatenate([chunk * chunk, chunk], axis=1) @ weights)).reshape(len(chunk), len(mixtures), size)
+        top = per.max(2, keepdims=True)
+        out[a : a + len(chunk)] = (top[..., 0] + np.log(np.exp(per - top).sum(2))).astype(np.float32)
+    return out
 
 
 def _fit_mixture(x: np.ndarray, components: int, seed: int = 0) -> _Mixture:
-    """Diagonal Gaussian mixture by EM from ``components`` frames picked at random (fixed seed)."""
+    """Diagonal Gaussian mixture by EM from ``components`` frames picked at random (fixed seed), on at
+    most ``MAX_TRAIN_FRAMES`` of ``x``."""
+    if len(x) > MAX_TRAIN_FRAMES:
+        x = x[np.linspace(0, len(x) - 1, MAX_TRAIN_FRAMES).astype(int)]
     rng = np.random.default_rng(seed)
     k = max(1, min(components, len(x) // MIN_FRAMES))
     floor = 1e-2
@@ -156,21 +176,54 @@ def _fit_mixture(x: np.ndarray, components: int, seed: int = 0) -> _Mixture:
 
 
 def _viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
-    """Best label path through ``scores`` (frames x voices) when each change of label costs ``penalty``."""
-    frames, voices = scores.shape
-    back = np.zeros((frames, voices), np.int32)
-    total = scores[0].copy()
-    stay = np.arange(voices)
+    """Best label paths through ``scores`` (sequences x frames x voices; a shorter sequence padded with
+    zeros at its end, which never changes its path) when each change of label costs ``penalty``."""
+    count, frames, voices = scores.shape
+    back = np.zeros((frames, count, voices), np.int16)
+    total = scores[:, 0].copy()
+    stay = np.arange(voices)[None, :]
+    rows = np.arange(count)
     for t in range(1, frames):
-        best = int(total.argmax())
-        switch = total[best] - penalty > total
-        back[t] = np.where(switch, best, stay)
-        total = np.where(switch, total[best] - penalty, total) + scores[t]
-    path = np.zeros(frames, np.int32)
-    path[-1] = int(total.argmax())
+        best = total.argmax(1)
+        switched = total[rows, best][:, None] - penalty
+        switch = switched > total
+        back[t] = np.where(switch, best[:, None], stay)
+        total = np.where(switch, switched, total) + scores[:, t]
+    path = np.zeros((count, frames), np.int64)
+    path[:, -1] = total.argmax(1)
     for t in range(frames - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
+        path[:, t - 1] = back[t, rows, path[:, t]]
     return path
+
+
+def _viterbi_runs(scores: np.ndarray, runs: list[np.ndarray], penalty: float) -> list[np.ndarray]:
+    """:func:`_viterbi` over each run of frame indices, shortest first, in batches of similar length."""
+    order = sorted(range(len(runs)), key=lambda i: len(runs[i]))
+    out: list[np.ndarray] = [np.zeros(0, np.int64)] * len(runs)
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and (end - start + 1) * len(runs[order[end]]) * scores.shape[1] <= VITERBI_CELLS:
+            end += 1
+        batch = [runs[i] for i in order[start:end]]
+        padded = np.zeros((len(batch), len(batch[-1]), scores.shape[1]), np.float32)
+        for j, idx in enumerate(batch):
+            padded[j, : len(idx)] = scores[idx]
+        for j, path in enumerate(_viterbi(padded, penalty)):
+            out[order[start + j]] = path[: len(batch[j])]
+        start = end
+    return out
+
+
+def interval_index(times: np.ndarray, intervals: list[tuple[float, float]]) -> np.ndarray:
+    """For each time, the index of the interval (sorted, not overlapping) holding it, or -1."""
+    if not intervals:
+        return np.full(len(times), -1)
+    starts = np.array([a for a, _ in intervals])
+    ends = np.array([b for _, b in intervals])
+    k = np.searchsorted(starts, times, side="right") - 1
+    inside = (k >= 0) & (times < ends[np.maximum(k, 0)])
+    return np.where(inside, k, -1)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -194,9 +247,7 @@ def resegment(
     x = features.values.astype(np.float32)
     if voices < 2 or len(x) == 0:
         return labels
-    span_id = np.full(len(x), -1)
-    for k, (a, b) in enumerate(spans):
-        span_id[(features.times >= a) & (features.times < b)] = k
+    span_id = interval_index(features.times, spans)
     for _ in range(ROUNDS):
         changes = np.nonzero((np.diff(labels) != 0) | (np.diff(span_id) != 0))[0]
         near_edge = np.zeros(len(x), bool)
@@ -212,12 +263,14 @@ def resegment(
         if len(models) < 2:
             return labels
         modelled = np.array(sorted(models))
-        scores = np.stack([models[v].log_likelihood(x) for v in modelled], axis=1)
+        scores = _log_likelihoods(x, [models[v] for v in modelled])
         free = np.isin(labels, modelled) & (span_id >= 0)
+        runs = []
+        for a, b in _runs(free):  # never across silence between spans
+            cuts = np.nonzero(np.diff(span_id[a:b]) != 0)[0] + 1
+            runs += np.split(np.arange(a, b), cuts)
         new = labels.copy()
-        for a, b in _runs(free):
-            for s in np.unique(span_id[a:b]):  # never across silence between spans
-                idx = np.arange(a, b)[span_id[a:b] == s]
-                new[idx] = modelled[_viterbi(scores[idx], penalty)]
+        for idx, path in zip(runs, _viterbi_runs(scores, runs, penalty)):
+            new[idx] = modelled[path]
         labels = new
     return labels
