@@ -167,8 +167,7 @@ def rapid_exchanges_der() -> dict[str, float]:
     scores: dict[bool, list[float]] = {False: [], True: []}
     for seed in RAPID_SEEDS:
         lines, duration = tts.rapid_exchange(seed, RAPID_CASTS[seed % len(RAPID_CASTS)])
-        track = tts.mix(lines, duration)
-        wave = np.interp(np.arange(0, len(track), tts.RATE / 16000), np.arange(len(track)), track).astype(np.float32)
+        wave = tts.at_16k(tts.mix(lines, duration))
         spans = speech_spans(vad.probabilities(wave))
         for resegment in (False, True):
             turns, _ = diarize(wave, spans, encoder.embed, resegment_turns=resegment)

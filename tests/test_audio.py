@@ -101,10 +101,6 @@ def test_real_two_speaker_recording_against_its_reference_turns(vad, encoder):
     assert der(ref, hyp, len(wave) / 16000, collar=0.25)["der"] <= THRESHOLDS["pyannote_der_collar_max"]
 
 
-def _at_16k(track: np.ndarray) -> np.ndarray:
-    return np.interp(np.arange(0, len(track), tts.RATE / 16000), np.arange(len(track)), track).astype(np.float32)
-
-
 @needs_tts
 def test_short_replies_in_a_quick_exchange_are_found_frame_by_frame(vad, encoder):
     """Replies shorter than the encoder's 1.5 s window are outvoted by the speech around them; the
@@ -116,7 +112,7 @@ def test_short_replies_in_a_quick_exchange_are_found_frame_by_frame(vad, encoder
     before, after = [], []
     for seed, people in ((1, ["obama", "t1_a"]), (3, ["biden", "hanks"]), (2, ["obama", "t1_a", "t1_c"])):
         lines, duration = tts.rapid_exchange(seed, people)
-        wave = _at_16k(tts.mix(lines, duration))
+        wave = tts.at_16k(tts.mix(lines, duration))
         spans = speech_spans(vad.probabilities(wave))
         ref = [(x.start, x.end, x.person) for x in lines]
         for resegment, scores in ((False, before), (True, after)):
@@ -158,7 +154,7 @@ def test_synthetic_dialogue_two_voices(vad, encoder):
         lines.append(tts.Line(who, t, s))
         t += len(s) / tts.RATE + 0.6
     track = tts.mix(lines, t + 0.5)
-    wave = np.interp(np.arange(0, len(track), tts.RATE / 16000), np.arange(len(track)), track).astype(np.float32)
+    wave = tts.at_16k(track)
     turns, voices = diarize(wave, speech_spans(vad.probabilities(wave)), encoder.embed)
     assert len(voices) == 2
     assert (
