@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from actors.appearance import DIM, chip_descriptor
+from actors.appearance import DIM
 from actors.faces import FrameFaces
 
 from .schemas import SegmentSummary
@@ -72,20 +72,13 @@ def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerpri
         "blur": [float(v) for f in frames for v in f.blur],
         "contrast": [float(v) for f in frames for v in f.contrast],
         "chip_jpeg": [c for f in frames for c in f.chips],
-        "appearance": np.concatenate([_appearance(f) for f in frames]).tolist() if frames else [],
+        "appearance": stack("appearance", DIM),
     }
     table = pa.table(rows, schema=SCHEMA)
     table = table.replace_schema_metadata({_META_SUMMARY: summary.model_dump_json().encode(), _META_FINGERPRINT: fingerprint.encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     storage.write_bytes(key, buf.getvalue())
-
-
-def _appearance(frame: FrameFaces) -> np.ndarray:
-    """The frame's colour descriptors: the detector actor's, or from its chips where it sent none."""
-    if len(frame.appearance) == len(frame):
-        return np.asarray(frame.appearance, np.float32).reshape(len(frame), DIM)
-    return np.asarray([chip_descriptor(c) for c in frame.chips], np.float32).reshape(len(frame), DIM)
 
 
 def segment_fingerprint(storage: Storage, key: str) -> str | None:

@@ -221,7 +221,7 @@ class AudioConfig(_Section):
         True,
         description="Re-place turn boundaries every 10 ms with per-voice MFCC models (pipelines.audio.resegment): "
         "short replies the 1.5 s windows outvote come back (held-out synthetic exchanges: DER 26% -> 19%; pyannote's "
-        "sample: 18.2% -> 16.8%), for under 1 ms of driver time per second of speech (an hour of it, 12 voices: 2.5 s) and the MFCCs in the audio tasks.",
+        "sample: 18.2% -> 16.8%), for under 1 ms of driver time per second of speech (an hour of it, 12 voices: 2.3 s) and the MFCCs in the audio tasks.",
     )
     switch_penalty: float = Field(
         40.0,

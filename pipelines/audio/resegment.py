@@ -72,11 +72,6 @@ class FrameFeatures:
             return FrameFeatures.empty()
         return FrameFeatures(np.concatenate([p.times for p in parts]), np.concatenate([p.values for p in parts]))
 
-    def within(self, spans: list[tuple[float, float]]) -> FrameFeatures:
-        """Only the frames inside ``spans`` (what resegmentation reads; the rest need not travel)."""
-        keep = interval_index(self.times, spans) >= 0
-        return FrameFeatures(self.times[keep], self.values[keep])
-
 
 def _mel_filters() -> np.ndarray:
     def mel(f):
@@ -129,28 +124,35 @@ class _Mixture:
     means: np.ndarray  # (k, d)
     variances: np.ndarray  # (k, d)
 
-    def component_log_likelihoods(self, x: np.ndarray) -> np.ndarray:
+    def linear_form(self) -> tuple[np.ndarray, np.ndarray]:
+        """(weights (2d, k), bias (k)): each component's log-likelihood of a frame x is
+        ``bias - 0.5 * [x*x, x] @ weights``, so many frames and components are one matrix product."""
         precision = 1.0 / self.variances
-        quadratic = (x * x) @ precision.T - 2.0 * x @ (self.means * precision).T + (self.means * self.means * precision).sum(1)
-        return self.log_weights - 0.5 * (np.log(2 * np.pi * self.variances).sum(1) + quadratic)
+        weights = np.concatenate([precision, -2.0 * self.means * precision], axis=1).T
+        bias = self.log_weights - 0.5 * (np.log(2 * np.pi * self.variances).sum(1) + (self.means * self.means * precision).sum(1))
+        return weights, bias
+
+    def component_log_likelihoods(self, squares_and_x: np.ndarray) -> np.ndarray:
+        """Per component, of frames given as ``[x*x, x]`` rows (:func:`_squares_and_x`)."""
+        weights, bias = self.linear_form()
+        return bias - 0.5 * (squares_and_x @ weights)
+
+
+def _squares_and_x(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([x * x, x], axis=1)
 
 
 def _log_likelihoods(x: np.ndarray, mixtures: list[_Mixture]) -> np.ndarray:
     """(frames x mixtures) log-likelihoods: one matrix product over every mixture's components, by chunks
     (mixtures with fewer components are padded with components of zero weight)."""
     size = max(len(m.log_weights) for m in mixtures)
-
-    def padded(values: np.ndarray, fill: float) -> np.ndarray:
-        return np.concatenate([values, np.full((size - len(values), *values.shape[1:]), fill)])
-
-    weights = np.concatenate([padded(np.concatenate([1.0 / m.variances, -2.0 * m.means / m.variances], axis=1), 0.0) for m in mixtures]).T.astype(np.float32)
-    bias = np.concatenate(
-        [padded(m.log_weights - 0.5 * (np.log(2 * np.pi * m.variances).sum(1) + (m.means * m.means / m.variances).sum(1)), -np.inf) for m in mixtures]
-    ).astype(np.float32)
+    forms = [m.linear_form() for m in mixtures]
+    weights = np.concatenate([np.pad(w, ((0, 0), (0, size - w.shape[1]))) for w, _ in forms], axis=1).astype(np.float32)
+    bias = np.concatenate([np.pad(b, (0, size - len(b)), constant_values=-np.inf) for _, b in forms]).astype(np.float32)
     out = np.zeros((len(x), len(mixtures)), np.float32)
     for a in range(0, len(x), CHUNK_FRAMES):
         chunk = x[a : a + CHUNK_FRAMES]
-        per = (bias - 0.5 * (np.concatenate([chunk * chunk, chunk], axis=1) @ weights)).reshape(len(chunk), len(mixtures), size)
+        per = (bias - 0.5 * (_squares_and_x(chunk) @ weights)).reshape(len(chunk), len(mixtures), size)
         top = per.max(2, keepdims=True)
         out[a : a + len(chunk)] = (top[..., 0] + np.log(np.exp(per - top).sum(2))).astype(np.float32)
     return out
@@ -165,13 +167,16 @@ def _fit_mixture(x: np.ndarray, components: int, seed: int = 0) -> _Mixture:
     k = max(1, min(components, len(x) // MIN_FRAMES))
     floor = 1e-2
     mix = _Mixture(np.full(k, -np.log(k)), x[rng.choice(len(x), k, replace=False)].copy(), np.tile(x.var(0) + floor, (k, 1)))
+    augmented = _squares_and_x(x)
+    d = x.shape[1]
     for _ in range(EM_ITERATIONS):
-        per = mix.component_log_likelihoods(x)
+        per = mix.component_log_likelihoods(augmented)
         resp = np.exp(per - per.max(1, keepdims=True))
         resp /= resp.sum(1, keepdims=True)
         counts = resp.sum(0) + 1e-6
-        means = (resp.T @ x) / counts[:, None]
-        mix = _Mixture(np.log(counts / counts.sum()), means, np.maximum((resp.T @ (x * x)) / counts[:, None] - means * means, floor))
+        moments = (resp.T @ augmented) / counts[:, None]  # per component: E[x*x], then E[x]
+        means = moments[:, d:]
+        mix = _Mixture(np.log(counts / counts.sum()), means, np.maximum(moments[:, :d] - means * means, floor))
     return mix
 
 

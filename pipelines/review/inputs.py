@@ -6,6 +6,7 @@ The screentime stage, the review API and the evaluator read a run through these 
 from __future__ import annotations
 
 from ..artifacts import read_jsonl, read_model, read_npy
+from ..config import resolve_config
 from ..corrections import Resolved, load_corrections, resolve
 from ..ids import parse_ep_id
 from ..layout import RunLayout
@@ -26,12 +27,13 @@ from ..schemas import (
 from ..screentime import ScreentimeInputs
 from ..shows.naming import apply_names, identity_pairs
 from ..shows.voices import season_voices
+from ..stage_settings import AudioConfig
 from ..storage import Storage
 
 
-def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool) -> tuple[ScreentimeInputs, Resolved]:
+def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool, audio: AudioConfig | None = None) -> tuple[ScreentimeInputs, Resolved]:
     """Screen-time inputs with the human corrections replayed onto the current identities."""
-    inputs = load_inputs(storage, layout, Assignments(ep_id=layout.ep_id, run_id=layout.run_id), with_detections)
+    inputs = load_inputs(storage, layout, Assignments(ep_id=layout.ep_id, run_id=layout.run_id), with_detections, audio)
     centroids_key = layout.manifest("cluster_centroids.json")
     centroids = read_model(storage, centroids_key, ClusterCentroidsFile) if storage.exists(centroids_key) else None
     resolved = resolve(load_corrections(storage, layout), inputs.identities, inputs.tracks, centroids)
@@ -48,9 +50,11 @@ def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool) 
     return inputs, resolved
 
 
-def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, with_detections: bool) -> ScreentimeInputs:
+def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, with_detections: bool, audio: AudioConfig | None = None) -> ScreentimeInputs:
     """Everything the screen-time computation reads from a run's artifacts (and, when it has speech,
-    the show's other episodes' voices)."""
+    the show's other episodes' voices). ``audio``: the voice-linking settings (a run's own; by default
+    the environment's and profile's, as every reader of a run resolves them)."""
+    audio = audio or resolve_config(None, None).config.audio
     meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
     metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
     speech_key, voices_key = layout.manifest("audio/speech.jsonl"), layout.manifest("audio/voices.json")
@@ -73,4 +77,6 @@ def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, w
         speaker_model=voices.speaker_model if voices else None,
         speech_embeddings=read_npy(storage, layout.speech_turns_npy) if voices and storage.exists(layout.speech_turns_npy) else None,
         season_voices=season_voices(storage, parse_ep_id(layout.ep_id).show, layout.ep_id, voices.speaker_model) if voices else [],
+        voice_link_min_s=audio.link_min_s,
+        voice_similarity=audio.season_similarity,
     )

@@ -18,9 +18,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     layout, storage = ctx.layout, ctx.storage
     cfg = ctx.config.screentime
     ctx.progress(STAGE, 0, 1, step="screentime")
-    inputs, resolved = resolved_inputs(storage, layout, with_detections=cfg.mode == "faces")
-    inputs.voice_link_min_s = ctx.config.audio.link_min_s
-    inputs.voice_similarity = ctx.config.audio.season_similarity
+    inputs, resolved = resolved_inputs(storage, layout, with_detections=cfg.mode == "faces", audio=ctx.config.audio)
     report = compute_screentime(inputs, cfg, show_cast_names(ctx))
     report.diagnostics["corrections_unattached"] = len(resolved.unattached)
     write_model(storage, layout.screentime_json, report)
