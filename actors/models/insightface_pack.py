@@ -84,16 +84,18 @@ def ort_session(path: Path, device: str):
         providers[0] = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})  # type: ignore[call-overload]
     from .onnx_fixups import branchless_prelu
 
-    cpu_path = branchless_prelu(path) if len(providers) == 1 else path
-    session = ort.InferenceSession(str(cpu_path), sess_options=options, providers=providers)
+    cpu_only = len(providers) == 1
+    session = ort.InferenceSession(str(branchless_prelu(path) if cpu_only else path), sess_options=options, providers=providers)
     on_cuda = session.get_providers()[0] == "CUDAExecutionProvider"
     if device == "cuda" and not on_cuda:  # onnxruntime itself falls back to the CPU, with only a log line
         raise RuntimeError(
             "models.device=cuda but onnxruntime's CUDA provider did not load (CUDA 12/13 and cuDNN 9 libraries, "
             "a driver and a GPU are needed; its log above names what is missing); use models.device=auto or cpu"
         )
-    if not on_cuda and cpu_path == path and branchless_prelu(path) != path:  # auto fell back to the CPU
-        session = ort.InferenceSession(str(branchless_prelu(path)), sess_options=options, providers=["CPUExecutionProvider"])
+    if not on_cuda and not cpu_only:  # auto fell back to the CPU: the CPU's graph, where it differs
+        cpu_path = branchless_prelu(path)
+        if cpu_path != path:
+            session = ort.InferenceSession(str(cpu_path), sess_options=options, providers=["CPUExecutionProvider"])
     return session, ("cuda" if on_cuda else "cpu")
 
 

@@ -24,6 +24,13 @@ import numpy as np
 from actors.cache import cache_dir
 
 
+def _cached_path(source: Path, data: bytes, kind: str, version: str) -> Path:
+    """Where the ``kind`` rewrite of ``source`` (whose bytes are ``data``) is cached: keyed by the source's
+    content and the rewrite's ``version``, so a new model file or a changed rewrite gets a new file."""
+    key = hashlib.sha1(data + version.encode()).hexdigest()[:12]
+    return cache_dir() / "models" / f"{source.stem}.{kind}-{key}.onnx"
+
+
 def _save(model, target: Path) -> None:
     """Write ``model`` to ``target`` atomically. The temporary file is per process: the actors of a pool
     start together and, on a fresh cache, all of them write the same fixed model."""
@@ -53,9 +60,7 @@ def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
 
 def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
     data = source.read_bytes()
-    key = hashlib.sha1(data + f"v3:{dynamic_hw}".encode()).hexdigest()[:12]
-    cache = cache_dir() / "models"
-    target = cache / f"{source.stem}.ort-{key}.onnx"
+    target = _cached_path(source, data, "ort", f"v3:{dynamic_hw}")
     if target.is_file():
         return target
 
@@ -65,7 +70,6 @@ def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
     model = onnx.load_from_string(data)
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    folded = []
     for node in list(graph.node):
         if node.op_type != "DequantizeLinear" or not all(n in inits for n in node.input if n):
             continue
@@ -76,7 +80,6 @@ def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
         value = _dequantize(x, scale, arrays[2] if len(arrays) > 2 else None, attrs.get("axis", 1), attrs.get("block_size", 0))
         graph.initializer.append(numpy_helper.from_array(value.astype(np.float32), node.output[0]))
         graph.node.remove(node)
-        folded.append(node)
     used = {n for node in graph.node for n in node.input}
     keep = [i for i in graph.initializer if i.name in used or i.name in {o.name for o in graph.output}]
     del graph.initializer[:]
@@ -108,9 +111,7 @@ def branchless_prelu(source: Path) -> Path:
     Returns ``source`` itself when the model has no ``PRelu``.
     """
     data = source.read_bytes()
-    key = hashlib.sha1(data + b"prelu-v1").hexdigest()[:12]
-    cache = cache_dir() / "models"
-    target = cache / f"{source.stem}.cpu-{key}.onnx"
+    target = _cached_path(source, data, "cpu", "prelu-v1")
     if target.is_file():
         return target
 
