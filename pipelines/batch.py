@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, e.g. under `ray job submit`, else a local Ray)")
     args = parser.parse_args(argv)
     from .config import ConfigError, parse_overrides, resolve_config
-    from .ray_env import ensure_ray
+    from .ray_env import RayUnreachable, ensure_ray
 
     try:
         overrides = parse_overrides(args.overrides)
@@ -271,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     if not entries:
         print(f"error: no episodes in {args.catalog}", file=sys.stderr)
         return 2
-    ensure_ray(args.address, num_cpus=args.num_cpus)
+    try:
+        ensure_ray(args.address, num_cpus=args.num_cpus)
+    except RayUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     problem = data_dir_problem(args.data_dir, sum(1 for n in ray.nodes() if n.get("Alive")))
     if problem:
         print(f"error: {problem}", file=sys.stderr)

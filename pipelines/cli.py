@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import ConfigError, parse_overrides
 from .ids import InvalidIdError
+from .ray_env import RayUnreachable
 from .review.table import format_table
 from .schemas import STAGE_ORDER, StageName
 from .shows.errors import CastIdTaken, NothingToCalibrate, PhotoError
@@ -24,7 +25,18 @@ from .stages.base import Canceled, MissingInputs, exception_chain
 from .storage import StorageError
 from .video import VideoError
 
-BAD_INPUT = (VideoError, InvalidIdError, ConfigError, MissingInputs, StorageError, FileNotFoundError, PhotoError, CastIdTaken, NothingToCalibrate)
+BAD_INPUT = (
+    RayUnreachable,
+    VideoError,
+    InvalidIdError,
+    ConfigError,
+    MissingInputs,
+    StorageError,
+    FileNotFoundError,
+    PhotoError,
+    CastIdTaken,
+    NothingToCalibrate,
+)
 
 
 class TqdmProgress:

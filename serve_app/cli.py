@@ -38,7 +38,7 @@ def serve_command(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
-    from pipelines.ray_env import ensure_ray
+    from pipelines.ray_env import RayUnreachable, ensure_ray
 
     from . import jobs
     from .app import deployment
@@ -52,7 +52,11 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"error: refusing to listen on {args.host} without an API token: set SCREENALYTICS_API_TOKEN or SCREENALYTICS_API_TOKEN_FILE", file=sys.stderr)
         return 2
     owns_ray = not (args.address or os.environ.get("RAY_ADDRESS") or ray.is_initialized())
-    ensure_ray(args.address)
+    try:
+        ensure_ray(args.address)
+    except RayUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _raise_stop)
     serve.start(http_options={"host": args.host, "port": args.port})
     serve.run(deployment(args.data_dir), name="screenalytics", route_prefix="/")

@@ -29,6 +29,44 @@ def test_serve_refuses_a_public_address_without_a_token(tmp_path):
     assert proc.returncode == 2 and "without an API token" in proc.stderr
 
 
+def test_a_named_cluster_that_does_not_answer_is_an_error_in_seconds(tmp_path, test_episode):
+    """Ray's own join retries a dead address every 40 s and never gives up; every command that takes
+    --address or RAY_ADDRESS says what is wrong instead, with exit code 2 and no traceback."""
+    dead = f"127.0.0.1:{_free_port()}"
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("ep_id,video\nshow-s01e01,/nonexistent.mp4\n")
+    commands = {
+        "run": ["serve_app.cli", "run", str(test_episode[0]), "--ep-id", "dead-s01e01", "--data-dir", str(tmp_path), "--no-progress"],
+        "serve": ["serve_app.cli", "serve", "--data-dir", str(tmp_path), "--address", dead],
+        "catalog": ["pipelines.batch", "--catalog", str(catalog), "--data-dir", str(tmp_path), "--address", dead],
+    }
+    for name, argv in commands.items():
+        started = time.monotonic()
+        env = {**os.environ, "RAY_ADDRESS": dead} if name == "run" else os.environ  # the variable, as `ray job submit` sets it
+        proc = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, cwd=repo_root(), env=env, timeout=120)
+        took = time.monotonic() - started
+        assert proc.returncode == 2, (name, proc.stderr[-2000:])
+        assert f"no Ray cluster answers at {dead}" in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr[-2000:])
+        assert took < 60, (name, took)  # Ray alone would still be retrying
+
+
+def test_reachability_check_reads_every_address_form():
+    import socket
+
+    from pipelines.ray_env import RayUnreachable, check_reachable
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        check_reachable(f"127.0.0.1:{port}")
+        check_reachable(f"ray://127.0.0.1:{port}")
+    check_reachable("local")  # starts a cluster: nothing to reach
+    for address in (f"127.0.0.1:{port}", f"ray://localhost:{port}", "no-such-host.invalid:6379"):
+        with pytest.raises(RayUnreachable, match="no Ray cluster answers"):
+            check_reachable(address, timeout_s=2)
+
+
 @pytest.mark.slow
 def test_sigterm_mid_job_stops_the_server_and_settles_job_and_markers(test_episode, tmp_path):
     video, _ = test_episode
