@@ -51,9 +51,8 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK_HOSTS and settings.api_token is None:
         print(f"error: refusing to listen on {args.host} without an API token: set SCREENALYTICS_API_TOKEN or SCREENALYTICS_API_TOKEN_FILE", file=sys.stderr)
         return 2
-    owns_ray = not (args.address or os.environ.get("RAY_ADDRESS") or ray.is_initialized())
     try:
-        ensure_ray(args.address)
+        owns_ray = ensure_ray(args.address)
     except RayUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -143,3 +143,27 @@ def test_cli_starts_its_own_ray_past_a_stale_session_and_stays_quiet(test_episod
     assert "screentime" in proc.stdout
     noisy = [line for line in proc.stderr.splitlines() if "WARNING" in line or "Token authentication" in line]
     assert noisy == [], noisy
+
+
+@pytest.mark.slow
+def test_cli_uses_the_cluster_ray_start_left_running(test_episode):
+    """With no address, a `ray start` cluster on this machine that answers is used (Ray's start-up and
+    shut-down skipped, its model actors reused), token authentication included, and said in one line."""
+    from bench.ray_start_cluster import ray_start_cluster
+
+    video, _ = test_episode
+    with ray_start_cluster() as cluster:
+        data_dir = os.path.join(cluster.env["RAY_TMPDIR"], "data")
+        proc = subprocess.run(
+            [sys.executable, "-m", "serve_app.cli", "run", str(video), "--ep-id", "joined-s01e01", "--data-dir", data_dir, "--no-progress"],
+            capture_output=True,
+            text=True,
+            cwd=repo_root(),
+            env=cluster.env,
+            timeout=600,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "screentime" in proc.stdout
+    assert f"using the Ray cluster that `ray start` runs at {cluster.address}" in proc.stderr
+    noisy = [line for line in proc.stderr.splitlines() if "WARNING" in line or "InvalidAuthToken" in line or " W " in line]
+    assert noisy == [], noisy
