@@ -1,8 +1,11 @@
 """``screenalytics``, the console script: the pipeline's commands plus ``serve``.
 
 ``screenalytics serve`` binds 127.0.0.1 unless told otherwise and refuses a non-loopback address without
-an API token. On SIGINT or SIGTERM it stops within seconds; when it started its own Ray, the jobs still in
-flight die with it, so they and their stage markers are marked failed first.
+an API token. On SIGINT or SIGTERM (even mid start-up) it stops within seconds; when it started its own
+Ray, the jobs still in flight die with it, so they and their stage markers are marked failed first. On a
+shared cluster (``--address``, or the one ``ray start`` runs) only its app is removed, and the jobs go on.
+Serve keeps the HTTP address it first started with on a cluster, so asking for another one is refused
+rather than served somewhere the command does not say.
 """
 
 from __future__ import annotations
@@ -57,10 +60,20 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _raise_stop)
-    serve.start(http_options={"host": args.host, "port": args.port})
-    serve.run(deployment(args.data_dir), name="screenalytics", route_prefix="/")
-    print(f"Screenalytics API on http://{args.host}:{args.port} (docs: /docs); data in {settings.data_uri}. Ctrl-C stops it.", flush=True)
-    try:
+    code = 0
+    try:  # from here on, a signal (even mid start-up) stops the API and cleans up after it
+        serve.start(http_options={"host": args.host, "port": args.port})
+        elsewhere = _serve_listens_elsewhere(args.host, args.port)
+        if elsewhere:
+            print(
+                f"error: Ray Serve already runs on this cluster at http://{elsewhere} and takes no second address: "
+                f"pass --host/--port to match it, or stop it first (`serve shutdown`)",
+                file=sys.stderr,
+            )
+            code = 2
+            return code
+        serve.run(deployment(args.data_dir), name="screenalytics", route_prefix="/")
+        print(f"Screenalytics API on http://{args.host}:{args.port} (docs: /docs); data in {settings.data_uri}. Ctrl-C stops it.", flush=True)
         while True:
             time.sleep(3600)
     except (KeyboardInterrupt, _Stop):
@@ -78,9 +91,21 @@ def serve_command(args: argparse.Namespace) -> int:
             if failed:
                 print(f"{failed} job(s) in flight marked failed", file=sys.stderr)
             ray.shutdown()
-        else:
+        elif code == 0:  # a shared cluster keeps running (its jobs too); only our app leaves it
             serve.delete("screenalytics")
-    return 0
+    return code
+
+
+def _serve_listens_elsewhere(host: str, port: int) -> str | None:
+    """``host:port`` of a Serve instance already running on the cluster with other HTTP options than
+    asked (``serve.start`` keeps the running ones, with only a log line), else None."""
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client()
+    if client is None:  # serve.start just connected it; nothing to compare with otherwise
+        return None
+    config = client.http_config
+    return None if (config.host, config.port) == (host, port) else f"{config.host}:{config.port}"
 
 
 COMMANDS: dict[str, pipeline_cli.Command] = {

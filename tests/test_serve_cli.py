@@ -167,3 +167,34 @@ def test_cli_uses_the_cluster_ray_start_left_running(test_episode):
     assert f"using the Ray cluster that `ray start` runs at {cluster.address}" in proc.stderr
     noisy = [line for line in proc.stderr.splitlines() if "WARNING" in line or "InvalidAuthToken" in line or " W " in line]
     assert noisy == [], noisy
+
+
+@pytest.mark.slow
+def test_serve_beside_a_running_cluster_leaves_it_as_it_found_it(tmp_path):
+    """On a shared cluster, stopping the API removes only its app (the cluster and Serve keep running),
+    and a second API asked for another port is refused: Serve keeps the address it started with, so
+    the API would answer somewhere else than the command says."""
+    from bench.ray_start_cluster import ray_start_cluster
+
+    first, second = _free_port(), _free_port()
+    with ray_start_cluster() as cluster:
+        command = [sys.executable, "-m", "serve_app.cli", "serve", "--data-dir", str(tmp_path)]
+        proc = subprocess.Popen([*command, "--port", str(first)], cwd=repo_root(), env=cluster.env, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline, answered = time.time() + 180, False
+            while time.time() < deadline and not answered:
+                try:
+                    answered = httpx.get(f"http://127.0.0.1:{first}/health", timeout=5).status_code == 200
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            assert answered
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0 and "using the Ray cluster that `ray start` runs at" in err, err[-2000:]
+        assert httpx.get(f"http://127.0.0.1:{first}/health", timeout=5).status_code == 404  # Serve stays, the app is gone
+        refused = subprocess.run([*command, "--port", str(second)], cwd=repo_root(), env=cluster.env, capture_output=True, text=True, timeout=180)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert f"Ray Serve already runs on this cluster at http://127.0.0.1:{first}" in refused.stderr
