@@ -59,7 +59,8 @@ def kill_cluster(temp_dir: str, gcs_address: str) -> None:
     import psutil
 
     marks = [re.compile(re.escape(m) + r"(?![\w.-])") for m in (temp_dir, gcs_address) if m]  # not a longer port or path
-    roots = [p for p in psutil.process_iter(["cmdline"]) if any(m.search(arg) for arg in (p.info["cmdline"] or []) for m in marks)]
+    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}  # a caller may name the cluster on its own command line
+    roots = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in spared and any(m.search(arg) for arg in (p.info["cmdline"] or []) for m in marks)]
     doomed = set(roots)
     for proc in roots:
         try:

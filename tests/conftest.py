@@ -26,7 +26,8 @@ def ray_cluster():
 
     from pipelines.ray_env import quiet_ray_data
 
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    # local: a cluster of the session's own, even when `ray start` runs one on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     quiet_ray_data()
     yield ray
     ray.shutdown()

@@ -79,7 +79,7 @@ def test_killed_catalog_resumes_without_recomputing(ray_cluster, catalog, tmp_pa
     data = tmp_path / "data"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.batch", "--catalog", str(good), "--data-dir", str(data), "--workers", "1", "--num-cpus", "2"],
+        [sys.executable, "-m", "pipelines.batch", "--catalog", str(good), "--data-dir", str(data), "--workers", "1", "--num-cpus", "2", "--address", "local"],
         cwd=repo_root(),
         env=env,
         stdout=subprocess.PIPE,

@@ -73,7 +73,18 @@ def test_sigterm_mid_job_stops_the_server_and_settles_job_and_markers(test_episo
     data, port = tmp_path / "data", _free_port()
     log = open(tmp_path / "serve.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serve_app.cli", "serve", "--data-dir", str(data), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "serve_app.cli",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--address",
+            "local",
+        ],  # its own Ray, whatever runs beside
         cwd=repo_root(),
         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
         stdout=log,
