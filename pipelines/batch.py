@@ -256,7 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--name", default=None, help="summary folder name (default: the catalog's name)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray started by this command")
-    parser.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, e.g. under `ray job submit`, else a local Ray)")
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join; local: a private one (default: RAY_ADDRESS, e.g. under `ray job submit`, else the cluster `ray start` runs on this machine, else a private local Ray)",
+    )
     args = parser.parse_args(argv)
     from .config import ConfigError, parse_overrides, resolve_config
     from .ray_env import RayUnreachable, ensure_ray

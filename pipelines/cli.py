@@ -85,7 +85,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def add_address(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS if set, else a private local Ray started for this command)")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join; local: a private one (default: RAY_ADDRESS, e.g. under `ray job submit`, else the cluster `ray start` runs on this machine, else a private local Ray)",
+    )
 
 
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
