@@ -65,9 +65,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
                 f"could not join a Ray cluster at {address}: {exc}. If it uses token authentication (the default for "
                 "`ray start` in Ray 2.60), set RAY_AUTH_MODE=token here too, with its token in RAY_AUTH_TOKEN or ~/.ray/auth_token"
             ) from None
-    elif address is None and _join_running_cluster(kwargs):
-        pass
-    else:
+    elif address == "local" or not _join_running_cluster(kwargs):
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
         started = True
     quiet_ray_data()
