@@ -1,11 +1,15 @@
 """Soak: mixed reads, writes, uploads, job starts and cancels from many clients against one API server,
-with a job actor killed (SIGKILL, as the OOM killer would) every minute.
+with a job actor killed (SIGKILL, as the OOM killer would) every minute; decompression-bomb photos and
+malformed multipart bodies among the uploads; and one run re-clustered every minute (its ids change)
+while reviewers post corrections from pages they loaded before it.
 
-    python -m bench.soak [--minutes 10] [--clients 20]
+    python -m bench.soak [--minutes 10] [--clients 20] [--reviewers 3]
 
 Reports: requests by status (0 5xx wanted), jobs stuck in flight after the end (0 wanted), corrections
-acknowledged with 200 but missing from the log (0 wanted), and the API replica's memory over time
-(private USS, flat wanted; RSS also counts object-store pages Serve maps while passing bodies along).
+acknowledged with 200 but missing from the log (0 wanted), corrections that landed on other tracks than
+the page showed for their identity (0 wanted; a stale page gets 409), labels neither applied nor listed
+as a conflict (0 wanted), and the API replica's memory over time (private USS, flat wanted; RSS also
+counts object-store pages Serve maps while passing bodies along).
 """
 
 from __future__ import annotations
@@ -23,13 +27,35 @@ from pathlib import Path
 import httpx
 import psutil
 
+from pipelines.corrections import CorrectionsLog, load_corrections, undone_seqs
+from pipelines.layout import RunLayout
 from pipelines.sample.episode import render_episode, test_episode_spec
 from pipelines.sample.media import load_sprites
+from pipelines.storage import LocalStorage
 
 from .episodes import bench_dir
 
 EP, EP2 = "soak-s01e01", "soak-s01e02"
+REVIEWED = "rv"  # the run re-clustered every minute under the reviewers
 FINAL = {"succeeded", "failed", "canceled"}
+RECLUSTER_THRESHOLDS = (0.9, 0.15, None)  # split, merge, back to the default: the ids change every time
+MALFORMED = (  # (boundary in the header, body)
+    ("BOUND", b'--OTHER\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\nxx\r\n--OTHER--\r\n'),
+    ("BOUND", b"--BOUND\r\nX-Padding: " + b"a" * 20000 + b'\r\nContent-Disposition: form-data; name="file"\r\n\r\nxx\r\n--BOUND--\r\n'),
+    ("BOUND", b'--BOUND\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\ncut off'),
+)
+
+
+def bomb_png(side: int = 30000) -> bytes:
+    """A PNG whose header claims side x side one-bit pixels, a few hundred KB on the wire."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = zlib.compress(b"\x00" * ((side // 8 + 1) * side), 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
 def _replica() -> psutil.Process:
@@ -62,6 +88,11 @@ class Soak:
         self.memory: list[dict] = []
         self.lock = threading.Lock()
         self.tracks: list[int] = []
+        self.bomb = bomb_png()
+        self.reclusters = 0
+        self.stale_refused = 0
+        self.reviews_acked = 0
+        self.shown: set[tuple[str, frozenset[int]]] = set()  # (identity, its tracks) as pages showed them when acked
 
     def record(self, op: str, r: httpx.Response) -> None:
         with self.lock:
@@ -96,9 +127,16 @@ class Soak:
                         if r.status_code == 200:
                             with self.lock:
                                 self.acked_corrections += 1
-                    elif roll < 0.82:
+                    elif roll < 0.80:
                         with open(self.video if rng.random() < 0.5 else self.junk, "rb") as fh:
                             self.record("upload", c.post(f"/episodes/{EP2}/video", files={"file": ("v.mp4", fh, "video/mp4")}))
+                    elif roll < 0.82:
+                        if rng.random() < 0.5:
+                            self.record("bomb photo", c.post("/shows/soak/cast/ana/faces", files=[("files", ("bomb.png", self.bomb, "image/png"))]))
+                        else:
+                            boundary, body = rng.choice(MALFORMED)
+                            headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+                            self.record("malformed upload", c.post(f"/episodes/{EP2}/video", content=body, headers=headers))
                     elif roll < 0.95:
                         stage = rng.choice(["cluster", "screentime", "detect_track"])
                         self.record(
@@ -112,6 +150,54 @@ class Soak:
                 except httpx.HTTPError as exc:
                     with self.lock:
                         self.errors.append(f"transport: {exc!r}"[:200])
+
+    def reviewer_loop(self, k: int) -> None:
+        """A reviewer: loads the review page's data, looks at it for a while (a re-cluster may land
+        meanwhile), then names or marks one identity with the version the page was loaded at."""
+        rng = random.Random(1000 + k)
+        with httpx.Client(base_url=self.base, timeout=120) as c:
+            while time.time() < self.until:
+                try:
+                    page = c.get(f"/episodes/{EP}/faces_review_bundle", params={"run_id": REVIEWED})
+                    self.record("review page", page)
+                    if page.status_code != 200 or not page.json()["identities"]:
+                        time.sleep(1)
+                        continue
+                    bundle = page.json()
+                    time.sleep(rng.uniform(0, 15))
+                    ident = rng.choice(bundle["identities"])
+                    body = {"run_id": REVIEWED, "cluster_version": bundle["cluster_version"]}
+                    if rng.random() < 0.6:
+                        r = c.post(
+                            f"/episodes/{EP}/assignments/cluster",
+                            json={**body, "cluster_id": ident["identity_id"], "cast_id": rng.choice(["ana", "bea", "cy"])},
+                        )
+                    else:
+                        r = c.post(f"/episodes/{EP}/identities/{ident['identity_id']}/mark", json={**body, "kind": rng.choice(["guest", "not_face"])})
+                    self.record("review correction", r)
+                    with self.lock:
+                        if r.status_code == 200:
+                            self.reviews_acked += 1
+                            self.shown.add((ident["identity_id"], frozenset(t["track_id"] for t in ident["tracks"])))
+                        elif r.status_code == 409:
+                            self.stale_refused += 1
+                except httpx.HTTPError as exc:
+                    with self.lock:
+                        self.errors.append(f"transport: {exc!r}"[:200])
+
+    def reclusterer(self) -> None:
+        """Every minute, re-cluster the reviewed run with another threshold, so its identity ids change."""
+        with httpx.Client(base_url=self.base, timeout=60) as c:
+            k = 0
+            while time.time() < self.until - 20:
+                time.sleep(60)
+                threshold = RECLUSTER_THRESHOLDS[k % len(RECLUSTER_THRESHOLDS)]
+                k += 1
+                overrides = {"cluster.similarity_threshold": threshold} if threshold is not None else {}
+                r = c.post(f"/episodes/{EP}/runs/{REVIEWED}/jobs/cluster", json={"force": True, "overrides": overrides})
+                self.record("recluster", r)
+                if r.status_code == 202 and _wait(c, r.json()["job_id"])["state"] == "succeeded":
+                    self.reclusters += 1
 
     def killer(self) -> None:
         """Every minute, SIGKILL one running job's actor; with none running, start one to kill."""
@@ -150,6 +236,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--reviewers", type=int, default=3, help="clients correcting the run that is re-clustered every minute")
     parser.add_argument("--out", default="bench/results/soak_2core.json")
     args = parser.parse_args()
 
@@ -176,7 +263,7 @@ def main() -> None:
         for e in (1, 2):
             c.post("/episodes", json={"show_slug_or_id": "soak", "season_number": 1, "episode_number": e})
             c.post(f"/episodes/soak-s01e0{e}/video", files={"file": ("v.mp4", video.read_bytes(), "video/mp4")})
-        for run in ("main", "r0", "r1", "r2"):
+        for run in ("main", "r0", "r1", "r2", REVIEWED):
             for stage in ("detect_track", "faces_embed", "cluster", "screentime"):
                 job = c.post(f"/episodes/{EP}/runs/{run}/jobs/{stage}", json={}).json()
                 _wait(c, job["job_id"])
@@ -184,7 +271,8 @@ def main() -> None:
         soak.tracks = [t["track_id"] for cl in c.get(f"/episodes/{EP}/cluster_tracks").json()["clusters"] for t in cl["tracks"]]
         before = c.get(f"/episodes/{EP}/assignments").json()["corrections"]
         threads = [threading.Thread(target=soak.client_loop, args=(k,)) for k in range(args.clients)]
-        threads += [threading.Thread(target=soak.killer), threading.Thread(target=soak.sample_memory)]
+        threads += [threading.Thread(target=soak.reviewer_loop, args=(k,)) for k in range(args.reviewers)]
+        threads += [threading.Thread(target=soak.killer), threading.Thread(target=soak.sample_memory), threading.Thread(target=soak.reclusterer)]
         for t in threads:
             t.start()
         for t in threads:
@@ -193,6 +281,9 @@ def main() -> None:
         jobs = c.get("/jobs", params={"limit": 1000}).json()["jobs"]
         stuck = [j["job_id"] for j in jobs if j["state"] not in FINAL and not _alive(j["actor_name"])]
         after = c.get(f"/episodes/{EP}/assignments").json()["corrections"]
+        reviewed = c.get(f"/episodes/{EP}/assignments", params={"run_id": REVIEWED}).json()
+    log = load_corrections(LocalStorage(data), RunLayout(EP, REVIEWED))
+    wrong = [e.seq for e in log.corrections if e.identity and (e.identity.identity_id, frozenset(a.track_id for a in e.identity.tracks)) not in soak.shown]
     result = {
         "minutes": args.minutes,
         "clients": args.clients,
@@ -207,6 +298,12 @@ def main() -> None:
         "corrections_acknowledged": soak.acked_corrections,
         "corrections_logged": after - before,
         "lost_corrections": soak.acked_corrections - (after - before),
+        "reclusters": soak.reclusters,
+        "review_corrections_acknowledged": soak.reviews_acked,
+        "review_corrections_logged": len(log.corrections),
+        "stale_corrections_refused_409": soak.stale_refused,
+        "corrections_on_wrong_tracks": len(wrong),
+        "silent_label_losses": len(silent_label_losses(log, reviewed)),
         "replica_memory": soak.memory,
     }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -217,6 +314,26 @@ def main() -> None:
         f"RSS: {mem[0]['rss_mb']}/{max(m['rss_mb'] for m in mem)}/{mem[-1]['rss_mb']}"
     )
     serve.shutdown()
+
+
+def silent_label_losses(log: CorrectionsLog, assignments: dict) -> list[int]:
+    """Seqs of cast labels that the final assignments neither apply (on any of their tracks) nor list as a
+    conflict or unattached entry, and that no later label or mark on the same tracks replaced."""
+    identity_of = {t: i["identity_id"] for i in assignments["identities"] for t in i["track_ids"]}
+    flagged = {s for c in assignments["conflicts"] for s in c["seqs"]} | {u["seq"] for u in assignments["unattached"]}
+    undone = undone_seqs(log)
+    entries = [e for e in sorted(log.corrections, key=lambda e: e.seq) if e.seq not in undone and e.identity is not None]
+    lost = []
+    for k, e in enumerate(entries):
+        if e.op != "assign_cluster" or not e.cast_id or e.identity is None:
+            continue
+        tracks = {a.track_id for a in e.identity.tracks}
+        if any(later.op in ("assign_cluster", "mark") and tracks & {a.track_id for a in later.identity.tracks} for later in entries[k + 1 :] if later.identity):
+            continue  # a later decision about the same tracks replaced it
+        applied = {assignments["track_overrides"].get(str(t)) or assignments["manual_assignments"].get(identity_of.get(t, "")) for t in tracks}
+        if e.cast_id not in applied and e.seq not in flagged:
+            lost.append(e.seq)
+    return lost
 
 
 def _alive(name: str) -> bool:

@@ -8,7 +8,7 @@ artifacts re-attaches each entry:
 - a track: the current track with the same id and span, else the one overlapping it most in time
   (and place), if it covers at least half of the anchor;
 - an identity: the current identity holding most of the anchor's tracks, else the identity whose
-  centroid is most similar (cosine >= ``CENTROID_MATCH``);
+  centroid is most similar (cosine >= ``CENTROID_MATCH``); see :mod:`pipelines.anchors`;
 - anything that cannot be re-attached is reported, never silently applied elsewhere.
 
 Later entries win over earlier ones. Resolution order for screen time is unchanged: face exclusion >
@@ -17,13 +17,13 @@ track override > cluster assignment.
 
 from __future__ import annotations
 
-from collections import Counter
+import hashlib
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from .anchors import AnchorMatcher, IdentityAnchor, TrackAnchor
 from .artifacts import read_model
 from .ids import face_id
 from .layout import RunLayout
@@ -39,23 +39,6 @@ from .schemas import (
 from .storage import Storage
 
 CORRECTIONS_FILE = "corrections.json"
-CENTROID_MATCH = 0.5
-TRACK_OVERLAP_MIN = 0.5
-
-
-class TrackAnchor(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    track_id: int
-    first_frame_idx: int
-    last_frame_idx: int
-    bbox: list[float]
-
-
-class IdentityAnchor(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    identity_id: str
-    tracks: list[TrackAnchor]
-    centroid: Optional[list[float]] = None
 
 
 class Correction(BaseModel):
@@ -95,8 +78,9 @@ class Unattached(BaseModel):
 class LabelConflict(BaseModel):
     """Cast labels that the current clustering no longer keeps apart (or together).
 
-    ``merged``: clusters a reviewer labelled as different people are now one identity. Both labels are
-    kept: each applies to the tracks it was given with, so nobody's seconds vanish.
+    ``merged``: clusters a reviewer labelled as different people (or one labelled a cast member, another
+    marked guest / not a face: ``mark``) are now one identity. Every label is kept: each applies to the
+    tracks it was given with, so nobody's seconds vanish; a mark stays on the identity's other tracks.
     ``split``: a labelled cluster is now spread over several identities; the label stays with the one
     holding most of its tracks, and ``identities`` lists the others, which need a look.
     """
@@ -106,13 +90,28 @@ class LabelConflict(BaseModel):
     cast_ids: list[str]
     seqs: list[int]
     identities: list[str] = Field(default_factory=list)
+    mark: Optional[Literal["guest", "not_face"]] = Field(None, description="merged: the mark a reviewer gave the other tracks")
     reason: str
+
+
+def clustering_version(identities: IdentitiesFile, tracks: list[TrackRow]) -> str:
+    """What identity and track ids mean now: a digest of the clustering's identities (id -> tracks) and
+    the tracks' spans. A re-run of ``detect_track`` or ``cluster`` that changes either changes it, so a
+    correction made against ids from before can be refused instead of landing on other people;
+    corrections themselves never change it (their new identities get ids that are never reused)."""
+    digest = hashlib.sha256()
+    for ident in sorted(identities.identities, key=lambda i: i.identity_id):
+        digest.update(f"{ident.identity_id}:{','.join(map(str, sorted(ident.track_ids)))};".encode())
+    for t in sorted(tracks, key=lambda t: t.track_id):
+        digest.update(f"{t.track_id}:{t.first_frame_idx}-{t.last_frame_idx};".encode())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
 class Resolved:
     identities: IdentitiesFile
     assignments: Assignments
+    cluster_version: str
     unattached: list[Unattached] = field(default_factory=list)
     conflicts: list[LabelConflict] = field(default_factory=list)
     naming: dict[str, IdentityNaming] = field(default_factory=dict)  # the naming stage's view, by identity
@@ -126,80 +125,32 @@ class _Label:
     tracks: set[int]
 
 
-def track_anchor(track: TrackRow) -> TrackAnchor:
-    mid = track.bboxes_sampled[len(track.bboxes_sampled) // 2][:4] if track.bboxes_sampled else [0.0, 0.0, 0.0, 0.0]
-    return TrackAnchor(track_id=track.track_id, first_frame_idx=track.first_frame_idx, last_frame_idx=track.last_frame_idx, bbox=mid)
+@dataclass
+class _Mark:
+    seq: int
+    kind: Optional[str]
+    label: Optional[str]
+    tracks: set[int]
+
+    @property
+    def excludes_cast(self) -> bool:
+        return self.kind in ("guest", "not_face")
 
 
-def identity_anchor(identity: Identity, tracks: dict[int, TrackRow], centroids: dict[str, list[float]]) -> IdentityAnchor:
-    return IdentityAnchor(
-        identity_id=identity.identity_id,
-        tracks=[track_anchor(tracks[t]) for t in identity.track_ids if t in tracks],
-        centroid=centroids.get(identity.identity_id),
-    )
-
-
-def _box_iou(a: list[float], b: list[float]) -> float:
-    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-class _Resolver:
-    def __init__(self, identities: IdentitiesFile, tracks: list[TrackRow], centroids: ClusterCentroidsFile | None):
-        self.tracks = {t.track_id: t for t in tracks}
-        self.members: dict[str, list[int]] = {i.identity_id: list(i.track_ids) for i in identities.identities}
-        self.base = {i.identity_id: i for i in identities.identities}
-        self.centroids = {c.identity_id: np.asarray(c.centroid, np.float32) for c in (centroids.centroids if centroids else [])}
-
-    def identity_of(self, track_id: int) -> Optional[str]:
-        for ident, members in self.members.items():
-            if track_id in members:
-                return ident
-        return None
-
-    def track(self, anchor: TrackAnchor) -> Optional[int]:
-        same = self.tracks.get(anchor.track_id)
-        if same and same.first_frame_idx == anchor.first_frame_idx and same.last_frame_idx == anchor.last_frame_idx:
-            return anchor.track_id
-        span = anchor.last_frame_idx - anchor.first_frame_idx + 1
-        best, best_score = None, 0.0
-        for t in self.tracks.values():
-            overlap = min(t.last_frame_idx, anchor.last_frame_idx) - max(t.first_frame_idx, anchor.first_frame_idx) + 1
-            if overlap <= 0:
-                continue
-            near = any(_box_iou(b[:4], anchor.bbox) > 0.1 for b in t.bboxes_sampled) if anchor.bbox[2] > 0 else True
-            score = overlap / span if near else 0.0
-            if score > best_score:
-                best, best_score = t.track_id, score
-        return best if best_score >= TRACK_OVERLAP_MIN else None
-
-    def anchor_tracks(self, anchor: IdentityAnchor) -> set[int]:
-        return {t for a in anchor.tracks if (t := self.track(a)) is not None}
-
-    def identity(self, anchor: IdentityAnchor) -> Optional[str]:
-        votes = Counter(ident for a in anchor.tracks if (t := self.track(a)) is not None and (ident := self.identity_of(t)))
-        if votes:
-            return votes.most_common(1)[0][0]
-        if anchor.centroid is not None and self.centroids:
-            c = np.asarray(anchor.centroid, np.float32)
-            sims = {k: float(v @ c) for k, v in self.centroids.items() if k in self.members}
-            if sims:
-                best = max(sims, key=sims.__getitem__)
-                if sims[best] >= CENTROID_MATCH:
-                    return best
-        return None
+def _same_tracks(a: set[int], b: set[int]) -> bool:
+    """Whether two entries speak of the same tracks: a reviewer changing their mind, not two people that a
+    re-cluster put together. An entry re-attached by its centroid alone (no tracks) covers everything."""
+    return not a or not b or bool(a & b)
 
 
 def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackRow], centroids: ClusterCentroidsFile | None = None) -> Resolved:
-    r = _Resolver(identities, tracks, centroids)
+    r = AnchorMatcher(identities, tracks, centroids)
     labels: dict[str, list[_Label]] = {}  # identity -> cluster labels given to (parts of) it
     track_cast: dict[int, Optional[str]] = {}
     excluded: dict[str, bool] = {}
     rejected: dict[str, set[str]] = {}
     voice_labels: list[tuple[list[list[float]], Optional[str]]] = []
-    marks: dict[str, tuple[Optional[str], Optional[str]]] = {}
+    marks: dict[str, _Mark] = {}
     unattached: list[Unattached] = []
 
     def lost(c: Correction, what: str) -> None:
@@ -215,8 +166,9 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
                 lost(c, f"identity {c.identity.identity_id if c.identity else '?'}")
             else:
                 label = _Label(c.seq, c.cast_id, r.anchor_tracks(c.identity))
-                if c.cast_id and marks.get(ident, (None, None))[0] in ("guest", "not_face"):
-                    marks.pop(ident, None)  # naming it a cast member undoes a guest / not-a-face mark
+                mark = marks.get(ident)
+                if c.cast_id and mark and mark.excludes_cast and _same_tracks(mark.tracks, label.tracks):
+                    marks.pop(ident)  # naming the marked tracks a cast member undoes the guest / not-a-face mark
                 # A label on tracks that an earlier label covered replaces it (a reviewer changing their
                 # mind); a label on other tracks of the same identity stands beside it (a conflict).
                 kept = [old for old in labels.get(ident, []) if not (old.tracks & label.tracks) and label.tracks]
@@ -259,9 +211,10 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
             elif c.op == "reject" and c.cast_id:
                 (rejected.setdefault(ident, set()).add if c.active else rejected.setdefault(ident, set()).discard)(c.cast_id)
             elif c.op == "mark":
-                marks[ident] = (c.kind, c.label)
-                if c.kind in ("guest", "not_face"):  # nobody in the cast
-                    labels.pop(ident, None)
+                mark = _Mark(c.seq, c.kind, c.label, r.anchor_tracks(c.identity))
+                marks[ident] = mark
+                if mark.excludes_cast:  # nobody in the cast: it replaces labels given to the same tracks only
+                    labels[ident] = [lb for lb in labels.get(ident, []) if not _same_tracks(lb.tracks, mark.tracks)]
         elif c.op == "split":
             moved = [t for a in c.tracks if (t := r.track(a)) is not None]
             if not moved:
@@ -293,7 +246,7 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
         )
     out_identities.sort(key=lambda i: (i.first_ts, i.identity_id))
     effective = identities.model_copy(update={"identities": out_identities})
-    cast_of_identity, label_tracks, conflicts = _settle_labels(labels, r)
+    cast_of_identity, label_tracks, conflicts = _settle_labels(labels, marks, r)
     for t, cast in label_tracks.items():
         track_cast.setdefault(t, cast)
     assignments = Assignments(
@@ -302,15 +255,18 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
         manual_assignments={k: v for k, v in cast_of_identity.items() if v and k in r.members and r.members[k]},
         track_overrides={str(k): v for k, v in track_cast.items() if v},
         face_exclusions=sorted(k for k, v in excluded.items() if v),
-        marks={k: kind for k, (kind, _) in marks.items() if kind and r.members.get(k)},
-        guest_labels={k: label for k, (kind, label) in marks.items() if kind == "guest" and label and r.members.get(k)},
+        marks={k: m.kind for k, m in marks.items() if m.kind and r.members.get(k)},
+        guest_labels={k: m.label for k, m in marks.items() if m.kind == "guest" and m.label and r.members.get(k)},
         rejected={k: sorted(v) for k, v in rejected.items() if v and r.members.get(k)},
     )
-    return Resolved(effective, assignments, unattached, conflicts, voice_labels=voice_labels)
+    return Resolved(effective, assignments, clustering_version(identities, tracks), unattached, conflicts, voice_labels=voice_labels)
 
 
-def _settle_labels(labels: dict[str, list[_Label]], r: _Resolver) -> tuple[dict[str, Optional[str]], dict[int, str], list[LabelConflict]]:
-    """(cast per identity, cast per track for labels that share an identity with another, conflicts)."""
+def _settle_labels(
+    labels: dict[str, list[_Label]], marks: dict[str, _Mark], r: AnchorMatcher
+) -> tuple[dict[str, Optional[str]], dict[int, str], list[LabelConflict]]:
+    """(cast per identity, cast per track for labels that share an identity with another label or with a
+    guest / not-a-face mark, conflicts)."""
     cast_of_identity: dict[str, Optional[str]] = {}
     track_cast: dict[int, str] = {}
     conflicts: list[LabelConflict] = []
@@ -321,21 +277,28 @@ def _settle_labels(labels: dict[str, list[_Label]], r: _Resolver) -> tuple[dict[
             cast_of_identity[ident] = None
             continue
         casts = sorted({lb.cast_id for lb in named if lb.cast_id})
-        # The identity takes the label covering most of its tracks; with several different labels, each
-        # also holds the tracks it was given with, so every labelled person keeps their seconds.
+        mark = marks.get(ident)
+        marked = mark is not None and mark.excludes_cast
+        # The identity takes the label covering most of its tracks; with several different labels, or a
+        # label beside a guest / not-a-face mark (which keeps the identity), each label also holds the
+        # tracks it was given with, so every labelled person keeps their seconds.
         main = max(named, key=lambda lb: (len(lb.tracks & members), lb.seq))
-        cast_of_identity[ident] = main.cast_id
-        if len(casts) > 1:
+        cast_of_identity[ident] = None if marked else main.cast_id
+        if len(casts) > 1 or marked:
             for lb in named:
                 for t in lb.tracks & members:
                     track_cast[t] = lb.cast_id  # type: ignore[assignment]
+            mark_kind = mark.kind if marked and mark else None
             conflicts.append(
                 LabelConflict(
                     kind="merged",
                     identity_id=ident,
                     cast_ids=casts,
-                    seqs=sorted(lb.seq for lb in named),
-                    reason=f"{ident} now holds tracks labelled {', '.join(casts)}; each label kept on its own tracks",
+                    seqs=sorted([lb.seq for lb in named] + ([mark.seq] if marked and mark else [])),
+                    mark=mark_kind,  # type: ignore[arg-type]
+                    reason=f"{ident} now holds tracks labelled {', '.join(casts)}"
+                    + (f" and tracks marked {mark_kind}" if mark_kind else "")
+                    + "; each label kept on its own tracks",
                 )
             )
     for ident, given in labels.items():

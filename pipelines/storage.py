@@ -19,6 +19,30 @@ from urllib.parse import urlparse
 from actors.cache import cache_dir
 
 
+def process_umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` can only be read by setting it,
+    which races with threads creating files)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc (not Linux): read it by setting it, and put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _temp_sibling(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path`` (renamed over it when whole), with the permissions a plain
+    ``open`` would give it under the umask: ``mkstemp`` makes 0600 files, and an artifact that only
+    its writer can read is useless to a teammate or a web server reading the data dir."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~process_umask())
+    return fd, tmp
+
+
 class StorageError(RuntimeError):
     pass
 
@@ -103,7 +127,7 @@ class LocalStorage(Storage):
     def write_bytes(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _temp_sibling(path)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -117,7 +141,7 @@ class LocalStorage(Storage):
     def upload_file(self, key: str, path: Path) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        fd, tmp = _temp_sibling(dest)
         os.close(fd)
         try:
             shutil.copyfile(path, tmp)
@@ -276,7 +300,7 @@ def download_s3_object(client, bucket: str, key: str, dest: Path) -> Path:
     from botocore.exceptions import ClientError
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = _temp_sibling(dest)
     os.close(fd)
     try:
         client.download_file(bucket, key, tmp)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from pipelines.config import ConfigError
 from pipelines.ids import InvalidIdError
-from pipelines.review.errors import Conflict, NotFound
+from pipelines.review.errors import Conflict, NotFound, StaleClustering
 from pipelines.storage import open_storage
 
 from .context import ApiContext
@@ -65,6 +65,11 @@ def build_app(settings: ApiSettings) -> FastAPI:
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(StaleClustering)
+    async def stale_clustering(request: Request, exc: StaleClustering) -> JSONResponse:
+        # The current version beside the detail (and as the ETag), so a client can reload and retry.
+        return JSONResponse({"detail": str(exc), "cluster_version": exc.current}, status_code=409, headers={"ETag": f'"{exc.current}"'})
 
     @app.exception_handler(InvalidIdError)
     @app.exception_handler(ConfigError)

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from pipelines.corrections import LabelConflict, Unattached
 from pipelines.ids import (
     CAST_ID_PATTERN,
     FACE_ID_PATTERN,
@@ -155,38 +156,49 @@ class AudioPrerequisites(BaseModel):
 
 IDENTITY_PATTERN = IDENTITY_ID_PATTERN
 RUN_FIELD = Field("main", pattern=RUN_ID_PATTERN)
+CLUSTER_VERSION_PATTERN = r"^[0-9a-f]{16}$"
 
 
-class ClusterAssignRequest(_Body):
+class CorrectionByIds(_Body):
+    """A correction that names identities or tracks by id: the ids mean what they meant in the clustering
+    the client read them from. ``cluster_version`` (or an ``If-Match`` header with it) makes a stale
+    correction a 409 instead of landing on whoever holds those ids after a re-cluster."""
+
+    cluster_version: Optional[str] = Field(
+        None, pattern=CLUSTER_VERSION_PATTERN, description="cluster_version of the assignments or review bundle the ids come from; 409 when it changed"
+    )
+
+
+class ClusterAssignRequest(CorrectionByIds):
     run_id: str = RUN_FIELD
     cluster_id: str = Field(pattern=IDENTITY_PATTERN, description="identity_id of the cluster")
     cast_id: Optional[str] = Field(None, pattern=CAST_ID_PATTERN, description="null clears the assignment")
 
 
-class TrackAssignRequest(_Body):
+class TrackAssignRequest(CorrectionByIds):
     run_id: str = RUN_FIELD
     track_id: int = Field(ge=1, le=10**9)
     cast_id: Optional[str] = Field(None, pattern=CAST_ID_PATTERN)
 
 
-class FaceExclusionRequest(_Body):
+class FaceExclusionRequest(CorrectionByIds):
     run_id: str = RUN_FIELD
     face_id: str = Field(pattern=FACE_ID_PATTERN)
     excluded: bool = True
 
 
-class MergeRequest(_Body):
+class MergeRequest(CorrectionByIds):
     run_id: str = RUN_FIELD
     target_identity_id: str = Field(pattern=IDENTITY_PATTERN)
     source_identity_id: str = Field(pattern=IDENTITY_PATTERN)
 
 
-class MoveTrackRequest(_Body):
+class MoveTrackRequest(CorrectionByIds):
     run_id: str = RUN_FIELD
     to_identity_id: str = Field(pattern=IDENTITY_PATTERN)
 
 
-class SplitRequest(_Body):
+class SplitRequest(CorrectionByIds):
     run_id: str = RUN_FIELD
     track_ids: list[Annotated[int, Field(ge=1, le=10**9)]] = Field(min_length=1, max_length=10000)
 
@@ -199,7 +211,7 @@ class IdentityView(BaseModel):
     mark: Optional[Literal["guest", "not_face", "face"]] = None
 
 
-class RejectRequest(_Body):
+class RejectRequest(CorrectionByIds):
     run_id: str = RUN_FIELD
     cast_id: str = Field(pattern=CAST_ID_PATTERN, description='the cast member this identity is not ("not X")')
     active: bool = Field(True, description="false takes the rejection back")
@@ -215,25 +227,10 @@ class UndoRequest(_Body):
     seq: Optional[int] = Field(None, ge=1, le=10**9, description="the entry to take back (default: the newest still in effect)")
 
 
-class MarkRequest(_Body):
+class MarkRequest(CorrectionByIds):
     run_id: str = RUN_FIELD
     kind: Optional[Literal["guest", "not_face", "face"]] = Field(description="face: a junk or extra identity is a real face that counts; null clears the mark")
     label: Optional[str] = Field(None, min_length=1, max_length=200, description="a guest's name (recognised in later episodes)")
-
-
-class UnattachedView(BaseModel):
-    seq: int
-    op: str
-    reason: str
-
-
-class ConflictView(BaseModel):
-    kind: Literal["merged", "split"]
-    identity_id: str
-    cast_ids: list[str]
-    seqs: list[int]
-    identities: list[str]
-    reason: str
 
 
 class AssignmentsResponse(BaseModel):
@@ -248,9 +245,10 @@ class AssignmentsResponse(BaseModel):
     rejected: dict[str, list[str]] = Field(default_factory=dict)
     facebank: Optional[dict[str, int]] = Field(None, description="faces this correction added to / removed from the show's facebank")
     identities: list[IdentityView]
-    unattached: list[UnattachedView]
-    conflicts: list[ConflictView] = Field(description="labels the current clustering merged into one identity or split apart; see README")
+    unattached: list[Unattached]
+    conflicts: list[LabelConflict] = Field(description="labels the current clustering merged into one identity or split apart; see README")
     corrections: int
+    cluster_version: str = Field(description="what the identity and track ids above mean: send it back with a correction (409 once the run is re-clustered)")
 
 
 class ShowCreateRequest(_Body):

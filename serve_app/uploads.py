@@ -14,6 +14,7 @@ from typing import Optional
 
 from fastapi import HTTPException
 from python_multipart import MultipartParser
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
 
@@ -36,9 +37,11 @@ class _FilePart:
         self.filename: Optional[str] = None
         self.found = False
         self.size = 0
+        self.ended = False  # the closing boundary arrived: the body is whole
 
     def callbacks(self) -> dict:
         return {
+            "on_end": self.on_end,
             "on_part_begin": self.on_part_begin,
             "on_header_field": lambda data, start, end: self._append("header_field", data[start:end]),
             "on_header_value": lambda data, start, end: self._append("header_value", data[start:end]),
@@ -52,6 +55,9 @@ class _FilePart:
 
     def on_part_begin(self) -> None:
         self.headers, self.writing = {}, False
+
+    def on_end(self) -> None:
+        self.ended = True
 
     def on_header_end(self) -> None:
         self.headers[self.header_field.lower()] = self.header_value
@@ -86,15 +92,22 @@ def _boundary(content_type: str, refusal: str) -> bytes:
     return boundary
 
 
-async def _feed(parser: MultipartParser, body: AsyncIterator[bytes], limit: int) -> None:
-    """Stream ``body`` into ``parser``; 413 as soon as more than ``limit`` bytes arrived."""
+async def _feed(parser: MultipartParser, part: _FilePart, body: AsyncIterator[bytes], limit: int) -> None:
+    """Stream ``body`` into ``parser``; 413 as soon as more than ``limit`` bytes arrived, 400 for a body
+    that is not well-formed multipart (a boundary other than the header's, an oversized part header, a
+    body cut off before its closing boundary), so a partial file is never taken for a whole one."""
     received = 0
-    async for chunk in body:
-        received += len(chunk)
-        if received > limit:
-            raise HTTPException(413, f"upload larger than {limit} bytes")
-        parser.write(chunk)
-    parser.finalize()
+    try:
+        async for chunk in body:
+            received += len(chunk)
+            if received > limit:
+                raise HTTPException(413, f"upload larger than {limit} bytes")
+            parser.write(chunk)
+        parser.finalize()
+    except FormParserError as exc:
+        raise HTTPException(400, f"malformed multipart body: {exc}") from None
+    if not part.ended:
+        raise HTTPException(400, "malformed multipart body: it ended before its closing boundary")
 
 
 async def receive_file(content_type: str, body: AsyncIterator[bytes], content_length: Optional[int], limit: int, field: str = "file") -> ReceivedFile:
@@ -106,7 +119,7 @@ async def receive_file(content_type: str, body: AsyncIterator[bytes], content_le
     try:
         with os.fdopen(fd, "wb") as sink:
             part = _FilePart(sink, field)
-            await _feed(MultipartParser(boundary, part.callbacks()), body, limit)  # type: ignore[arg-type]  # the callbacks TypedDict, built as a dict
+            await _feed(MultipartParser(boundary, part.callbacks()), part, body, limit)  # type: ignore[arg-type]  # the callbacks TypedDict, built as a dict
         if not part.found:
             raise HTTPException(422, f"the multipart body has no '{field}' part")
         return ReceivedFile(Path(tmp), part.filename or "upload", part.size)
@@ -140,7 +153,7 @@ async def receive_small_files(content_type: str, body: AsyncIterator[bytes], lim
     """Every multipart part named ``field`` as (filename, bytes); 413 past ``limit`` bytes in all."""
     boundary = _boundary(content_type, f"send the photos as multipart/form-data, one '{field}' part each")
     part = _Parts(field)
-    await _feed(MultipartParser(boundary, part.callbacks()), body, limit)  # type: ignore[arg-type]
+    await _feed(MultipartParser(boundary, part.callbacks()), part, body, limit)  # type: ignore[arg-type]
     if not part.files:
         raise HTTPException(422, f"the multipart body has no '{field}' part")
     if len(part.files) > max_files:

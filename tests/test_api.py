@@ -574,3 +574,100 @@ def test_uploads_stream_to_disk_with_flat_replica_memory(api, finished_episode, 
     print(f"\nreplica private memory: {baseline:.0f} MB before, {[round(p) for p in peaks]} MB after each of 2 x 300 MB uploads")
     assert max(peaks) - baseline < 100
     assert client.get(f"/episodes/{EP}").json()["local"]["exists"] is True  # the episode's video is untouched
+
+
+def test_a_bomb_photo_and_malformed_uploads_never_stall_the_api(api, finished_episode):
+    """While a decompression-bomb photo and malformed multipart bodies are refused, /health still answers
+    within a second (the photo route used to decode on the event loop: 17 s for every request)."""
+    import threading
+
+    from .test_api_handlers import MALFORMED_MULTIPART, bomb_png
+
+    client, data = api
+    base = str(client.base_url)
+    video_before = (data / "videos" / EP).stat().st_mtime if (data / "videos" / EP).exists() else None
+    statuses: list[tuple[str, int]] = []
+
+    def refuse() -> None:
+        with httpx.Client(base_url=base, timeout=120) as other:
+            for _ in range(3):
+                r = other.post("/shows/api/cast/bomb_target/faces", files=[("files", ("bomb.png", bomb_png(), "image/png"))])
+                statuses.append(("bomb", r.status_code))
+                for name, (boundary, body) in MALFORMED_MULTIPART.items():
+                    r = other.post(f"/episodes/{EP}/video", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+                    statuses.append((name, r.status_code))
+
+    worker = threading.Thread(target=refuse)
+    worker.start()
+    waits = []
+    while worker.is_alive():
+        started = time.perf_counter()
+        assert client.get("/health").status_code == 200
+        waits.append(time.perf_counter() - started)
+        time.sleep(0.05)
+    worker.join()
+    print(f"\n/health during the refusals: {len(waits)} requests, slowest {max(waits) * 1000:.0f} ms")
+    assert max(waits) < 1.0
+    assert {status for kind, status in statuses if kind == "bomb"} == {422}
+    assert {status for kind, status in statuses if kind != "bomb"} == {400}, statuses
+    assert client.get("/shows/api/cast/bomb_target").status_code == 404  # nothing written
+    if video_before is not None:
+        assert (data / "videos" / EP).stat().st_mtime == video_before
+
+
+def test_a_correction_made_before_a_recluster_is_409_and_lands_nowhere(api, finished_episode):
+    client, data = api
+    run = clone_run(data, EP, "main", "stale")
+    bundle = client.get(f"/episodes/{EP}/faces_review_bundle", params={"run_id": run}).json()
+    old_version, ident = bundle["cluster_version"], bundle["identities"][0]["identity_id"]
+    ok = client.post(f"/episodes/{EP}/identities/{ident}/reject", json={"run_id": run, "cast_id": "obama", "cluster_version": old_version})
+    assert ok.status_code == 200 and ok.json()["cluster_version"] == old_version  # corrections do not change it
+    r = client.post(f"/episodes/{EP}/runs/{run}/jobs/cluster", json={"overrides": {"cluster.similarity_threshold": 0.9}})
+    assert wait_job(client, r.json()["job_id"])["state"] == "succeeded"
+    logged = len(client.get(f"/episodes/{EP}/corrections", params={"run_id": run}).json()["corrections"])
+
+    stale = client.post(f"/episodes/{EP}/identities/{ident}/mark", json={"run_id": run, "kind": "not_face", "cluster_version": old_version})
+    assert stale.status_code == 409, stale.text
+    new_version = stale.json()["cluster_version"]
+    assert new_version != old_version and stale.headers["etag"] == f'"{new_version}"' and "re-clustered" in stale.json()["detail"]
+    as_header = client.post(f"/episodes/{EP}/identities/{ident}/mark", json={"run_id": run, "kind": "not_face"}, headers={"If-Match": f'"{old_version}"'})
+    assert as_header.status_code == 409
+    merge = client.post(
+        f"/episodes/{EP}/identities/merge",
+        json={"run_id": run, "target_identity_id": ident, "source_identity_id": ident[:-1] + "9", "cluster_version": old_version},
+    )
+    assert merge.status_code == 409
+    assert len(client.get(f"/episodes/{EP}/corrections", params={"run_id": run}).json()["corrections"]) == logged  # nothing landed
+    fresh = client.post(f"/episodes/{EP}/identities/{ident}/mark", json={"run_id": run, "kind": "not_face", "cluster_version": new_version})
+    assert fresh.status_code == 200 and fresh.json()["marks"].get(ident) == "not_face"
+
+
+def test_a_label_merged_with_a_guest_mark_keeps_its_seconds_and_is_reported(api, finished_episode):
+    client, data = api
+
+    def recluster(run: str) -> dict:
+        r = client.post(f"/episodes/{EP}/runs/{run}/jobs/cluster", json={"overrides": {"cluster.similarity_threshold": 0.15}})
+        assert wait_job(client, r.json()["job_id"])["state"] == "succeeded"
+        return client.get(f"/episodes/{EP}/assignments", params={"run_id": run}).json()
+
+    # Which two people a loose threshold puts together, found on a scratch copy of the run.
+    people = _identities(client, clone_run(data, EP, "main", "labelmark-probe"))
+    assert len(people) == 3
+    owner = {t["track_id"]: p["identity_id"] for p in people for t in p["tracks"]}
+    together = next(
+        sorted({owner[t] for t in i["track_ids"]}) for i in recluster("labelmark-probe")["identities"] if len({owner[t] for t in i["track_ids"]}) > 1
+    )
+    named, guest = together[:2]
+
+    run = clone_run(data, EP, "main", "labelmark")
+    assert client.post(f"/episodes/{EP}/assignments/cluster", json={"run_id": run, "cluster_id": named, "cast_id": "obama"}).status_code == 200
+    assert client.post(f"/episodes/{EP}/identities/{guest}/mark", json={"run_id": run, "kind": "guest"}).status_code == 200
+    before = {m["cast_id"]: m["visual_s"] for m in client.get(f"/episodes/{EP}/runs/{run}/screentime").json()["metrics"]}
+    assert before["obama"] > 0
+
+    merged = recluster(run)
+    [conflict] = [c for c in merged["conflicts"] if c["mark"] == "guest"]
+    assert conflict["kind"] == "merged" and conflict["cast_ids"] == ["obama"], json.dumps(merged)
+    assert merged["marks"].get(conflict["identity_id"]) == "guest"
+    after = {m["cast_id"]: m["visual_s"] for m in client.get(f"/episodes/{EP}/runs/{run}/screentime").json()["metrics"]}
+    assert after["obama"] == pytest.approx(before["obama"], abs=0.01)  # the label kept its seconds on its own tracks

@@ -176,3 +176,57 @@ def test_episodes_run_outside_the_api_are_listed_and_reachable(client, tmp_path)
     assert client.get("/episodes/cli-s02e03").status_code == 404
     assert client.post("/episodes", json={"show_slug_or_id": "cli", "season_number": 2, "episode_number": 3}).status_code == 201
     assert [e["ep_id"] for e in client.get("/episodes").json()["episodes"]] == ["cli-s02e03"]
+
+
+MALFORMED_MULTIPART = {
+    # what the body says vs its header: the boundary, an oversized part header, a body cut off before its end
+    "another boundary": ("BOUND", b'--OTHER\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\nxx\r\n--OTHER--\r\n'),
+    "oversized part header": (
+        "BOUND",
+        b"--BOUND\r\nX-Padding: " + b"a" * 20000 + b'\r\nContent-Disposition: form-data; name="file"\r\n\r\nxx\r\n--BOUND--\r\n',
+    ),
+    "cut off": ("BOUND", b'--BOUND\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\nno closing boundary'),
+    "not multipart at all": ("BOUND", b"\x00\x01\x02 garbage"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_MULTIPART))
+def test_malformed_multipart_is_400_with_detail_and_writes_nothing(client, tmp_path, case):
+    boundary, body = MALFORMED_MULTIPART[case]
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    client.post("/episodes", json={"show_slug_or_id": "mp", "season_number": 1, "episode_number": 1})
+    r = client.post("/episodes/mp-s01e01/video", content=body, headers=headers)
+    assert r.status_code == 400 and "multipart" in r.json()["detail"], (case, r.status_code, r.text[:200])
+    photo_body = body.replace(b'name="file"', b'name="files"')
+    r = client.post("/shows/mp/cast/ana/faces", content=photo_body, headers=headers)
+    assert r.status_code == 400 and "multipart" in r.json()["detail"], (case, r.status_code, r.text[:200])
+    data = tmp_path / "data"
+    assert not [p for p in data.rglob("*") if p.is_file() and ("videos" in p.parts or "facebank" in p.parts)]
+    assert client.get("/shows/mp/cast/ana").status_code == 404  # the photo route created no cast member either
+
+
+def bomb_png(width: int = 30000, height: int = 30000) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels of one bit, in a few hundred KB: decoded,
+    it would take width x height x 3 bytes (2.7 GB for the default)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = zlib.compress(b"\x00" * ((width // 8 + 1) * height), 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_photo_is_refused_from_its_header(client):
+    import time
+
+    bomb = bomb_png()
+    assert len(bomb) < 1_000_000
+    started = time.perf_counter()
+    r = client.post("/shows/mp/cast/ana/faces", files=[("files", ("bomb.png", bomb, "image/png"))])
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 422 and "too large" in r.json()["detail"] and "bomb.png" in r.json()["detail"]
+    assert elapsed < 2.0, f"refusing the bomb took {elapsed:.1f} s: it was decoded"
+    r = client.post("/shows/mp/cast/ana/faces", files=[("files", ("big.png", bomb_png(9000, 9000), "image/png"))])
+    assert r.status_code == 422 and "9000 x 9000" in r.json()["detail"]

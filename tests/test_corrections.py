@@ -1,11 +1,10 @@
 """Corrections re-attach to changed artifacts by track, then by embedding similarity; the rest is reported."""
 
+from pipelines.anchors import identity_anchor, track_anchor
 from pipelines.corrections import (
     Correction,
     CorrectionsLog,
-    identity_anchor,
     resolve,
-    track_anchor,
 )
 from pipelines.schemas import (
     ClusterCentroid,
@@ -107,3 +106,56 @@ def test_merge_move_split_and_later_entries_win():
     assert resolved.assignments.manual_assignments == {"id_0001": "lisa"}
     moved = resolve(log({"op": "move_track", "track": track_anchor(TRACKS[0]), "identity": anchor("id_0002")}), BEFORE, TRACKS, CENTROIDS)
     assert {i.identity_id: i.track_ids for i in moved.identities.identities} == {"id_0001": [3], "id_0002": [1, 2]}
+
+
+MERGED = identities({"id_0001": [1, 2, 3]})  # a loose re-cluster put both people together
+
+
+def test_a_label_merged_with_a_guest_mark_keeps_its_tracks_and_is_reported():
+    for order in ((0, 1), (1, 0)):  # named first, then the other marked guest; and the other way round
+        entries = [
+            {"op": "assign_cluster", "identity": anchor("id_0001"), "cast_id": "kyle"},
+            {"op": "mark", "identity": anchor("id_0002"), "kind": "guest"},
+        ]
+        resolved = resolve(log(*(entries[i] for i in order)), MERGED, TRACKS, centroids({"id_0001": [0.7, 0.7]}))
+        a = resolved.assignments
+        assert a.marks == {"id_0001": "guest"}, order
+        assert a.manual_assignments == {}, order  # the guest's track is not counted as kyle
+        assert a.track_overrides == {"1": "kyle", "3": "kyle"}, order  # kyle keeps his seconds
+        [conflict] = resolved.conflicts
+        assert (conflict.kind, conflict.cast_ids, conflict.mark, conflict.seqs) == ("merged", ["kyle"], "guest", [1, 2]), order
+
+
+def test_a_not_face_mark_merged_with_a_label_keeps_the_label_on_its_tracks():
+    corrections = log(
+        {"op": "mark", "identity": anchor("id_0002"), "kind": "not_face"},
+        {"op": "assign_cluster", "identity": anchor("id_0001"), "cast_id": "kyle"},
+    )
+    resolved = resolve(corrections, MERGED, TRACKS, CENTROIDS)
+    assert resolved.assignments.marks == {"id_0001": "not_face"}
+    assert resolved.assignments.track_overrides == {"1": "kyle", "3": "kyle"}
+    assert [c.mark for c in resolved.conflicts] == ["not_face"]
+
+
+def test_a_mark_on_the_same_tracks_is_a_change_of_mind_not_a_conflict():
+    named_then_guest = log(
+        {"op": "assign_cluster", "identity": anchor("id_0001"), "cast_id": "kyle"},
+        {"op": "mark", "identity": anchor("id_0001"), "kind": "guest"},
+    )
+    resolved = resolve(named_then_guest, BEFORE, TRACKS, CENTROIDS)
+    assert resolved.assignments.marks == {"id_0001": "guest"}
+    assert resolved.assignments.manual_assignments == {} and resolved.assignments.track_overrides == {} and resolved.conflicts == []
+    guest_then_named = log(
+        {"op": "mark", "identity": anchor("id_0001"), "kind": "guest"},
+        {"op": "assign_cluster", "identity": anchor("id_0001"), "cast_id": "kyle"},
+    )
+    resolved = resolve(guest_then_named, BEFORE, TRACKS, CENTROIDS)
+    assert resolved.assignments.marks == {} and resolved.assignments.manual_assignments == {"id_0001": "kyle"} and resolved.conflicts == []
+
+
+def test_an_anchor_split_evenly_goes_to_the_part_that_looks_like_it():
+    corrections = log({"op": "assign_cluster", "identity": anchor("id_0001"), "cast_id": "kyle"})  # tracks 1 and 3, centroid [1, 0]
+    for near in ("id_0007", "id_0008"):  # id_0007 gets the first vote (track 1), id_0008 the second
+        after = centroids({near: [0.98, 0.2], ({"id_0007", "id_0008"} - {near}).pop(): [0.2, 0.98]})
+        resolved = resolve(corrections, identities({"id_0007": [1], "id_0008": [3, 2]}), TRACKS, after)
+        assert resolved.assignments.manual_assignments == {near: "kyle"}

@@ -289,3 +289,42 @@ def _reached_by_tab(page, first: int) -> bool:
         if wanted <= reached:
             return True
     return False
+
+
+def test_a_page_loaded_before_a_recluster_reloads_instead_of_correcting_other_people(browser, server):
+    """The run is re-clustered (its ids now name other tracks) while the page is open: the reviewer's
+    keystroke gets a 409, nothing is written, the page reloads with the new clustering, and the same
+    keystroke then lands on what the reviewer now sees."""
+    import json
+
+    base, data = server
+    source = data / "manifests" / TEST_EP / "runs"
+    main = next(p for p in source.iterdir() if (p / "identities.json").is_file() and p.name != "stale")
+    for area in ("manifests", "embeds", "frames"):
+        src = data / area / TEST_EP / "runs" / main.name
+        if src.is_dir():
+            shutil.copytree(src, data / area / TEST_EP / "runs" / "stale", ignore=shutil.ignore_patterns("corrections.json"), dirs_exist_ok=True)
+    w = Watched(browser)
+    page = w.page
+    page.goto(f"{base}/review/episodes/{TEST_EP}?run_id=stale")
+    page.wait_for_selector(".identity")
+    first = page.locator(".identity").first.get_attribute("id")
+
+    identities = source / "stale" / "identities.json"
+    clustering = json.loads(identities.read_text())
+    groups = [i["track_ids"] for i in clustering["identities"]]
+    for ident, tracks in zip(clustering["identities"], groups[1:] + groups[:1]):  # a re-cluster: every id now names other tracks
+        ident["track_ids"], ident["size"] = tracks, len(tracks)
+    identities.write_text(json.dumps(clustering))
+
+    page.keyboard.press("n")  # not a face, on the card the reviewer is looking at
+    page.wait_for_selector("#toast.show.error")
+    assert "re-clustered" in page.locator("#toast").inner_text()
+    assert not (source / "stale" / "corrections.json").exists()  # nothing landed on the tracks the id names now
+    page.wait_for_selector(".identity")
+    page.keyboard.press("n")  # on the reloaded page, the same keystroke is taken
+    page.wait_for_function("document.querySelector('#toast').textContent.includes('not a face')")
+    log = json.loads((source / "stale" / "corrections.json").read_text())
+    assert [c["op"] for c in log["corrections"]] == ["mark"] and first
+    w.problems = [p for p in w.problems if "409" not in p]  # Chromium logs the refused request as a console error
+    w.close()

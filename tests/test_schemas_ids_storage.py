@@ -114,3 +114,29 @@ def _versions_follow_rewrites(st) -> None:
 
 def test_local_versions_follow_rewrites(tmp_path):
     _versions_follow_rewrites(LocalStorage(tmp_path))
+
+
+def test_artifacts_honour_the_umask(tmp_path):
+    """Files in a data dir get the permissions a plain open() would give them (0644 under umask 022),
+    so a teammate or a web server can read screentime.csv; the state store's SQLite file alike."""
+    import os
+    import stat
+
+    from pipelines.storage import LocalStorage
+    from serve_app.state import StateStore
+
+    old = os.umask(0o022)
+    try:
+        storage = LocalStorage(tmp_path / "data")
+        storage.write_bytes("manifests/ep/runs/main/screentime.csv", b"cast_id,visual_s\n")
+        source = tmp_path / "video.mp4"
+        source.write_bytes(b"x" * 10)
+        storage.upload_file("videos/ep/episode.mp4", source)
+        StateStore(tmp_path / "data" / "state.sqlite3")
+        os.umask(0o027)
+        storage.write_bytes("manifests/ep/runs/main/private.json", b"{}")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "data").rglob("*") if p.is_file()}
+    assert modes["screentime.csv"] == modes["episode.mp4"] == modes["state.sqlite3"] == 0o644, {k: oct(v) for k, v in modes.items()}
+    assert modes["private.json"] == 0o640

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Optional
 
+from ..anchors import IdentityAnchor, TrackAnchor, identity_anchor, track_anchor
 from ..artifacts import write_model
 from ..corrections import (
     CORRECTIONS_FILE,
     Correction,
-    IdentityAnchor,
-    TrackAnchor,
-    identity_anchor,
     load_corrections,
-    track_anchor,
 )
 from ..layout import RunLayout
 from ..storage import Storage
-from .errors import NotFound
+from .errors import NotFound, StaleClustering
 from .view import RunView, load_view
 
 IdentityRef = Callable[[str], IdentityAnchor]
@@ -30,11 +27,21 @@ TrackRef = Callable[[int], TrackAnchor]
 CorrectionBuilder = Callable[[IdentityRef, TrackRef], dict[str, Any]]
 
 
-def append_correction(storage: Storage, layout: RunLayout, build: CorrectionBuilder, lock: Callable[[], AbstractContextManager]) -> RunView:
+def append_correction(
+    storage: Storage,
+    layout: RunLayout,
+    build: CorrectionBuilder,
+    lock: Callable[[], AbstractContextManager],
+    cluster_version: Optional[str] = None,
+) -> RunView:
     """Append the correction ``build(identity, track)`` returns; ``identity``/``track`` turn ids into
-    anchors (NotFound for unknown ones). Returns the view with the correction applied."""
+    anchors (NotFound for unknown ones). ``cluster_version``: the clustering the caller's ids come from
+    (``Resolved.cluster_version`` as it read them); StaleClustering when the run has been re-clustered
+    since, checked under the lock. Returns the view with the correction applied."""
     with lock():
         view = load_view(storage, layout)
+        if cluster_version is not None and cluster_version != view.resolved.cluster_version:
+            raise StaleClustering(cluster_version, view.resolved.cluster_version)
         identities = view.identity_by_id
 
         def identity(identity_id: str) -> IdentityAnchor:

@@ -9,3 +9,15 @@ class NotFound(LookupError):
 
 class Conflict(RuntimeError):
     """A request that cannot be carried out in the current state (HTTP 409), e.g. a stage not run yet."""
+
+
+class StaleClustering(Conflict):
+    """A correction made against identity or track ids from before the run was re-clustered (or
+    re-tracked): the ids may now name other people, so it is refused (HTTP 409) with the current version."""
+
+    def __init__(self, given: str, current: str):
+        super().__init__(
+            f"this correction was made against clustering version {given}, but the run was re-clustered since "
+            f"(now {current}): its identity and track ids may name other people; reload and try again"
+        )
+        self.current = current

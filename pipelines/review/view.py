@@ -79,6 +79,7 @@ def assignments_summary(storage: Storage, view: RunView) -> dict[str, Any]:
         "unattached": [u.model_dump() for u in view.resolved.unattached],
         "conflicts": [c.model_dump() for c in view.resolved.conflicts],
         "corrections": len(load_corrections(storage, view.layout).corrections),
+        "cluster_version": view.resolved.cluster_version,
     }
 
 
@@ -177,6 +178,7 @@ def faces_review_bundle(storage: Storage, view: RunView, seconds: dict[str, floa
     return {
         "ep_id": layout.ep_id,
         "run_id": layout.run_id,
+        "cluster_version": view.resolved.cluster_version,
         "identities": [
             {
                 "identity_id": i.identity_id,

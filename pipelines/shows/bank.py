@@ -7,6 +7,8 @@ error naming the photo, never a silent guess.
 
 from __future__ import annotations
 
+import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
@@ -14,6 +16,7 @@ from typing import Any, Literal, Optional
 import cv2
 import numpy as np
 import ray
+from PIL import Image, UnidentifiedImageError
 
 from actors.facebank_actor import Row, facebank_actor
 from actors.models.config import ModelConfig
@@ -26,6 +29,12 @@ from .errors import PhotoError
 PHOTO_SCORE_THRESHOLD = 0.6
 """Detector score a face in a reference photo needs. Photos are sharp and frontal, so a higher floor
 than video keeps posters and background faces in a photo from counting as a second face."""
+
+MAX_PHOTO_PIXELS = 50_000_000
+"""Largest reference photo, in pixels, read from the file's header before anything is decoded. 50 MP
+takes any camera's full-size photo (a 45 MP still is 8192 x 5464) and at most ~150 MB decoded; a
+few-hundred-KB PNG that claims 30000 x 30000 pixels (a decompression bomb: 2.7 GB decoded, seconds of
+CPU) is refused from its header. Raising it lets larger scans through at that memory cost per photo."""
 
 
 def _storage_at(location: str) -> Storage:
@@ -85,7 +94,26 @@ class PhotoInput:
     data: bytes
 
 
+def photo_dimensions(photo: PhotoInput) -> tuple[int, int]:
+    """(width, height) from the image's header, without decoding its pixels; PhotoError for a file that
+    is no image, or one larger than ``MAX_PHOTO_PIXELS``."""
+    limit = f"at most {MAX_PHOTO_PIXELS // 1_000_000} megapixels"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(photo.data)) as header:  # lazy: reads the header only
+                width, height = header.size
+    except Image.DecompressionBombError:  # so far past the limit that Pillow refused to describe it
+        raise PhotoError(f"{photo.name}: too large ({limit}): resize it first") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise PhotoError(f"{photo.name}: not a readable image (JPEG, PNG, BMP, WebP or TIFF)") from None
+    if width * height > MAX_PHOTO_PIXELS:
+        raise PhotoError(f"{photo.name}: too large ({width} x {height} pixels; {limit}): resize it first")
+    return width, height
+
+
 def _decode(photo: PhotoInput) -> np.ndarray:
+    photo_dimensions(photo)  # before any pixel is decoded
     image = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_COLOR) if photo.data else None
     if image is None:
         raise PhotoError(f"{photo.name}: not a readable image (JPEG, PNG, BMP, WebP or TIFF)")
@@ -117,6 +145,8 @@ def add_photos(
         from actors.models.photo import PhotoModels
 
         embed = PhotoModels.load(models.model_dump()).faces
+    for photo in photos:  # every photo's header, before any photo is decoded or any model is loaded
+        photo_dimensions(photo)
     chosen = [(photo, _pick(photo, embed(_decode(photo), PHOTO_SCORE_THRESHOLD), pick)) for photo in photos]
     roster.create_show(storage, show_id)
     roster.create_cast(storage, show_id, cast_id, name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Header, HTTPException
 from fastapi import Path as PathParam
 
 from pipelines.config import resolve_config
@@ -27,6 +27,7 @@ from ..context import EP, IDENTITY, RUN_Q, VOICE, Ctx
 from ..models import (
     AssignmentsResponse,
     ClusterAssignRequest,
+    CorrectionByIds,
     FaceExclusionRequest,
     MarkRequest,
     MergeRequest,
@@ -39,6 +40,16 @@ from ..models import (
 )
 
 router = APIRouter(tags=["corrections"])
+IF_MATCH = Header(None, alias="If-Match", max_length=200, description="the cluster_version the ids come from (as the body's cluster_version)")
+
+
+def _version(req: CorrectionByIds, if_match: Optional[str]) -> Optional[str]:
+    """The clustering version the request's ids come from: the body's, else an ``If-Match`` header's."""
+    if req.cluster_version is not None:
+        return req.cluster_version
+    if if_match is None or if_match.strip() == "*":
+        return None
+    return if_match.strip().removeprefix("W/").strip('"')
 
 
 def _check_cast(ctx: Ctx, ep_id: str, cast_id: Optional[str]) -> None:
@@ -53,11 +64,11 @@ def _check_cast(ctx: Ctx, ep_id: str, cast_id: Optional[str]) -> None:
         raise HTTPException(409, f"cast member {cast_id} belongs to show {member.show_id}, not to {ep_id}'s show {show}")
 
 
-def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder) -> dict:
-    """Append the correction, then bring the run's confirmed faces in the show's facebank and its voices
-    in the show's season evidence up to date."""
+def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder, cluster_version: Optional[str] = None) -> dict:
+    """Append the correction (409 when ``cluster_version`` is not the run's current one), then bring the
+    run's confirmed faces in the show's facebank and its voices in the show's season evidence up to date."""
     layout = ctx.run(ep_id, run_id)
-    view = append_correction(ctx.storage, layout, build, ctx.store.mutex)
+    view = append_correction(ctx.storage, layout, build, ctx.store.mutex, cluster_version)
     with ctx.store.mutex():
         synced = sync_run(ctx.storage, view, resolve_config(None, None).config.naming.faces_per_identity)
         if view.inputs.speaker_model:  # an episode with voices: what they are evidence for may have changed
@@ -70,20 +81,32 @@ def get_assignments(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     return assignments_summary(ctx.storage, load_view(ctx.storage, ctx.run(ep_id, run_id)))
 
 
-def cluster_assignment(req: ClusterAssignRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+def cluster_assignment(req: ClusterAssignRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
     _check_cast(ctx, ep_id, req.cast_id)
-    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_cluster", "identity": identity(req.cluster_id), "cast_id": req.cast_id})
+    return _append(
+        ctx,
+        ep_id,
+        req.run_id,
+        lambda identity, track: {"op": "assign_cluster", "identity": identity(req.cluster_id), "cast_id": req.cast_id},
+        _version(req, if_match),
+    )
 
 
-def track_assignment(req: TrackAssignRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+def track_assignment(req: TrackAssignRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
     _check_cast(ctx, ep_id, req.cast_id)
-    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_track", "track": track(req.track_id), "cast_id": req.cast_id})
+    return _append(
+        ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_track", "track": track(req.track_id), "cast_id": req.cast_id}, _version(req, if_match)
+    )
 
 
-def face_exclusion(req: FaceExclusionRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+def face_exclusion(req: FaceExclusionRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
     track_id, frame_idx = parse_face_id(req.face_id)
     return _append(
-        ctx, ep_id, req.run_id, lambda identity, track: {"op": "exclude_face", "track": track(track_id), "frame_idx": frame_idx, "exclude": req.excluded}
+        ctx,
+        ep_id,
+        req.run_id,
+        lambda identity, track: {"op": "exclude_face", "track": track(track_id), "frame_idx": frame_idx, "exclude": req.excluded},
+        _version(req, if_match),
     )
 
 
@@ -94,40 +117,60 @@ for _method in (router.post, router.put):
 
 
 @router.post("/episodes/{ep_id}/identities/merge", response_model=AssignmentsResponse)
-def merge_identities(req: MergeRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+def merge_identities(req: MergeRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
     if req.target_identity_id == req.source_identity_id:
         raise HTTPException(422, "cannot merge an identity into itself")
     return _append(
-        ctx, ep_id, req.run_id, lambda identity, track: {"op": "merge", "identity": identity(req.target_identity_id), "other": identity(req.source_identity_id)}
+        ctx,
+        ep_id,
+        req.run_id,
+        lambda identity, track: {"op": "merge", "identity": identity(req.target_identity_id), "other": identity(req.source_identity_id)},
+        _version(req, if_match),
     )
 
 
 @router.post("/episodes/{ep_id}/tracks/{track_id}/move", response_model=AssignmentsResponse)
-def move_track(req: MoveTrackRequest, ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, le=10**9)) -> dict:
-    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "move_track", "track": track(track_id), "identity": identity(req.to_identity_id)})
+def move_track(req: MoveTrackRequest, ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, le=10**9), if_match: Optional[str] = IF_MATCH) -> dict:
+    return _append(
+        ctx,
+        ep_id,
+        req.run_id,
+        lambda identity, track: {"op": "move_track", "track": track(track_id), "identity": identity(req.to_identity_id)},
+        _version(req, if_match),
+    )
 
 
 @router.post("/episodes/{ep_id}/identities/split", response_model=AssignmentsResponse)
-def split_identity(req: SplitRequest, ctx: Ctx, ep_id: str = EP) -> dict:
-    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]})
+def split_identity(req: SplitRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
+    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]}, _version(req, if_match))
 
 
 @router.post("/episodes/{ep_id}/identities/{identity_id}/reject", response_model=AssignmentsResponse)
-def reject_suggestion(req: RejectRequest, ctx: Ctx, ep_id: str = EP, identity_id: str = IDENTITY) -> dict:
+def reject_suggestion(req: RejectRequest, ctx: Ctx, ep_id: str = EP, identity_id: str = IDENTITY, if_match: Optional[str] = IF_MATCH) -> dict:
     """ "Not X": the identity is never named ``cast_id`` automatically again, in this run or after any
     re-run (the rejection is anchored like every correction)."""
     _check_cast(ctx, ep_id, req.cast_id)
     return _append(
-        ctx, ep_id, req.run_id, lambda identity, track: {"op": "reject", "identity": identity(identity_id), "cast_id": req.cast_id, "active": req.active}
+        ctx,
+        ep_id,
+        req.run_id,
+        lambda identity, track: {"op": "reject", "identity": identity(identity_id), "cast_id": req.cast_id, "active": req.active},
+        _version(req, if_match),
     )
 
 
 @router.post("/episodes/{ep_id}/identities/{identity_id}/mark", response_model=AssignmentsResponse)
-def mark_identity(req: MarkRequest, ctx: Ctx, ep_id: str = EP, identity_id: str = IDENTITY) -> dict:
+def mark_identity(req: MarkRequest, ctx: Ctx, ep_id: str = EP, identity_id: str = IDENTITY, if_match: Optional[str] = IF_MATCH) -> dict:
     """A guest (optionally named) or not a face: out of cast screen time (not-a-face out of all screen
     time), and its faces join the show's not-cast bank so later episodes recognise it. ``kind`` null
     clears the mark."""
-    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "mark", "identity": identity(identity_id), "kind": req.kind, "label": req.label})
+    return _append(
+        ctx,
+        ep_id,
+        req.run_id,
+        lambda identity, track: {"op": "mark", "identity": identity(identity_id), "kind": req.kind, "label": req.label},
+        _version(req, if_match),
+    )
 
 
 @router.get("/episodes/{ep_id}/corrections")

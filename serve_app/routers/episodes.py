@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from pipelines.ids import InvalidIdError, make_ep_id, parse_ep_id
@@ -17,7 +18,7 @@ from pipelines.layout import (
 from pipelines.shows import facebank
 from pipelines.video import VideoError, probe_video
 
-from ..context import EP, RUN_Q, Ctx
+from ..context import EP, RUN_Q, ApiContext, Ctx
 from ..models import (
     EpisodeCreateRequest,
     EpisodeCreateResponse,
@@ -27,7 +28,7 @@ from ..models import (
     EpisodeUpdateRequest,
 )
 from ..sse import job_events
-from ..uploads import receive_file
+from ..uploads import ReceivedFile, receive_file
 
 router = APIRouter(tags=["episodes"])
 
@@ -101,12 +102,17 @@ def delete_episode(ctx: Ctx, ep_id: str = EP, delete_artifacts: bool = Query(Fal
 )
 async def upload_video(request: Request, ctx: Ctx, ep_id: str = EP) -> dict:
     """Upload the episode's video (multipart, part ``file``), streamed to disk; it is checked to be a
-    complete, decodable video before it replaces the episode's video."""
-    ctx.episode(ep_id)
+    complete, decodable video before it replaces the episode's video. Only the body's streaming runs on
+    the event loop: lookups, probing and storing run in a worker thread, so other requests never wait."""
+    await run_in_threadpool(ctx.episode, ep_id)
     length = request.headers.get("content-length")
     received = await receive_file(
         request.headers.get("content-type", ""), request.stream(), int(length) if length and length.isdigit() else None, ctx.settings.max_upload_bytes
     )
+    return await run_in_threadpool(_store_video, ctx, ep_id, received)
+
+
+def _store_video(ctx: ApiContext, ep_id: str, received: ReceivedFile) -> dict:
     try:
         try:
             probe_video(received.path)

@@ -10,6 +10,7 @@ from typing import Literal
 
 import ray
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from pipelines.artifacts import csv_text
@@ -133,6 +134,11 @@ async def add_cast_faces(
     embedded with the pipeline's models. 422 names a photo with no face or several (``pick=largest``
     takes the largest). The show and cast member are created when missing."""
     files = await receive_small_files(request.headers.get("content-type", ""), request.stream(), PHOTO_UPLOAD_LIMIT)
+    # Decoding photos and waiting on the facebank actor block: a worker thread does it, never the event loop.
+    return await run_in_threadpool(_add_photos, ctx, show_id, cast_id, files, pick, profile)
+
+
+def _add_photos(ctx: ApiContext, show_id: str, cast_id: str, files: list[tuple[str, bytes]], pick: Literal["only", "largest"], profile: str | None) -> dict:
     try:
         models = resolve_config(profile, None).config.models
     except ValueError as exc:
@@ -140,10 +146,9 @@ async def add_cast_faces(
     other = roster.find_cast(ctx.storage, cast_id)
     if other is not None and other.show_id != show_id:
         raise HTTPException(409, f"cast id {cast_id} belongs to show {other.show_id}")
-    actor = bank.actor(show_id)
 
-    def embed(image, threshold):  # type: ignore[no-untyped-def]
-        return ray.get(actor.embed_photo.remote(models.model_dump(), image, threshold))
+    def embed(image, threshold):  # type: ignore[no-untyped-def]  # the show's actor, once the photos passed their checks
+        return ray.get(bank.actor(show_id).embed_photo.remote(models.model_dump(), image, threshold))
 
     photos = [bank.PhotoInput(name, data) for name, data in files]
     try:

@@ -8,9 +8,10 @@ const SA = (() => {
   let sessionKnown = false;
 
   class ApiError extends Error {
-    constructor(status, detail) {
+    constructor(status, detail, body) {
       super(detail);
       this.status = status;
+      this.body = body || {};
     }
   }
 
@@ -77,13 +78,15 @@ const SA = (() => {
     if (r.status === 401 && method !== "GET" && (await signIn())) r = await send();
     if (!r.ok) {
       let detail = r.statusText;
+      let payload = {};
       try {
-        const d = (await r.json()).detail;
+        payload = await r.json();
+        const d = payload.detail;
         detail = typeof d === "string" ? d : JSON.stringify(d);
       } catch (e) {
         /* not JSON */
       }
-      throw new ApiError(r.status, detail);
+      throw new ApiError(r.status, detail, payload);
     }
     return raw ? r : r.json();
   }

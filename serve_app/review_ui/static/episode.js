@@ -3,7 +3,7 @@
 // naming suggestions; every action is a correction through the API, then the page reloads its data,
 // so no number on it is ever stale.
 (() => {
-  const { api, h, toast, guarded, dialog, prompt, keys, fmtS, slug, setMain, body } = SA;
+  const { api, h, toast, guarded, dialog, prompt, keys, fmtS, slug, setMain, body, ApiError } = SA;
   const ep = body.dataset.ep;
   const run = body.dataset.run;
   const show = body.dataset.show;
@@ -132,7 +132,17 @@
 
   async function correction(path, json, message, advance) {
     const ident = current();
-    await api(path, { method: "POST", json: { run_id: run, ...json } });
+    try {
+      // The ids on this page mean what they meant in the clustering it loaded: a re-cluster since then is a 409.
+      await api(path, { method: "POST", json: { run_id: run, cluster_version: bundle.cluster_version, ...json } });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409 && e.body.cluster_version) {
+        await load(ident.identity_id);
+        toast("This run was re-clustered since the page loaded: reloaded, nothing was changed. Check the card and try again.", "error");
+        return;
+      }
+      throw e;
+    }
     const nextId = advance && bundle.identities[focus + 1] ? bundle.identities[focus + 1].identity_id : ident.identity_id;
     await load(nextId);
     toast(message);
