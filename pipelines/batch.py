@@ -137,11 +137,18 @@ def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict
 
 
 def write_summary(data_uri: str, name: str, results: list[dict]) -> str:
+    """The catalog's files under ``catalogs/{name}/``: ``episodes.{csv,parquet}`` (one row per episode:
+    status, error, seconds per stage), ``summary.{csv,parquet}`` (the analyst's tidy table,
+    :mod:`pipelines.exports`, for the catalog's episodes) and per show ``season_{show}.{csv,parquet,json}``
+    (the same table for every episode of the show in the data dir, and the season summary)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .artifacts import csv_text
-    from .schemas import STAGE_ORDER
+    from .artifacts import csv_text, read_model
+    from .exports import episode_rows, write_tables
+    from .layout import RunLayout
+    from .runner import DEFAULT_RUN_ID
+    from .schemas import STAGE_ORDER, ScreentimeReport
     from .storage import open_storage
 
     storage = open_storage(data_uri)
@@ -151,33 +158,35 @@ def write_summary(data_uri: str, name: str, results: list[dict]) -> str:
         for stage in STAGE_ORDER:
             row[f"{stage.value}_s"] = r["stage_seconds"].get(stage.value)
             row[f"{stage.value}_action"] = r["actions"].get(stage.value)
-        row["screentime"] = json.dumps({s["name"]: s["seconds"] for s in r["screentime"]})
         rows.append(row)
     columns = list(rows[0]) if rows else ["ep_id", "status", "error"]
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows), buf)
     base = catalog_prefix(name)
-    storage.write_bytes(f"{base}/summary.parquet", buf.getvalue())
-    storage.write_text(f"{base}/summary.csv", csv_text(columns, rows))
-    long_rows = [{"ep_id": r["ep_id"], **s} for r in results for s in r["screentime"]]
-    storage.write_text(f"{base}/screentime.csv", csv_text(["ep_id", "name", "cast_id", "identity_id", "seconds"], long_rows))
-    write_season_tables(storage, base, [r["ep_id"] for r in results if r["status"] == "succeeded"])
+    storage.write_bytes(f"{base}/episodes.parquet", buf.getvalue())
+    storage.write_text(f"{base}/episodes.csv", csv_text(columns, rows))
+    succeeded = sorted(r["ep_id"] for r in results if r["status"] == "succeeded")
+    tidy = []
+    for ep_id in succeeded:
+        key = RunLayout(ep_id, DEFAULT_RUN_ID).screentime_json
+        if storage.exists(key):
+            tidy += episode_rows(read_model(storage, key, ScreentimeReport))
+    write_tables(storage, f"{base}/summary", tidy)
+    write_season_tables(storage, base, succeeded)
     return f"{storage.uri}/{base}"
 
 
 def write_season_tables(storage, base: str, ep_ids: list[str]) -> None:
-    """One season table per show of the catalog (episode x cast member, as ``GET /shows/{show}/screentime``)."""
-    from .artifacts import csv_text
+    """For each show of the catalog, its season over every episode of the show in the data dir (not
+    only this catalog's): the tidy table and ``GET /shows/{show}/screentime``'s summary."""
+    from .exports import json_rows, write_tables
     from .ids import parse_ep_id
-    from .shows.season import SEASON_COLUMNS, season_table
+    from .shows.season import season_export, season_table
 
-    shows: dict[str, list[str]] = {}
-    for ep_id in ep_ids:
-        shows.setdefault(parse_ep_id(ep_id).show, []).append(ep_id)
-    for show, eps in sorted(shows.items()):
-        table = season_table(storage, show, ep_ids=sorted(eps))
-        storage.write_text(f"{base}/season_{show}.csv", csv_text(SEASON_COLUMNS, table["rows"]))
-        storage.write_text(f"{base}/season_{show}.json", json.dumps(table, indent=1))
+    for show in sorted({parse_ep_id(ep_id).show for ep_id in ep_ids}):
+        rows, _ = season_export(storage, show)
+        write_tables(storage, f"{base}/season_{show}", rows)
+        storage.write_text(f"{base}/season_{show}.json", json.dumps({**season_table(storage, show), "export": json_rows(rows)}, indent=1))
 
 
 def season_pass(data_uri: str, ep_ids: list[str], profile: str | None, overrides: dict) -> list[str]:
@@ -247,13 +256,13 @@ def data_dir_problem(data_dir: str, alive_nodes: int) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.batch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--catalog", required=True, help="CSV/JSONL file, or s3://bucket/prefix")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The catalog command's flags (``python -m pipelines.batch`` and ``screenalytics batch``)."""
+    parser.add_argument("--catalog", required=True, help="CSV/JSONL file (columns ep_id, video), or s3://bucket/prefix of videos")
     parser.add_argument("--data-dir", default="data", help="local directory or s3://bucket/prefix for artifacts")
     parser.add_argument("--workers", type=int, default=None, help="episodes at once (default: one per 2 CPUs, or per GPU)")
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--profile", default=None, help="balanced (default), low_power or high_accuracy")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. detect_track.detect_fps=8")
     parser.add_argument("--name", default=None, help="summary folder name (default: the catalog's name)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray started by this command")
     parser.add_argument(
@@ -261,7 +270,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Ray cluster to join; local: a private one (default: RAY_ADDRESS, e.g. under `ray job submit`, else the cluster `ray start` runs on this machine, else a private local Ray)",
     )
-    args = parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.batch", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run_command(parser.parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the catalog ``args`` name: exit 0 when every episode succeeded, 1 when some failed, 2 bad input."""
     from .config import ConfigError, parse_overrides, resolve_config
     from .ray_env import RayUnreachable, ensure_ray
 

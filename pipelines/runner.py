@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from actors.models.base import ModelFilesMissing
+from actors.models.config import effective_runtime
 from actors.models.registry import check_models
 
 from .artifacts import read_marker, read_model, write_model
@@ -64,6 +66,7 @@ class RunResult:
     outcomes: list[StageOutcome]
     report: Optional[ScreentimeReport]
     resolved: ResolvedConfig
+    notes: list[str] = field(default_factory=list)  # what a person should know: a stage skipped, and why
 
 
 def _outputs_exist(storage: Storage, layout: RunLayout, spec: StageSpec) -> bool:
@@ -101,12 +104,19 @@ def run_pipeline(
     resolved = resolve_config(profile, overrides, environ)
     config = resolved.config
     check_models(config.models)
-    if StageName.audio in (stages or STAGE_ORDER) and config.audio.enabled:
-        from actors.models.vad import vad_model_path
-        from actors.models.voice_encoder import encoder_weights_path
-
-        vad_model_path(), encoder_weights_path()  # missing speech models: a clear error before any work
     wanted = list(STAGE_ORDER) if not stages else [s for s in STAGE_ORDER if s in set(stages)]
+    notes = []
+    if config.models.backend == "yunet_sface" and config.models.runtime == "auto" and effective_runtime(config.models) == "opencv":
+        notes.append("onnxruntime is not installed: faces run on OpenCV's DNN (same results, about 3x slower); pip install 'screenalytics[cpu]' (or [gpu])")
+    if StageName.audio in wanted and config.audio.enabled:
+        from actors.models.speech import SPEECH_INSTALL, missing_speech_models
+
+        missing = missing_speech_models()
+        if missing and stages:  # asked for by name: a clear error before any work
+            raise ModelFilesMissing(f"the audio stage needs {', '.join(missing)}: {SPEECH_INSTALL}")
+        if missing:  # a whole run: faces and screen time do not need speech
+            wanted.remove(StageName.audio)
+            notes.append(f"the audio stage was skipped, so speaking time is not measured ({', '.join(missing)} missing): {SPEECH_INSTALL}")
     layout = RunLayout(ep_id, run_id)
 
     meta = _run_video(storage, layout, video, wanted)
@@ -168,7 +178,7 @@ def run_pipeline(
     report = None
     if storage.exists(layout.screentime_json) and StageName.screentime in wanted:
         report = read_model(storage, layout.screentime_json, ScreentimeReport)
-    return RunResult(ep_id, run_id, storage.uri, layout.manifests, outcomes, report, resolved)
+    return RunResult(ep_id, run_id, storage.uri, layout.manifests, outcomes, report, resolved, notes)
 
 
 def settle_running_markers(storage: Storage, layout: RunLayout, state: StageState, reason: str) -> list[StageName]:

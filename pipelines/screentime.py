@@ -141,6 +141,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
     cast_of = resolve_cast(inputs)
     identity_of = {t: ident.identity_id for ident in inputs.identities.identities for t in ident.track_ids}
     base_kinds: dict[str, str] = {ident.identity_id: ident.kind for ident in inputs.identities.identities}
+    rep_faces = {ident.identity_id: ident.rep_face_id for ident in inputs.identities.identities}
     faces_per_track: dict[int, int] = defaultdict(int)
     for t in inputs.tracks:
         faces_per_track[t.track_id] = t.frame_count
@@ -195,6 +196,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
                 visual_s=round(iv.total(spans), 3),
                 intervals=[[round(a, 3), round(b, 3)] for a, b in spans],
                 track_ids=sorted(t.track_id for t in ts),
+                rep_face_id=rep_faces.get(ident),
             )
         )
     identities.sort(key=lambda i: (-i.visual_s, i.identity_id))

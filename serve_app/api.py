@@ -20,6 +20,7 @@ from pipelines.ids import InvalidIdError
 from pipelines.review.errors import Conflict, NotFound, StaleClustering
 from pipelines.storage import open_storage
 
+from . import openapi
 from .context import ApiContext
 from .review_ui import pages as review_pages
 from .routers import corrections, episodes, jobs, runs, shows, system
@@ -53,6 +54,7 @@ def build_app(settings: ApiSettings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(auth_router)
     app.add_middleware(Guard, settings=settings)
+    openapi.install(app)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -23,9 +23,9 @@ from .settings import LOOPBACK_HOSTS, ApiSettings, SettingsError
 
 
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=os.environ.get("SCREENALYTICS_DATA_DIR", "data"))
+    p.add_argument("--data-dir", default=os.environ.get("SCREENALYTICS_DATA_DIR", "data"), help=pipeline_cli.DATA_DIR_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to bind; beyond loopback an API token is required")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default: 8000)")
     pipeline_cli.add_address(p)
 
 

@@ -29,6 +29,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .responses import SessionState
 from .settings import ApiSettings
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -148,7 +149,7 @@ class SignIn(BaseModel):
 router = APIRouter(tags=["auth"])
 
 
-@router.get(SIGN_IN_PATH)
+@router.get(SIGN_IN_PATH, response_model=SessionState)
 def session_state(request: Request) -> dict:
     settings: ApiSettings = request.app.state.ctx.settings
     if settings.api_token is None:
@@ -157,7 +158,7 @@ def session_state(request: Request) -> dict:
     return {"auth_required": True, "signed_in": nonce is not None, "csrf_token": _sign(settings.api_token, "csrf", nonce) if nonce else None}
 
 
-@router.post(SIGN_IN_PATH)
+@router.post(SIGN_IN_PATH, response_model=SessionState)
 def sign_in(req: SignIn, request: Request, response: Response) -> dict:
     """Exchange the API token for a session cookie (for the review page) and its CSRF token."""
     settings: ApiSettings = request.app.state.ctx.settings
@@ -170,7 +171,7 @@ def sign_in(req: SignIn, request: Request, response: Response) -> dict:
     return {"auth_required": True, "signed_in": True, "csrf_token": csrf}
 
 
-@router.delete(SIGN_IN_PATH)
+@router.delete(SIGN_IN_PATH, response_model=SessionState)
 def sign_out(response: Response) -> dict:
     response.delete_cookie(SESSION_COOKIE, samesite="strict")
     return {"signed_in": False}

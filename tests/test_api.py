@@ -419,7 +419,11 @@ def test_every_endpoint_of_the_api_reference_exists(api):
             want.add((method, re.sub(r"\{[^}]+\}", "{}", m.group(2))))
     builtin = {("GET", "/docs"), ("GET", "/openapi.json")}
     assert len(want) > 40
-    assert sorted(want - have - builtin) == []
+    hidden = sorted(want - have - builtin)  # compat routes served but kept out of the schema
+    assert all(path.startswith("/celery_jobs/") for _, path in hidden), hidden
+    for method, path in hidden:
+        r = client.request(method, path, json={})
+        assert r.status_code not in (404, 405), (method, path, r.status_code)  # served: the empty body is refused, the route exists
     assert client.get("/docs").status_code == 200
 
 

@@ -93,7 +93,7 @@ def test_cli_runs_and_prints_the_table(test_episode, tmp_path):
     video, _ = test_episode
     proc = run_cli("run", str(video), "--ep-id", "show-s01e01", "--data-dir", str(tmp_path / "d"), "--no-progress", cwd=repo_root())
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "identity" in proc.stdout and "id_0001" in proc.stdout and "artifacts:" in proc.stdout
+    assert "identity" in proc.stdout and "id_0001" in proc.stdout and "artifacts:" in proc.stderr  # the result on stdout, narration on stderr
     assert (tmp_path / "d" / "manifests" / "show-s01e01" / "runs" / "main" / "analytics" / "screentime.csv").is_file()
     # Nothing alarming for a newcomer: no Ray ERROR/WARNING lines (a core_worker "E" line about actor
     # constructor arguments used to appear on every run), no Python warnings.

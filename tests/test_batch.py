@@ -34,12 +34,19 @@ def test_catalog_runs_records_failures_and_writes_a_summary(ray_cluster, catalog
     assert status == {"cat-s01e01": "succeeded", "cat-s01e02": "succeeded", "cat-s01e03": "failed", "cat-s01e04": "failed", "Bad Id": "failed"}
     errors = {r["ep_id"]: r["error"] for r in results}
     assert "truncated" in errors["cat-s01e03"] and "not found" in errors["cat-s01e04"] and "invalid ep_id" in errors["Bad Id"]
-    table = pq.read_table(tmp_path / "catalogs" / "catalog" / "summary.parquet").to_pylist()
+    folder = tmp_path / "catalogs" / "catalog"
+    table = pq.read_table(folder / "episodes.parquet").to_pylist()
     assert {row["ep_id"] for row in table} == set(status)
     ok = next(row for row in table if row["ep_id"] == "cat-s01e01")
     assert ok["detect_track_s"] > 0 and ok["screentime_action"] == "computed"
-    long = (tmp_path / "catalogs" / "catalog" / "screentime.csv").read_text().splitlines()
-    assert long[0] == "ep_id,name,cast_id,identity_id,seconds" and len(long) == 1 + 2 * len(truth.seconds)
+    # The analyst's table: one row per episode and person, the same columns in CSV and Parquet.
+    from pipelines.exports import EXPORT_COLUMNS
+
+    tidy = pq.read_table(folder / "summary.parquet")
+    assert tuple(tidy.column_names) == EXPORT_COLUMNS and set(tidy.column("ep_id").to_pylist()) == {"cat-s01e01", "cat-s01e02"}
+    assert tidy.num_rows == 2 * len(truth.seconds)  # nobody named: one unknown identity per person, in each episode
+    assert (folder / "summary.csv").read_text().splitlines()[0] == ",".join(EXPORT_COLUMNS)
+    assert pq.read_table(folder / "season_cat.parquet").num_rows == tidy.num_rows
 
     again, _ = run_catalog(entries, str(tmp_path), workers=2, profile=None, overrides={}, name="catalog")
     for r in again:

@@ -62,7 +62,12 @@ def _preload_cuda_libraries(ort) -> None:
 
 
 def ort_session(path: Path, device: str):
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelFilesMissing(
+            "onnxruntime is not installed: pip install 'screenalytics[cpu]' (or [gpu] on a GPU node), or set models.runtime=opencv"
+        ) from None
 
     available = ort.get_available_providers()
     providers = ["CPUExecutionProvider"]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from .base import FaceDetector, FaceEmbedder
-from .config import ModelConfig
+from .config import ModelConfig, effective_runtime
 
 
 def load_detector(config: ModelConfig) -> FaceDetector:
     if config.backend == "yunet_sface":
         from .yunet_sface import YuNetDetector, YuNetOrtDetector
 
-        return YuNetOrtDetector(device=config.device) if config.runtime == "onnxruntime" else YuNetDetector()
+        return YuNetOrtDetector(device=config.device) if effective_runtime(config) == "onnxruntime" else YuNetDetector()
     from .insightface_pack import ScrfdDetector, find_pack
 
     det_path, _ = find_pack(config.insightface_dir)
@@ -21,7 +21,7 @@ def load_embedder(config: ModelConfig) -> FaceEmbedder:
     if config.backend == "yunet_sface":
         from .yunet_sface import SFaceEmbedder, SFaceOrtEmbedder
 
-        return SFaceOrtEmbedder(device=config.device) if config.runtime == "onnxruntime" else SFaceEmbedder()
+        return SFaceOrtEmbedder(device=config.device) if effective_runtime(config) == "onnxruntime" else SFaceEmbedder()
     from .insightface_pack import ArcFaceEmbedder, find_pack
 
     _, rec_path = find_pack(config.insightface_dir)

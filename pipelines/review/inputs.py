@@ -58,8 +58,10 @@ def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, w
     meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
     metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
     speech_key, voices_key = layout.manifest("audio/speech.jsonl"), layout.manifest("audio/voices.json")
-    speech = read_jsonl(storage, speech_key, SpeechTurn) if storage.exists(speech_key) else None
-    voices = read_model(storage, voices_key, VoicesFile) if speech and storage.exists(voices_key) else None
+    voices = read_model(storage, voices_key, VoicesFile) if storage.exists(voices_key) else None
+    # Speech not measured (no audio track, audio turned off): None, so speaking time is absent, not 0.0.
+    speech = read_jsonl(storage, speech_key, SpeechTurn) if storage.exists(speech_key) and (voices is None or voices.has_audio) else None
+    voices = voices if speech else None
     return ScreentimeInputs(
         ep_id=layout.ep_id,
         run_id=layout.run_id,

@@ -263,6 +263,7 @@ class IdentityScreentime(_Model):
     visual_s: float
     intervals: list[Interval]
     track_ids: list[int]
+    rep_face_id: Optional[str] = Field(None, description="The identity's representative face (its crop is the thumbnail).")
 
 
 class TimelineRow(_Model):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import resolve_config
@@ -11,24 +14,30 @@ from ..storage import open_storage
 from . import facebank, roster
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser, add_output: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The facebank subcommands' flags; ``add_output`` adds the CLI's -v/-q to each."""
     sub = p.add_subparsers(dest="facebank_command", required=True)
     add = sub.add_parser("add", help="add reference photos of a cast member (show and member created when missing)")
     add.add_argument("photos", nargs="+", help="photo files, one face each")
-    add.add_argument("--show", required=True)
-    add.add_argument("--cast-id", required=True)
+    add.add_argument("--show", required=True, help="the show's id, e.g. rhobh (episodes {show}-s01e01 ... share its facebank)")
+    add.add_argument("--cast-id", required=True, help="the cast member's id, e.g. kyle (lower case, digits, _ and -)")
     add.add_argument("--name", default=None, help="the cast member's display name")
     add.add_argument("--pick", choices=["only", "largest"], default="only", help="only: a photo with several faces is an error; largest: take the largest")
     lst = sub.add_parser("list", help="faces per cast member and in the not-cast bank")
-    lst.add_argument("--show", required=True)
+    lst.add_argument("--json", action="store_true", help="print the list as JSON on stdout")
     cal = sub.add_parser("calibrate", help="choose the show's auto-naming threshold from its confirmed episodes")
-    cal.add_argument("--show", required=True)
-    cal.add_argument("--run-id", default="main")
+    cal.add_argument("--run-id", default="main", help="the run of each episode whose corrections count as confirmed")
     re = sub.add_parser("reembed", help="embed the bank's stored chips with the current embedder (after a model change)")
-    re.add_argument("--show", required=True)
+    for q in (lst, cal, re):
+        q.add_argument("--show", required=True, help="the show's id")
     for q in (add, lst, cal, re):
-        q.add_argument("--data-dir", default="data")
-        q.add_argument("--profile", default=None)
+        add_output(q)
+        q.add_argument(
+            "--data-dir",
+            default=os.environ.get("SCREENALYTICS_DATA_DIR", "data"),
+            help="local directory or s3://bucket/prefix (default: $SCREENALYTICS_DATA_DIR, else data)",
+        )
+        q.add_argument("--profile", default=None, help="settings profile whose models embed the photos: balanced (default), low_power or high_accuracy")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +61,20 @@ def run(args: argparse.Namespace) -> int:
     if args.facebank_command == "list":
         entries = facebank.list_entries(storage, show)
         names = roster.cast_names(storage, show)
+        if args.json:
+            listing = [
+                {
+                    "kind": e.kind,
+                    "cast_id": e.cast_id,
+                    "name": names.get(e.cast_id or "") if e.cast_id else e.label,
+                    "source": e.source,
+                    "model": e.embedding_model,
+                    "entry_id": e.entry_id,
+                }
+                for e in entries
+            ]
+            print(json.dumps({"show_id": show, "cast": [m.model_dump() for m in roster.list_cast(storage, show)], "faces": listing}, indent=1))
+            return 0
         print(f"{'cast / not-cast':<28} {'photos':>7} {'confirmed':>10}  models")
         groups: dict[str, list] = {}
         for e in entries:

@@ -5,14 +5,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..exports import episode_rows
 from ..ids import parse_ep_id
 from ..layout import RunLayout, episodes_with_runs, runs_prefix
 from ..review.errors import Conflict
 from ..review.live import live_screentime
+from ..schemas import ScreentimeReport
 from ..storage import Storage
 from . import roster
 
 SEASON_COLUMNS = ("ep_id", "cast_id", "name", "seconds", "share_of_episode", "named_by", "speaking_s", "both_s", "voice_only_s", "episode_duration_s")
+
+
+def season_reports(
+    storage: Storage, show_id: str, run_id: str = "main", ep_ids: list[str] | None = None
+) -> tuple[list[ScreentimeReport], list[dict[str, str]]]:
+    """(screen time of every episode of the show in the data dir, or of ``ep_ids``, as the review shows it
+    now; the episodes without a clustered ``run_id``, with the reason)."""
+    names = roster.cast_names(storage, show_id)
+    candidates = ep_ids if ep_ids is not None else sorted(e for e in episodes_with_runs(storage) if parse_ep_id(e).show == show_id)
+    reports: list[ScreentimeReport] = []
+    skipped: list[dict[str, str]] = []
+    for ep_id in candidates:
+        if run_id not in storage.children(runs_prefix(ep_id)):
+            skipped.append({"ep_id": ep_id, "reason": f"no run {run_id}"})
+            continue
+        try:
+            reports.append(live_screentime(storage, RunLayout(ep_id, run_id), names))
+        except (Conflict, FileNotFoundError) as exc:
+            skipped.append({"ep_id": ep_id, "reason": str(exc)})
+    return reports, skipped
+
+
+def season_export(storage: Storage, show_id: str, run_id: str = "main") -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(the analyst's rows (:mod:`pipelines.exports`) for every episode of the show in the data dir, skipped episodes)."""
+    reports, skipped = season_reports(storage, show_id, run_id)
+    return [row for report in reports for row in episode_rows(report)], skipped
 
 
 def season_table(storage: Storage, show_id: str, run_id: str = "main", ep_ids: list[str] | None = None) -> dict[str, Any]:
@@ -21,21 +49,13 @@ def season_table(storage: Storage, show_id: str, run_id: str = "main", ep_ids: l
     ``totals``: season seconds on screen and speaking per cast member. Episodes without a clustered ``run_id`` are listed
     under ``skipped`` with the reason."""
     names = roster.cast_names(storage, show_id)
-    candidates = ep_ids if ep_ids is not None else sorted(e for e in episodes_with_runs(storage) if parse_ep_id(e).show == show_id)
     rows: list[dict[str, Any]] = []
     episodes: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
     totals: dict[str, float] = {}
     speaking: dict[str, float] = {}
-    for ep_id in candidates:
-        if run_id not in storage.children(runs_prefix(ep_id)):
-            skipped.append({"ep_id": ep_id, "reason": f"no run {run_id}"})
-            continue
-        try:
-            report = live_screentime(storage, RunLayout(ep_id, run_id), names)
-        except (Conflict, FileNotFoundError) as exc:
-            skipped.append({"ep_id": ep_id, "reason": str(exc)})
-            continue
+    reports, skipped = season_reports(storage, show_id, run_id, ep_ids)
+    for report in reports:
+        ep_id = report.ep_id
         duration = report.math.video_duration_s or 1.0
         for m in report.metrics:
             rows.append(

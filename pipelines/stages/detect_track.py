@@ -22,6 +22,7 @@ import ray
 from actors.appearance import DIM, chip_descriptor
 from actors.detector_actor import CRASH_ONCE_ENV, RESIZE_FILTER, DetectorSettings, FaceDetectorWorker
 from actors.faces import FrameFaces
+from actors.models.config import effective_runtime
 from actors.pools import actor_pool, wants_gpu
 
 from ..artifacts import write_jsonl, write_model
@@ -61,7 +62,7 @@ def _actor_died(exc: BaseException) -> bool:
 
 def detector_name(ctx: RunContext) -> str:
     models = ctx.config.models
-    return f"yunet:{models.runtime}" if models.backend == "yunet_sface" else f"insightface:{models.insightface_dir}"
+    return f"yunet:{effective_runtime(models)}" if models.backend == "yunet_sface" else f"insightface:{models.insightface_dir}"
 
 
 def detection_fingerprint(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment]) -> str:

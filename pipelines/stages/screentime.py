@@ -1,9 +1,11 @@
-"""Stage 4: screen time per cast member and per identity -> analytics/screentime.{json,csv}."""
+"""Stage 4: screen time per cast member and per identity -> analytics/screentime.{json,csv}, and the
+analyst's tidy table beside it (analytics/export.{csv,parquet}, :mod:`pipelines.exports`)."""
 
 from __future__ import annotations
 
 from ..artifacts import write_csv, write_model
 from ..corrections import CORRECTIONS_FILE
+from ..exports import EXPORT_FILES, write_episode_export
 from ..ids import parse_ep_id
 from ..review.inputs import resolved_inputs
 from ..schemas import CSV_COLUMNS, StageName
@@ -23,6 +25,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     report.diagnostics["corrections_unattached"] = len(resolved.unattached)
     write_model(storage, layout.screentime_json, report)
     write_csv(storage, layout.screentime_csv, CSV_COLUMNS, csv_rows(report))
+    write_episode_export(storage, report)
     voices.share_episode(storage, report, inputs)  # the show's other episodes link their voices with this one's evidence
     ctx.progress(STAGE, 1, 1, step="screentime")
     return {"cast_members": len(report.metrics), "identities": len(report.identities)}
@@ -43,8 +46,8 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=2,
-    outputs=("analytics/screentime.json", "analytics/screentime.csv"),
+    version=3,
+    outputs=("analytics/screentime.json", "analytics/screentime.csv", *EXPORT_FILES),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
 )

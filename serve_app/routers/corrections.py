@@ -38,6 +38,7 @@ from ..models import (
     UndoRequest,
     VoiceAssignRequest,
 )
+from ..responses import CorrectionsList
 
 router = APIRouter(tags=["corrections"])
 IF_MATCH = Header(None, alias="If-Match", max_length=200, description="the cluster_version the ids come from (as the body's cluster_version)")
@@ -173,7 +174,7 @@ def mark_identity(req: MarkRequest, ctx: Ctx, ep_id: str = EP, identity_id: str 
     )
 
 
-@router.get("/episodes/{ep_id}/corrections")
+@router.get("/episodes/{ep_id}/corrections", response_model=CorrectionsList)
 def list_corrections(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     """The run's corrections log, newest first, each with whether it is still in effect."""
     log = load_corrections(ctx.storage, ctx.run(ep_id, run_id))

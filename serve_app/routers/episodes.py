@@ -27,6 +27,7 @@ from ..models import (
     EpisodeStatusResponse,
     EpisodeUpdateRequest,
 )
+from ..responses import EpisodeDeleted, EpisodeProgress, binary
 from ..sse import job_events
 from ..uploads import ReceivedFile, receive_file
 
@@ -72,7 +73,7 @@ def update_episode(req: EpisodeUpdateRequest, ctx: Ctx, ep_id: str = EP) -> dict
     return episode_detail(ctx, ep_id)
 
 
-@router.delete("/episodes/{ep_id}")
+@router.delete("/episodes/{ep_id}", response_model=EpisodeDeleted)
 def delete_episode(ctx: Ctx, ep_id: str = EP, delete_artifacts: bool = Query(False)) -> dict:
     ctx.episode(ep_id)
     active = ctx.store.active_jobs(ep_id)
@@ -132,7 +133,7 @@ def episode_status(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     return {"ep_id": ep_id, "run_id": run_id, "stages": ctx.stage_statuses(RunLayout(ep_id, run_id)), "active_job": active[0] if active else None}
 
 
-@router.get("/episodes/{ep_id}/progress")
+@router.get("/episodes/{ep_id}/progress", response_model=EpisodeProgress)
 def episode_progress(ctx: Ctx, ep_id: str = EP) -> dict:
     ctx.episode(ep_id)
     latest = ctx.store.list_jobs(ep_id=ep_id, limit=1)
@@ -142,7 +143,9 @@ def episode_progress(ctx: Ctx, ep_id: str = EP) -> dict:
     return {"ep_id": ep_id, "job_id": job["job_id"], "job_type": job["job_type"], "state": job["state"], "progress": job["progress"]}
 
 
-@router.get("/episodes/{ep_id}/events")
+@router.get(
+    "/episodes/{ep_id}/events", response_class=StreamingResponse, responses=binary("text/event-stream", "server-sent events: the job's progress until it ends")
+)
 def episode_events(ctx: Ctx, ep_id: str = EP) -> StreamingResponse:
     """Server-sent events: progress of the episode's latest job, until it ends."""
     ctx.episode(ep_id)

@@ -22,7 +22,10 @@ from ..models import (
     JobRequest,
     RunJobRequest,
 )
+from ..responses import JobAccepted, JobProgress, binary
 from ..sse import job_events
+
+SSE = binary("text/event-stream", "server-sent events: the job's progress until it ends (header X-Job-Id)")
 
 router = APIRouter(tags=["jobs"])
 STAGE_JOBS = ("detect_track", "faces_embed", "cluster")
@@ -45,17 +48,18 @@ def _stage_routes(job_type: str) -> tuple[Callable, Callable]:
 
 for _job_type in STAGE_JOBS:
     _async, _streaming = _stage_routes(_job_type)
-    router.post(f"/jobs/{_job_type}_async", status_code=202, summary=f"Start {_job_type} (returns the job)")(_async)
-    router.post(f"/jobs/{_job_type}", summary=f"Start {_job_type} and stream its progress (SSE)")(_streaming)
-    router.post(f"/celery_jobs/{_job_type}", summary=f"Start {_job_type} and stream its progress (SSE); the replaced system's path")(_streaming)
+    router.post(f"/jobs/{_job_type}_async", status_code=202, response_model=JobAccepted, summary=f"Start {_job_type} (returns the job)")(_async)
+    router.post(f"/jobs/{_job_type}", response_class=StreamingResponse, responses=SSE, summary=f"Start {_job_type} and stream its progress (SSE)")(_streaming)
+    # The replaced system's path: served, kept out of the schema (the route above is the same job).
+    router.post(f"/celery_jobs/{_job_type}", include_in_schema=False)(_streaming)
 
 
-@router.post("/jobs/episode_cleanup_async", status_code=202, summary="Re-embed, re-cluster and recompute screen time")
+@router.post("/jobs/episode_cleanup_async", status_code=202, response_model=JobAccepted, summary="Re-embed, re-cluster and recompute screen time")
 def episode_cleanup(req: JobRequest, ctx: Ctx) -> JSONResponse:
     return _accepted(admit(ctx, "episode_cleanup", req.ep_id, req.run_id, req.profile, req.overrides, True, req.model_dump()))
 
 
-@router.post("/jobs/screen_time/analyze", status_code=202)
+@router.post("/jobs/screen_time/analyze", status_code=202, response_model=JobAccepted)
 def analyze_screen_time(req: AnalyzeScreenTimeRequest, ctx: Ctx) -> JSONResponse:
     overrides: dict[str, Any] = {"screentime.preset": req.preset}
     if req.screen_time_mode:
@@ -63,7 +67,7 @@ def analyze_screen_time(req: AnalyzeScreenTimeRequest, ctx: Ctx) -> JSONResponse
     return _accepted(admit(ctx, "screen_time_analyze", req.ep_id, req.run_id, None, overrides, False, req.model_dump()))
 
 
-@router.post("/episodes/{ep_id}/runs/{run_id}/jobs/{stage}", status_code=202)
+@router.post("/episodes/{ep_id}/runs/{run_id}/jobs/{stage}", status_code=202, response_model=JobAccepted)
 def run_scoped_job(req: RunJobRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, stage: StageName = PathParam(...)) -> JSONResponse:
     job_type = "screentime" if stage is StageName.screentime else stage.value
     return _accepted(admit(ctx, job_type, ep_id, run_id, req.profile, req.overrides, req.force, {"ep_id": ep_id, "run_id": run_id, **req.model_dump()}))
@@ -88,7 +92,7 @@ def get_job(ctx: Ctx, job_id: str = JOB_ID) -> dict:
     return ctx.job(job_id)
 
 
-@router.get("/jobs/{job_id}/progress")
+@router.get("/jobs/{job_id}/progress", response_model=JobProgress)
 def job_progress(ctx: Ctx, job_id: str = JOB_ID) -> dict:
     job = ctx.job(job_id)
     return {"job_id": job_id, "state": job["state"], "progress": job["progress"], "error": job["error"]}

@@ -22,6 +22,7 @@ from pipelines.video import VideoError
 from ..caching import cached_bytes
 from ..context import EP, RUN, RUN_Q, ApiContext, Ctx
 from ..models import RunListResponse, RunSummary, VideoClipRequest
+from ..responses import ClusterTracks, ReviewBundle, RunState, TimelineExport, TrackCrops, binary
 
 router = APIRouter(tags=["runs"])
 PRESET_Q = Query("default", pattern="^(default|stricter|strict)$")
@@ -35,7 +36,7 @@ def list_runs(ctx: Ctx, ep_id: str = EP) -> dict:
     return {"ep_id": ep_id, "runs": [RunSummary(run_id=r, stages=ctx.stage_statuses(RunLayout(ep_id, r))) for r in runs]}
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/state")
+@router.get("/episodes/{ep_id}/runs/{run_id}/state", response_model=RunState)
 def run_state(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
     layout = ctx.run(ep_id, run_id)
     return {"ep_id": ep_id, "run_id": run_id, "stages": [s.model_dump() for s in ctx.stage_statuses(layout)], "artifacts": ctx.storage.list(layout.manifests)}
@@ -51,13 +52,13 @@ def run_screentime(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, preset: str = P
     return _screentime(ctx, ctx.run(ep_id, run_id), preset, mode)
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/screentime.csv", response_class=PlainTextResponse)
+@router.get("/episodes/{ep_id}/runs/{run_id}/screentime.csv", response_class=PlainTextResponse, responses=binary("text/csv", "screen time as CSV"))
 def run_screentime_csv(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, preset: str = PRESET_Q, mode: Optional[str] = MODE_Q) -> PlainTextResponse:
     report = _screentime(ctx, ctx.run(ep_id, run_id), preset, mode)
     return PlainTextResponse(csv_text(CSV_COLUMNS, csv_rows(report)), media_type="text/csv")
 
 
-@router.get("/episodes/{ep_id}/cluster_tracks")
+@router.get("/episodes/{ep_id}/cluster_tracks", response_model=ClusterTracks)
 def cluster_tracks(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     """Clusters and their tracks, with the human corrections (merge, move, split) applied."""
     return view.cluster_tracks(view.load_view(ctx.storage, ctx.run(ep_id, run_id)))
@@ -81,7 +82,7 @@ def _faces_of_track(ctx: ApiContext, layout: RunLayout, track_id: int) -> list[F
     return faces
 
 
-@router.get("/episodes/{ep_id}/tracks/{track_id}/crops")
+@router.get("/episodes/{ep_id}/tracks/{track_id}/crops", response_model=TrackCrops)
 def track_crops(
     ctx: Ctx,
     ep_id: str = EP,
@@ -101,7 +102,7 @@ def track_crops(
     }
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_idx}.jpg", response_class=Response)
+@router.get("/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_idx}.jpg", response_class=Response, responses=binary("image/jpeg", "the face crop"))
 def crop_image(
     request: Request,
     ctx: Ctx,
@@ -125,7 +126,7 @@ def track_integrity(ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, l
     return validate_run(ctx.storage, layout, track_id=track_id)
 
 
-@router.get("/episodes/{ep_id}/faces_review_bundle")
+@router.get("/episodes/{ep_id}/faces_review_bundle", response_model=ReviewBundle)
 def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q, faces: int = Query(0, ge=0, le=50)) -> dict:
     """Everything the review screen needs: identities (with corrections, naming and suggestions), their
     tracks and seconds, what needs review, the validator; with ``faces=N``, up to N face crops per
@@ -146,7 +147,7 @@ def _labels(ctx: ApiContext, layout: RunLayout) -> dict[int, str]:
     return view.track_labels(view.load_view(ctx.storage, layout), ctx.cast_names(layout.ep_id))
 
 
-@router.get("/episodes/{ep_id}/timestamp/{timestamp_s}/preview", response_class=Response)
+@router.get("/episodes/{ep_id}/timestamp/{timestamp_s}/preview", response_class=Response, responses=binary("image/jpeg", "the frame with named boxes"))
 def timestamp_preview(ctx: Ctx, ep_id: str = EP, timestamp_s: float = PathParam(ge=0, le=86400), run_id: str = RUN_Q) -> Response:
     """The frame at ``timestamp_s`` with named face boxes (JPEG)."""
     layout = ctx.run(ep_id, run_id)
@@ -160,7 +161,7 @@ def timestamp_preview(ctx: Ctx, ep_id: str = EP, timestamp_s: float = PathParam(
     return Response(jpeg, media_type="image/jpeg")
 
 
-@router.post("/episodes/{ep_id}/video_clip", response_class=Response)
+@router.post("/episodes/{ep_id}/video_clip", response_class=Response, responses=binary("video/mp4", "the clip with overlays"))
 def video_clip(req: VideoClipRequest, ctx: Ctx, ep_id: str = EP) -> Response:
     """An MP4 of ``[start_s, end_s)`` with named face boxes (at most 60 s)."""
     layout = ctx.run(ep_id, req.run_id)
@@ -175,7 +176,7 @@ def video_clip(req: VideoClipRequest, ctx: Ctx, ep_id: str = EP) -> Response:
     return Response(data, media_type="video/mp4", headers={"Content-Disposition": f'attachment; filename="{ep_id}_{req.start_s:.0f}-{req.end_s:.0f}.mp4"'})
 
 
-@router.get("/episodes/{ep_id}/timeline_export")
+@router.get("/episodes/{ep_id}/timeline_export", response_model=TimelineExport, responses=binary("text/csv", "with format=csv: one row per second"))
 def timeline_export(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q, format: str = Query("json", pattern="^(json|csv)$")):
     """Who is on screen each second: seconds covered per person in every one-second bin."""
     people, seconds = per_second(_screentime(ctx, ctx.run(ep_id, run_id)))

@@ -20,36 +20,37 @@ from pipelines.ids import parse_ep_id
 from pipelines.layout import RunLayout, episodes_with_runs, facebank_chip_key, runs_prefix
 from pipelines.review.errors import Conflict
 from pipelines.review.view import load_view
-from pipelines.schemas import FacebankEntry
+from pipelines.schemas import CastMember, FacebankEntry
 from pipelines.shows import bank, facebank, roster
 from pipelines.shows.season import SEASON_COLUMNS, season_table
 
 from ..caching import cached_bytes
 from ..context import CAST, ENTRY, RUN_Q, SHOW, ApiContext, Ctx
 from ..models import CastCreateRequest, CastUpdateRequest, ShowCreateRequest
+from ..responses import CastCreated, CastDeleted, CastFaces, CastList, FacebankView, FaceDeleted, FacesAdded, SeasonTable, ShowCreated, ShowList, binary
 from ..uploads import receive_small_files
 
 router = APIRouter(tags=["shows"])
 PHOTO_UPLOAD_LIMIT = 64 * 1024 * 1024
 
 
-@router.get("/shows")
+@router.get("/shows", response_model=ShowList)
 def list_shows(ctx: Ctx) -> dict:
     return {"shows": [s.model_dump() for s in roster.list_shows(ctx.storage)]}
 
 
-@router.post("/shows", status_code=201)
+@router.post("/shows", status_code=201, response_model=ShowCreated)
 def create_show(req: ShowCreateRequest, ctx: Ctx) -> dict:
     return {"show_id": req.show_id, "created": roster.create_show(ctx.storage, req.show_id, req.name)}
 
 
-@router.get("/shows/{show_id}/cast")
+@router.get("/shows/{show_id}/cast", response_model=CastList)
 def list_cast(ctx: Ctx, show_id: str = SHOW) -> dict:
     ctx.show(show_id)
     return {"show_id": show_id, "cast": [m.model_dump() for m in roster.list_cast(ctx.storage, show_id)]}
 
 
-@router.post("/shows/{show_id}/cast", status_code=201)
+@router.post("/shows/{show_id}/cast", status_code=201, response_model=CastCreated)
 def create_cast(req: CastCreateRequest, ctx: Ctx, show_id: str = SHOW) -> dict:
     ctx.show(show_id)
     try:
@@ -58,12 +59,12 @@ def create_cast(req: CastCreateRequest, ctx: Ctx, show_id: str = SHOW) -> dict:
         raise HTTPException(409, str(exc)) from None
 
 
-@router.get("/shows/{show_id}/cast/{cast_id}")
+@router.get("/shows/{show_id}/cast/{cast_id}", response_model=CastMember)
 def get_cast(ctx: Ctx, show_id: str = SHOW, cast_id: str = CAST) -> dict:
     return ctx.cast_member(show_id, cast_id)
 
 
-@router.patch("/shows/{show_id}/cast/{cast_id}")
+@router.patch("/shows/{show_id}/cast/{cast_id}", response_model=CastMember)
 def update_cast(req: CastUpdateRequest, ctx: Ctx, show_id: str = SHOW, cast_id: str = CAST) -> dict:
     member = roster.get_cast(ctx.storage, show_id, cast_id)
     ctx.cast_member(show_id, cast_id)
@@ -90,7 +91,7 @@ def runs_naming(ctx: ApiContext, show_id: str, cast_id: str) -> list[str]:
     return found
 
 
-@router.delete("/shows/{show_id}/cast/{cast_id}")
+@router.delete("/shows/{show_id}/cast/{cast_id}", response_model=CastDeleted)
 def delete_cast(ctx: Ctx, show_id: str = SHOW, cast_id: str = CAST) -> dict:
     """Refused (409) while any run's corrections assign this cast member: unassign first. The member's
     photo faces leave the facebank with them."""
@@ -111,7 +112,7 @@ def _entry_view(show_id: str, entry: FacebankEntry) -> dict:
     return data
 
 
-@router.get("/shows/{show_id}/facebank")
+@router.get("/shows/{show_id}/facebank", response_model=FacebankView)
 def get_facebank(ctx: Ctx, show_id: str = SHOW) -> dict:
     """Every reference face of the show (cast and not-cast), without embeddings."""
     ctx.show(show_id)
@@ -119,14 +120,14 @@ def get_facebank(ctx: Ctx, show_id: str = SHOW) -> dict:
     return {"show_id": show_id, "faces": [_entry_view(show_id, e) for e in entries], "models": facebank.models_in_bank(ctx.storage, show_id)}
 
 
-@router.get("/shows/{show_id}/cast/{cast_id}/faces")
+@router.get("/shows/{show_id}/cast/{cast_id}/faces", response_model=CastFaces)
 def cast_faces(ctx: Ctx, show_id: str = SHOW, cast_id: str = CAST) -> dict:
     ctx.cast_member(show_id, cast_id)
     entries = [e for e in facebank.list_entries(ctx.storage, show_id) if e.cast_id == cast_id]
     return {"show_id": show_id, "cast_id": cast_id, "faces": [_entry_view(show_id, e) for e in entries]}
 
 
-@router.post("/shows/{show_id}/cast/{cast_id}/faces", status_code=201)
+@router.post("/shows/{show_id}/cast/{cast_id}/faces", status_code=201, response_model=FacesAdded)
 async def add_cast_faces(
     request: Request, ctx: Ctx, show_id: str = SHOW, cast_id: str = CAST, pick: Literal["only", "largest"] = Query("only"), profile: str | None = Query(None)
 ) -> dict:
@@ -158,7 +159,7 @@ def _add_photos(ctx: ApiContext, show_id: str, cast_id: str, files: list[tuple[s
     return {"show_id": show_id, "cast_id": cast_id, "added": [_entry_view(show_id, e) for e in added]}
 
 
-@router.get("/shows/{show_id}/facebank/{entry_id}.jpg", response_class=Response)
+@router.get("/shows/{show_id}/facebank/{entry_id}.jpg", response_class=Response, responses=binary("image/jpeg", "the reference face's aligned chip"))
 def facebank_chip(request: Request, ctx: Ctx, show_id: str = SHOW, entry_id: str = ENTRY) -> Response:
     """A reference face's aligned chip (an entry's chip never changes: cached for good)."""
     key = facebank_chip_key(show_id, entry_id)
@@ -167,7 +168,7 @@ def facebank_chip(request: Request, ctx: Ctx, show_id: str = SHOW, entry_id: str
     return cached_bytes(request, ctx.storage.read_bytes(key), "image/jpeg", immutable=True)
 
 
-@router.delete("/shows/{show_id}/facebank/{entry_id}")
+@router.delete("/shows/{show_id}/facebank/{entry_id}", response_model=FaceDeleted)
 def delete_facebank_face(ctx: Ctx, show_id: str = SHOW, entry_id: str = ENTRY) -> dict:
     """Remove one reference face (a face a reviewer confirmed comes back if its run is corrected again)."""
     ctx.show(show_id)
@@ -179,7 +180,7 @@ def delete_facebank_face(ctx: Ctx, show_id: str = SHOW, entry_id: str = ENTRY) -
 # --- season ---------------------------------------------------------------------------------------
 
 
-@router.get("/shows/{show_id}/screentime")
+@router.get("/shows/{show_id}/screentime", response_model=SeasonTable, responses=binary("text/csv", "with format=csv: the rows as CSV"))
 def season_screentime(ctx: Ctx, show_id: str = SHOW, run_id: str = RUN_Q, format: Literal["json", "csv"] = Query("json")) -> Response:
     """Episode x cast member: seconds, share of the episode and how each was named (JSON or CSV)."""
     ctx.show(show_id)
