@@ -189,7 +189,9 @@ def test_the_demo_names_its_cast_from_photos_and_compares_with_the_truth(tmp_pat
     proc = _cli("demo", "--data-dir", str(tmp_path / "data"), "--address", "local", "--no-progress", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    lines = {name: next((line for line in out.splitlines() if line.strip().startswith(name) and "auto" in line), None) for name in ("Barack Obama", "Joe Biden")}
+    lines = {
+        name: next((line for line in out.splitlines() if line.strip().startswith(name) and "auto" in line), None) for name in ("Barack Obama", "Joe Biden")
+    }
     assert all(lines.values()), out  # both named automatically, from one reference photo each
     truth = out.split("against the sample's ground truth:")[1]
     for name in ("Barack Obama", "Joe Biden"):

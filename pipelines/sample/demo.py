@@ -61,13 +61,13 @@ def named_cast_lines(report: ScreentimeReport) -> list[str]:
     lines = [f"  {'cast member':<16} {'seconds':>8}  named by"]
     for m in report.metrics:
         idents = [i for i in report.identities if i.cast_id == m.cast_id]
-        how = ", ".join(
-            f"{i.identity_id} {i.name_source or '-'}" + (f" (similarity {i.confidence:.2f})" if i.confidence is not None else "") for i in idents
-        )
+        how = ", ".join(f"{i.identity_id} {i.name_source or '-'}" + (f" (similarity {i.confidence:.2f})" if i.confidence is not None else "") for i in idents)
         lines.append(f"  {m.name:<16} {m.visual_s:>8.2f}  {how}")
     for ident in report.identities:
         if ident.cast_id is None and ident.kind not in ("junk", "not_face"):
-            best = f"best match {ident.suggestions[0].cast_id} {ident.suggestions[0].score:.2f}, below the naming threshold" if ident.suggestions else "no match"
+            best = (
+                f"best match {ident.suggestions[0].cast_id} {ident.suggestions[0].score:.2f}, below the naming threshold" if ident.suggestions else "no match"
+            )
             lines.append(f"  {ident.identity_id:<16} {ident.visual_s:>8.2f}  unnamed ({ident.kind}; {best})")
     return lines
 
@@ -97,7 +97,9 @@ def run_demo(data_dir: Path, progress, ray_address: str | None = None) -> int:
             print(f"  {DEMO_CAST[person]:<16} true {ev.true_s[person]:6.2f}s  measured {measured.get(person, 0.0):6.2f}s  (named automatically)")
         else:
             idents = sorted(i for i, p in ev.identity_labels.items() if p == person)
-            print(f"  {person:<16} true {ev.true_s[person]:6.2f}s  measured {ev.measured_s.get(person, 0.0):6.2f}s  (unnamed: {', '.join(idents) or 'not found'})")
+            print(
+                f"  {person:<16} true {ev.true_s[person]:6.2f}s  measured {ev.measured_s.get(person, 0.0):6.2f}s  (unnamed: {', '.join(idents) or 'not found'})"
+            )
     print(f"\nartifacts: {storage.uri}/{result.manifests} (the analyst's table: analytics/export.csv and export.parquet)")
     print(f"review and name the others: screenalytics serve --data-dir {data_dir}, then http://127.0.0.1:8000/review/episodes/{SAMPLE_EP}")
     return 0
