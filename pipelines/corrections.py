@@ -59,6 +59,7 @@ class Correction(BaseModel):
     active: bool = Field(True, description="reject: false takes the rejection back")
     target_seq: Optional[int] = Field(None, description="undo: the entry taken back")
     spans: list[list[float]] = Field(default_factory=list, description="assign_voice: when the voice spoke (its anchor)")
+    group: Optional[str] = Field(None, description="corrections made in one step (a bulk action) share it: one undo takes them all back")
     created_at: str = Field(default_factory=utc_now)
 
 
@@ -115,6 +116,7 @@ class Resolved:
     unattached: list[Unattached] = field(default_factory=list)
     conflicts: list[LabelConflict] = field(default_factory=list)
     naming: dict[str, IdentityNaming] = field(default_factory=dict)  # the naming stage's view, by identity
+    auto_threshold: Optional[float] = None  # the naming stage's threshold (the show's calibration, else the default)
     voice_labels: list[tuple[list[list[float]], Optional[str]]] = field(default_factory=list)  # (voice anchor, cast id), in order
 
 
@@ -334,6 +336,19 @@ def last_undoable(log: CorrectionsLog) -> Optional[int]:
         if c.op != "undo" and c.seq not in undone:
             return c.seq
     return None
+
+
+def undo_targets(log: CorrectionsLog, seq: Optional[int] = None) -> list[int]:
+    """What one undo takes back: entry ``seq`` (default: the newest in effect) and, when it was made in
+    one step with others (``group``), those still in effect too. Empty when there is nothing to undo."""
+    target = seq if seq is not None else last_undoable(log)
+    undone = undone_seqs(log)
+    entry = next((c for c in log.corrections if c.seq == target), None)
+    if entry is None or entry.op == "undo" or entry.seq in undone:
+        return []
+    if entry.group is None:
+        return [entry.seq]
+    return [c.seq for c in log.corrections if c.group == entry.group and c.op != "undo" and c.seq not in undone]
 
 
 def load_corrections(storage: Storage, layout: RunLayout) -> CorrectionsLog:

@@ -195,6 +195,14 @@ class NamingConfig(_Section):
         "better recall for that person across looks, a bigger bank to search.",
     )
     enabled: bool = Field(True, description="False skips automatic naming (suggestions only come from manual work).")
+    suggestion_window: float = Field(
+        0.15,
+        ge=0,
+        le=2,
+        description="How far below the naming threshold a suggestion is still offered on the review page as a "
+        "numbered key; lower scores read 'no likely cast match'. Higher: more of a look-alike's true matches "
+        "one key away, and more strangers one key away from a wrong name.",
+    )
 
 
 class AudioConfig(_Section):

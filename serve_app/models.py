@@ -167,6 +167,9 @@ class CorrectionByIds(_Body):
     cluster_version: Optional[str] = Field(
         None, pattern=CLUSTER_VERSION_PATTERN, description="cluster_version of the assignments or review bundle the ids come from; 409 when it changed"
     )
+    group: Optional[str] = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the same value on corrections made in one step (a bulk action): one undo takes them all back"
+    )
 
 
 class ClusterAssignRequest(CorrectionByIds):

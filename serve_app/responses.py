@@ -123,7 +123,10 @@ class ReviewBundle(BaseModel):
     ep_id: str
     run_id: str
     cluster_version: str = Field(description="send it back with corrections made from this bundle (409 once re-clustered)")
-    identities: list[dict[str, Any]] = Field(description="longest on screen first: naming, suggestions, seconds, tracks (and faces with ?faces=N)")
+    suggestion_floor: Optional[float] = Field(description="suggestions scoring below it are not likely cast matches (each suggestion's `likely`)")
+    identities: list[dict[str, Any]] = Field(
+        description="longest on screen first: naming, suggestions (with `likely`), merge candidates, seconds, tracks (and faces with ?faces=N)"
+    )
     needs_review: list[dict[str, Any]]
     unattached: list[Unattached]
     conflicts: list[LabelConflict]
@@ -144,6 +147,7 @@ class CorrectionEntry(BaseModel):
     created_at: str
     undone: bool
     target_seq: Optional[int]
+    group: Optional[str] = None
 
 
 class CorrectionsList(BaseModel):

@@ -159,3 +159,18 @@ def test_an_anchor_split_evenly_goes_to_the_part_that_looks_like_it():
         after = centroids({near: [0.98, 0.2], ({"id_0007", "id_0008"} - {near}).pop(): [0.2, 0.98]})
         resolved = resolve(corrections, identities({"id_0007": [1], "id_0008": [3, 2]}), TRACKS, after)
         assert resolved.assignments.manual_assignments == {near: "kyle"}
+
+
+def test_one_undo_takes_back_a_whole_bulk_step():
+    from pipelines.corrections import undo_targets
+
+    corrections = log(
+        {"op": "mark", "identity": anchor("id_0001"), "kind": "guest"},
+        {"op": "mark", "identity": anchor("id_0001"), "kind": "guest", "group": "bulk-1"},
+        {"op": "mark", "identity": anchor("id_0002"), "kind": "guest", "group": "bulk-1"},
+    )
+    assert undo_targets(corrections) == [2, 3]
+    corrections.corrections.append(Correction(seq=4, op="undo", target_seq=3))
+    assert undo_targets(corrections) == [2]  # what is left of the step
+    assert undo_targets(corrections, 1) == [1]
+    assert undo_targets(corrections, 3) == []  # already undone

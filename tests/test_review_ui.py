@@ -328,3 +328,70 @@ def test_a_page_loaded_before_a_recluster_reloads_instead_of_correcting_other_pe
     assert [c["op"] for c in log["corrections"]] == ["mark"] and first
     w.problems = [p for p in w.problems if "409" not in p]  # Chromium logs the refused request as a console error
     w.close()
+
+
+def test_fragments_strangers_and_bulk_actions_take_one_key_each(browser, server):
+    """A person split in two is put back with one key (M: the other fragment is the first candidate);
+    with no facebank match, 1 names nobody and the card says so; A then g marks every stranger guest in
+    one step, and one u takes the whole step back."""
+    import json
+
+    from pipelines.corrections import CorrectionsLog
+
+    base, data = server
+    ep = "frag-s01e01"  # a show without a facebank: nobody is a likely cast match
+    for area in ("manifests", "embeds", "frames"):
+        shutil.copytree(data / area / TEST_EP, data / area / ep, ignore=shutil.ignore_patterns("corrections.json"))
+    runs = data / "manifests" / ep / "runs"
+    run = next(p.name for p in runs.iterdir() if (p / "identities.json").is_file())
+    ident_file = runs / run / "identities.json"
+    clustering = json.loads(ident_file.read_text())
+    person = max(clustering["identities"], key=lambda i: len(i["track_ids"]))
+    assert len(person["track_ids"]) >= 2
+    half = person["track_ids"][len(person["track_ids"]) // 2 :]
+    person["track_ids"] = person["track_ids"][: len(person["track_ids"]) // 2]
+    person["size"] = len(person["track_ids"])
+    fragment = {**person, "identity_id": "id_0099", "track_ids": half, "size": len(half), "rep_face_id": None}
+    clustering["identities"].append(fragment)
+    ident_file.write_text(json.dumps(clustering))
+    for stale in ("identity_names.json", "analytics"):
+        target = runs / run / stale
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+
+    def log() -> list:
+        path = runs / run / "corrections.json"
+        return CorrectionsLog.model_validate_json(path.read_text()).corrections if path.is_file() else []
+
+    w = Watched(browser)
+    page = w.page
+    page.goto(f"{base}/review/episodes/{ep}?run_id={run}")
+    page.wait_for_selector(".identity")
+    cards = page.locator(".identity")
+    assert cards.count() == 4
+    assert page.locator(".nomatch").count() == 4  # no facebank: no likely cast match anywhere
+    page.keyboard.press("1")  # the habit: names nobody
+    page.wait_for_selector("#toast.show.error")
+    assert "no likely cast match" in page.locator("#toast").inner_text() and log() == []
+    w.shot("episode_no_likely_match")
+
+    fragment_card = page.locator("#card-id_0099")
+    first_candidate = fragment_card.locator(".candidate").first.inner_text()
+    assert person["identity_id"] in first_candidate, first_candidate  # the other half of the person comes first
+    fragment_card.locator("header").click()
+    page.keyboard.press("M")
+    page.wait_for_function("document.querySelectorAll('.identity').length === 3")
+    assert [c.op for c in log()] == ["merge"]
+
+    page.keyboard.press("A")  # every stranger
+    page.wait_for_function("document.querySelectorAll('.identity.picked').length === 3")
+    w.shot("episode_bulk_selected")
+    page.keyboard.press("g")
+    page.wait_for_function("document.querySelectorAll('.identity .name.guest').length === 3")
+    marks = [c for c in log() if c.op == "mark"]
+    assert len(marks) == 3 and len({c.group for c in marks}) == 1 and marks[0].group
+    page.keyboard.press("u")  # one undo for the whole step
+    page.wait_for_function("document.querySelectorAll('.identity .name.guest').length === 0")
+    assert sorted(c.target_seq for c in log() if c.op == "undo") == sorted(c.seq for c in marks)
+    page.locator("#card-id_0099, .identity").first.locator("input.pick").click()  # the mouse selects too
+    assert page.locator(".identity.picked").count() == 1
+    w.close()

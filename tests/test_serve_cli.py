@@ -151,7 +151,7 @@ def test_cli_starts_its_own_ray_past_a_stale_session_and_stays_quiet(test_episod
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "screentime" in proc.stdout
+    assert "screentime" in proc.stderr and "identity" in proc.stdout  # stage lines are narration (stderr), the table the result
     noisy = [line for line in proc.stderr.splitlines() if "WARNING" in line or "Token authentication" in line]
     assert noisy == [], noisy
 
@@ -174,7 +174,7 @@ def test_cli_uses_the_cluster_ray_start_left_running(test_episode):
             timeout=600,
         )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "screentime" in proc.stdout
+    assert "screentime" in proc.stderr and "identity" in proc.stdout  # stage lines are narration (stderr), the table the result
     assert f"using the Ray cluster that `ray start` runs at {cluster.address}" in proc.stderr
     noisy = [line for line in proc.stderr.splitlines() if "WARNING" in line or "InvalidAuthToken" in line or " W " in line]
     assert noisy == [], noisy

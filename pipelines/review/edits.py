@@ -24,7 +24,7 @@ from .view import RunView, load_view
 
 IdentityRef = Callable[[str], IdentityAnchor]
 TrackRef = Callable[[int], TrackAnchor]
-CorrectionBuilder = Callable[[IdentityRef, TrackRef], dict[str, Any]]
+CorrectionBuilder = Callable[[IdentityRef, TrackRef], "dict[str, Any] | list[dict[str, Any]]"]
 
 
 def append_correction(
@@ -34,7 +34,7 @@ def append_correction(
     lock: Callable[[], AbstractContextManager],
     cluster_version: Optional[str] = None,
 ) -> RunView:
-    """Append the correction ``build(identity, track)`` returns; ``identity``/``track`` turn ids into
+    """Append the correction (or corrections) ``build(identity, track)`` returns; ``identity``/``track`` turn ids into
     anchors (NotFound for unknown ones). ``cluster_version``: the clustering the caller's ids come from
     (``Resolved.cluster_version`` as it read them); StaleClustering when the run has been re-clustered
     since, checked under the lock. Returns the view with the correction applied."""
@@ -55,7 +55,8 @@ def append_correction(
             return track_anchor(view.tracks[track_id])
 
         log = load_corrections(storage, layout)
-        fields = build(identity, track)
-        log.corrections.append(Correction(seq=len(log.corrections) + 1, **fields))
+        built = build(identity, track)
+        for fields in built if isinstance(built, list) else [built]:  # several entries: one write, one lock
+            log.corrections.append(Correction(seq=len(log.corrections) + 1, **fields))
         write_model(storage, layout.manifest(CORRECTIONS_FILE), log)
     return load_view(storage, layout)

@@ -39,7 +39,9 @@ def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool, 
     resolved = resolve(load_corrections(storage, layout), inputs.identities, inputs.tracks, centroids)
     naming_key = layout.manifest("identity_names.json")
     if storage.exists(naming_key):
-        namings = {n.identity_id: n for n in read_model(storage, naming_key, NamingFile).identities}
+        naming_file = read_model(storage, naming_key, NamingFile)
+        namings = {n.identity_id: n for n in naming_file.identities}
+        resolved.auto_threshold = naming_file.auto_threshold
         identity_of = {t: i.identity_id for i in resolved.identities.identities for t in i.track_ids}
         apply_names(resolved.assignments, namings, identity_pairs(inputs.identities.co_occurring_tracks, identity_of))
         resolved.naming = namings

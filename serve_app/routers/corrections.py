@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, HTTPException
 from fastapi import Path as PathParam
 
 from pipelines.config import resolve_config
-from pipelines.corrections import last_undoable, load_corrections, undone_seqs
+from pipelines.corrections import last_undoable, load_corrections, undo_targets, undone_seqs
 from pipelines.ids import parse_face_id
 from pipelines.review.edits import CorrectionBuilder, append_correction
 from pipelines.review.errors import Conflict
@@ -65,11 +65,14 @@ def _check_cast(ctx: Ctx, ep_id: str, cast_id: Optional[str]) -> None:
         raise HTTPException(409, f"cast member {cast_id} belongs to show {member.show_id}, not to {ep_id}'s show {show}")
 
 
-def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder, cluster_version: Optional[str] = None) -> dict:
+def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder, request: Optional[tuple[CorrectionByIds, Optional[str]]] = None) -> dict:
     """Append the correction (409 when ``cluster_version`` is not the run's current one), then bring the
     run's confirmed faces in the show's facebank and its voices in the show's season evidence up to date."""
     layout = ctx.run(ep_id, run_id)
-    view = append_correction(ctx.storage, layout, build, ctx.store.mutex, cluster_version)
+    cluster_version = _version(*request) if request else None
+    group = request[0].group if request else None
+    grouped: CorrectionBuilder = (lambda identity, track: {**build(identity, track), "group": group}) if group else build  # type: ignore[dict-item]
+    view = append_correction(ctx.storage, layout, grouped, ctx.store.mutex, cluster_version)
     with ctx.store.mutex():
         synced = sync_run(ctx.storage, view, resolve_config(None, None).config.naming.faces_per_identity)
         if view.inputs.speaker_model:  # an episode with voices: what they are evidence for may have changed
@@ -89,14 +92,14 @@ def cluster_assignment(req: ClusterAssignRequest, ctx: Ctx, ep_id: str = EP, if_
         ep_id,
         req.run_id,
         lambda identity, track: {"op": "assign_cluster", "identity": identity(req.cluster_id), "cast_id": req.cast_id},
-        _version(req, if_match),
+        (req, if_match),
     )
 
 
 def track_assignment(req: TrackAssignRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
     _check_cast(ctx, ep_id, req.cast_id)
     return _append(
-        ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_track", "track": track(req.track_id), "cast_id": req.cast_id}, _version(req, if_match)
+        ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_track", "track": track(req.track_id), "cast_id": req.cast_id}, (req, if_match)
     )
 
 
@@ -107,7 +110,7 @@ def face_exclusion(req: FaceExclusionRequest, ctx: Ctx, ep_id: str = EP, if_matc
         ep_id,
         req.run_id,
         lambda identity, track: {"op": "exclude_face", "track": track(track_id), "frame_idx": frame_idx, "exclude": req.excluded},
-        _version(req, if_match),
+        (req, if_match),
     )
 
 
@@ -126,7 +129,7 @@ def merge_identities(req: MergeRequest, ctx: Ctx, ep_id: str = EP, if_match: Opt
         ep_id,
         req.run_id,
         lambda identity, track: {"op": "merge", "identity": identity(req.target_identity_id), "other": identity(req.source_identity_id)},
-        _version(req, if_match),
+        (req, if_match),
     )
 
 
@@ -137,13 +140,13 @@ def move_track(req: MoveTrackRequest, ctx: Ctx, ep_id: str = EP, track_id: int =
         ep_id,
         req.run_id,
         lambda identity, track: {"op": "move_track", "track": track(track_id), "identity": identity(req.to_identity_id)},
-        _version(req, if_match),
+        (req, if_match),
     )
 
 
 @router.post("/episodes/{ep_id}/identities/split", response_model=AssignmentsResponse)
 def split_identity(req: SplitRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
-    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]}, _version(req, if_match))
+    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]}, (req, if_match))
 
 
 @router.post("/episodes/{ep_id}/identities/{identity_id}/reject", response_model=AssignmentsResponse)
@@ -156,7 +159,7 @@ def reject_suggestion(req: RejectRequest, ctx: Ctx, ep_id: str = EP, identity_id
         ep_id,
         req.run_id,
         lambda identity, track: {"op": "reject", "identity": identity(identity_id), "cast_id": req.cast_id, "active": req.active},
-        _version(req, if_match),
+        (req, if_match),
     )
 
 
@@ -170,7 +173,7 @@ def mark_identity(req: MarkRequest, ctx: Ctx, ep_id: str = EP, identity_id: str 
         ep_id,
         req.run_id,
         lambda identity, track: {"op": "mark", "identity": identity(identity_id), "kind": req.kind, "label": req.label},
-        _version(req, if_match),
+        (req, if_match),
     )
 
 
@@ -180,7 +183,7 @@ def list_corrections(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     log = load_corrections(ctx.storage, ctx.run(ep_id, run_id))
     undone = undone_seqs(log)
     entries = [
-        {"seq": c.seq, "op": c.op, "cast_id": c.cast_id, "created_at": c.created_at, "undone": c.seq in undone, "target_seq": c.target_seq}
+        {"seq": c.seq, "op": c.op, "cast_id": c.cast_id, "created_at": c.created_at, "undone": c.seq in undone, "target_seq": c.target_seq, "group": c.group}
         for c in log.corrections
     ]
     return {"ep_id": ep_id, "run_id": run_id, "corrections": entries[::-1], "next_undo": last_undoable(log)}
@@ -188,18 +191,18 @@ def list_corrections(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
 
 @router.post("/episodes/{ep_id}/corrections/undo", response_model=AssignmentsResponse)
 def undo_last(req: UndoRequest, ctx: Ctx, ep_id: str = EP) -> dict:
-    """Take back the newest correction still in effect (409 when there is none). The log keeps both."""
+    """Take back the newest correction still in effect, with the others made in the same step (a bulk
+    action's ``group``); 409 when there is none. The log keeps both."""
     layout = ctx.run(ep_id, req.run_id)
 
     def build(identity, track):  # type: ignore[no-untyped-def]  # runs under the log's lock
         log = load_corrections(ctx.storage, layout)
-        seq = req.seq if req.seq is not None else last_undoable(log)
-        if seq is None:
+        if req.seq is None and last_undoable(log) is None:
             raise Conflict(f"nothing to undo in {ep_id}/{req.run_id}")
-        target = next((c for c in log.corrections if c.seq == seq), None)
-        if target is None or target.op == "undo" or seq in undone_seqs(log):
-            raise Conflict(f"correction {seq} is not in effect in {ep_id}/{req.run_id}")
-        return {"op": "undo", "target_seq": seq}
+        targets = undo_targets(log, req.seq)
+        if not targets:
+            raise Conflict(f"correction {req.seq} is not in effect in {ep_id}/{req.run_id}")
+        return [{"op": "undo", "target_seq": seq} for seq in targets]  # a bulk action's corrections together
 
     return _append(ctx, ep_id, req.run_id, build)
 

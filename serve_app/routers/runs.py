@@ -10,8 +10,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
 
 from pipelines.artifacts import csv_text, read_jsonl
+from pipelines.config import resolve_config
 from pipelines.layout import RunLayout, crop_url, runs_prefix
-from pipelines.review import frames, view
+from pipelines.review import assist, frames, view
 from pipelines.review.faces import identity_faces
 from pipelines.review.integrity import IntegrityReport, validate_run
 from pipelines.review.live import live_screentime, per_second, view_screentime
@@ -111,12 +112,14 @@ def crop_image(
     track_id: int = PathParam(ge=1, le=10**9),
     frame_idx: int = PathParam(ge=0, le=10**9),
     v: Optional[str] = Query(None, max_length=64, description="the crops' version (from the review bundle): cached for good when given"),
+    readable: bool = Query(False, description="a dark or flat crop contrast-stretched for display (the stored crop is unchanged)"),
 ) -> Response:
     layout = ctx.run(ep_id, run_id)
     key = layout.crop(track_id, frame_idx)
     if not ctx.storage.exists(key):
         raise HTTPException(404, f"no crop for track {track_id} at frame {frame_idx}")
-    return cached_bytes(request, ctx.storage.read_bytes(key), "image/jpeg", immutable=v is not None)
+    data = ctx.storage.read_bytes(key)
+    return cached_bytes(request, assist.readable_thumbnail(data) if readable else data, "image/jpeg", immutable=v is not None)
 
 
 @router.get("/episodes/{ep_id}/tracks/{track_id}/integrity", response_model=IntegrityReport)
@@ -134,6 +137,13 @@ def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q, faces: i
     run_view = view.load_view(ctx.storage, ctx.run(ep_id, run_id))
     report = view_screentime(run_view, ctx.cast_names(ep_id))
     bundle = view.faces_review_bundle(ctx.storage, run_view, {i.identity_id: i.visual_s for i in report.identities})
+    floor = assist.suggestion_floor(run_view.resolved.auto_threshold, resolve_config(None, None).config.naming.suggestion_window)
+    candidates = assist.merge_candidates(ctx.storage, run_view)
+    bundle["suggestion_floor"] = floor
+    for ident in bundle["identities"]:
+        ident["merge_candidates"] = candidates.get(ident["identity_id"], [])
+        for s in ident["suggestions"]:
+            s["likely"] = floor is None or s["score"] >= floor
     if faces:
         per_identity = identity_faces(ctx.storage, run_view, faces)
         for ident in bundle["identities"]:

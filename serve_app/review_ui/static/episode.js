@@ -14,6 +14,7 @@
   let faceFocus = 0;
   let mergeSource = null;
   let busy = false;
+  const picked = new Set(); // identities selected for a bulk action (space, a click on the box, A)
 
   async function castOfShow() {
     // the show may not exist yet (no cast named): ask the list first rather than fetch a 404
@@ -34,6 +35,25 @@
     }
     focus = Math.max(0, Math.min(focus, bundle.identities.length - 1));
     render();
+  }
+
+  function likely(ident) {
+    // Suggestions worth a numbered key: at or above the show's suggestion floor, not rejected.
+    return (ident.suggestions || []).filter((s) => s.likely !== false && !s.rejected);
+  }
+
+  function undecided(ident) {
+    return !ident.cast_id && !ident.mark && ident.kind === "face";
+  }
+
+  function stranger(ident) {
+    // Nobody named it and no cast member is a likely match: a guest, an audience member, or not a face.
+    return undecided(ident) && !likely(ident).length;
+  }
+
+  function thumb(url) {
+    // Dark or flat crops are contrast-stretched for display (the server leaves readable ones as they are).
+    return SA.root + url.replace(/^\//, "") + (url.includes("?") ? "&" : "?") + "readable=1";
   }
 
   function nameLine(ident) {
@@ -57,42 +77,79 @@
       h(
         "figure",
         { class: `face${selected && j === faceFocus ? " focused" : ""}${f.excluded ? " excluded" : ""}`, title: `${f.face_id} · similarity ${f.similarity}` },
-        f.url ? h("img", { src: SA.root + f.url.replace(/^\//, ""), alt: `face ${f.face_id}`, width: 72, height: 72, loading: "lazy", decoding: "async" }) : h("div", { class: "noimg", text: "no crop" }),
+        f.url ? h("img", { src: thumb(f.url), alt: `face ${f.face_id}`, width: 72, height: 72, loading: "lazy", decoding: "async" }) : h("div", { class: "noimg", text: "no crop" }),
         h("figcaption", { text: f.similarity.toFixed(2) }),
       ),
     );
-    const suggestions = (ident.suggestions || []).slice(0, 9).map((s, j) =>
+    const offered = likely(ident).slice(0, 9);
+    const suggestions = offered.map((s, j) =>
       h(
         "button",
-        { type: "button", class: `suggestion${s.rejected ? " rejected" : ""}`, disabled: s.rejected, onclick: () => act(() => accept(ident, j)), title: s.rejected ? "rejected" : `accept (${j + 1})` },
+        { type: "button", class: "suggestion", onclick: () => act(() => accept(ident, j)), title: `accept (${j + 1})` },
         h("kbd", { text: String(j + 1) }),
         ` ${n[s.cast_id] || s.cast_id} ${s.score.toFixed(2)}`,
       ),
     );
-    const actions = [
-      ["a", "Assign…", () => assignPrompt(ident)],
+    const noMatch = undecided(ident) && !offered.length;
+    const candidates = (ident.merge_candidates || []).map((c, j) =>
+      h(
+        "button",
+        { type: "button", class: "candidate", onclick: () => act(() => mergeWith(ident, c.identity_id)), title: `merge with ${c.identity_id}${j === 0 ? " (M)" : ""}` },
+        j === 0 ? h("kbd", { text: "M" }) : null,
+        ` ${c.identity_id}${castName(c.identity_id)} ${c.similarity.toFixed(2)}${c.same_shot ? " · same shot" : ""}`,
+      ),
+    );
+    const decide = [
       ["g", "Guest", () => mark(ident, "guest")],
       ["n", "Not a face", () => mark(ident, "not_face")],
+    ];
+    const actions = [
+      ...(noMatch ? decide : []), // no likely cast match: what a reviewer will most likely do comes first
+      ["a", "Assign…", () => assignPrompt(ident)],
+      ...(noMatch ? [] : decide),
       ["r", "Not this", () => reject(ident)],
       ["m", mergeSource === ident.identity_id ? "Merging…" : "Merge", () => merge(ident)],
       ["s", "Split track", () => split(ident)],
       ["x", "Exclude face", () => exclude(ident)],
       ...(ident.kind !== "face" ? [["f", ident.mark === "face" ? "Counted (restored)" : "Restore: it is a face", () => restore(ident)]] : []),
     ].map(([key, label, run]) => h("button", { type: "button", onclick: () => act(run), title: `${label} (${key})` }, label, " ", h("kbd", { text: key })));
+    const box = h("input", {
+      type: "checkbox",
+      class: "pick",
+      "aria-label": `select ${ident.identity_id}`,
+      checked: picked.has(ident.identity_id),
+      onclick: (ev) => {
+        ev.stopPropagation();
+        togglePick(ident);
+      },
+    });
     return h(
       "section",
-      { class: `identity${selected ? " selected" : ""}${mergeSource === ident.identity_id ? " merging" : ""}`, id: `card-${ident.identity_id}`, "aria-current": selected ? "true" : null, dataset: { identity: ident.identity_id } },
+      {
+        class: `identity${selected ? " selected" : ""}${mergeSource === ident.identity_id ? " merging" : ""}${picked.has(ident.identity_id) ? " picked" : ""}`,
+        id: `card-${ident.identity_id}`,
+        "aria-current": selected ? "true" : null,
+        dataset: { identity: ident.identity_id },
+      },
       h(
         "header",
         { onclick: () => select(k) },
+        box,
         h("h2", { text: ident.identity_id }),
         nameLine(ident),
         h("span", { class: "stats", text: `${fmtS(ident.visual_s)} · ${ident.tracks.length} track${ident.tracks.length === 1 ? "" : "s"} · cohesion ${ident.cohesion.toFixed(2)}` }),
       ),
       h("div", { class: "faces" }, faces),
       suggestions.length ? h("div", { class: "suggestions", "aria-label": "Suggestions" }, suggestions) : null,
+      noMatch ? h("p", { class: "nomatch", text: "No likely cast match." }) : null,
+      candidates.length ? h("div", { class: "candidates", "aria-label": "Looks like" }, h("span", { text: "Looks like:" }), candidates) : null,
       h("div", { class: "actions" }, actions),
     );
+  }
+
+  function castName(identityId) {
+    const other = bundle.identities.find((i) => i.identity_id === identityId);
+    return other && other.cast_id ? ` (${names()[other.cast_id] || other.cast_id})` : "";
   }
 
   function render() {
@@ -101,6 +158,7 @@
       "p",
       { class: "summary" },
       `${bundle.identities.length} identities · ${review} to review · `,
+      picked.size ? h("strong", { text: `${picked.size} selected (g, n or m for all; Esc clears) · ` }) : "",
       h("a", { href: `${ep}/screentime?run_id=${encodeURIComponent(run)}`, text: "screen time (t)" }),
       " · ",
       h("a", { href: `../shows/${show}`, text: `show ${show}` }),
@@ -130,7 +188,73 @@
     }
   }
 
-  async function correction(path, json, message, advance) {
+  function togglePick(ident) {
+    if (!ident) return;
+    if (picked.has(ident.identity_id)) picked.delete(ident.identity_id);
+    else picked.add(ident.identity_id);
+    render();
+  }
+
+  function pickStrangers() {
+    // Every identity nobody named and no cast member likely matches: an audience, a crowd.
+    bundle.identities.filter(stranger).forEach((i) => picked.add(i.identity_id));
+    render();
+    toast(`${picked.size} selected: g marks them guests, n not faces, m merges them into the current one`);
+  }
+
+  async function bulk(paths, message) {
+    // One correction per identity, all with one group id (one undo takes them all back).
+    const group = `bulk-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    const ident = current();
+    try {
+      for (const [path, json] of paths) {
+        await api(path, { method: "POST", json: { run_id: run, cluster_version: bundle.cluster_version, group, ...json } });
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409 && e.body.cluster_version) {
+        picked.clear();
+        await load(ident.identity_id);
+        toast("This run was re-clustered since the page loaded: reloaded, nothing was changed.", "error");
+        return;
+      }
+      throw e;
+    }
+    picked.clear();
+    await load(ident.identity_id);
+    toast(message);
+  }
+
+  async function markPicked(kind) {
+    const ids = [...picked];
+    await bulk(
+      ids.map((id) => [`episodes/${ep}/identities/${id}/mark`, { kind, label: null }]),
+      `${ids.length} identities: ${kind === "guest" ? "guests" : "not faces"} (u undoes all)`,
+    );
+  }
+
+  async function mergePicked(target) {
+    const ids = [...picked].filter((id) => id !== target.identity_id);
+    if (!ids.length) return toast("select other identities to merge into this one", "error");
+    await bulk(
+      ids.map((id) => [`episodes/${ep}/identities/merge`, { target_identity_id: target.identity_id, source_identity_id: id }]),
+      `merged ${ids.length} into ${target.identity_id} (u undoes all)`,
+    );
+  }
+
+  async function mergeWith(ident, otherId) {
+    // A named identity is the one kept, so its name stays; else the candidate is kept.
+    const other = bundle.identities.find((i) => i.identity_id === otherId);
+    const [keep, gone] = ident.cast_id && !(other && other.cast_id) ? [ident.identity_id, otherId] : [otherId, ident.identity_id];
+    await correction(`episodes/${ep}/identities/merge`, { target_identity_id: keep, source_identity_id: gone }, `merged ${gone} into ${keep}`, false, keep);
+  }
+
+  async function mergeTop(ident) {
+    const top = (ident.merge_candidates || [])[0];
+    if (!top) return toast("no merge candidate for this identity", "error");
+    await mergeWith(ident, top.identity_id);
+  }
+
+  async function correction(path, json, message, advance, keepId) {
     const ident = current();
     try {
       // The ids on this page mean what they meant in the clustering it loaded: a re-cluster since then is a 409.
@@ -143,7 +267,7 @@
       }
       throw e;
     }
-    const nextId = advance && bundle.identities[focus + 1] ? bundle.identities[focus + 1].identity_id : ident.identity_id;
+    const nextId = keepId || (advance && bundle.identities[focus + 1] ? bundle.identities[focus + 1].identity_id : ident.identity_id);
     await load(nextId);
     toast(message);
   }
@@ -162,8 +286,8 @@
   }
 
   async function accept(ident, j) {
-    const s = (ident.suggestions || [])[j];
-    if (!s || s.rejected) return toast(`no suggestion ${j + 1}`, "error");
+    const s = likely(ident)[j]; // only likely matches have keys: a stranger is never named by habit
+    if (!s) return toast(likely(ident).length ? `no suggestion ${j + 1}` : "no likely cast match: a (assign), g (guest) or n (not a face)", "error");
     await assign(ident, s.cast_id);
   }
 
@@ -196,7 +320,7 @@
   }
 
   function faceStrip(ident) {
-    return h("div", { class: "faces" }, (ident.faces || []).slice(0, 6).map((f) => (f.url ? h("img", { src: SA.root + f.url.replace(/^\//, ""), alt: f.face_id, width: 64, height: 64 }) : null)));
+    return h("div", { class: "faces" }, (ident.faces || []).slice(0, 6).map((f) => (f.url ? h("img", { src: thumb(f.url), alt: f.face_id, width: 64, height: 64 }) : null)));
   }
 
   async function merge(ident) {
@@ -264,18 +388,21 @@
     { keys: ["h", "ArrowLeft"], help: "previous face", run: () => { faceFocus = Math.max(faceFocus - 1, 0); render(); } },
     { keys: ["1", "2", "3", "4", "5", "6", "7", "8", "9"], help: "accept suggestion 1-9 (then on to the next identity)", run: (ev) => act(() => accept(current(), Number(ev.key) - 1)) },
     { keys: ["a"], help: "assign to a cast member (or create one)", run: () => act(() => assignPrompt(current())) },
-    { keys: ["g"], help: "guest", run: () => act(() => mark(current(), "guest")) },
+    { keys: ["g"], help: "guest (every selected identity, when some are)", run: () => act(() => (picked.size ? markPicked("guest") : mark(current(), "guest"))) },
     { keys: ["G"], help: "guest, with a name", run: () => act(() => guestNamed(current())) },
-    { keys: ["n"], help: "not a face", run: () => act(() => mark(current(), "not_face")) },
+    { keys: ["n"], help: "not a face (every selected identity, when some are)", run: () => act(() => (picked.size ? markPicked("not_face") : mark(current(), "not_face"))) },
+    { keys: [" "], help: "select the identity for a bulk action (or click its box)", run: () => bundle && togglePick(current()) },
+    { keys: ["A"], help: "select every identity with no name and no likely cast match", run: () => bundle && pickStrangers() },
+    { keys: ["M"], help: "merge with the first identity it looks like (one key per fragment)", run: () => act(() => mergeTop(current())) },
     { keys: ["r"], help: 'reject the top suggestion ("not X")', run: () => act(() => reject(current())) },
-    { keys: ["m"], help: "merge: press on one identity, then on the one to keep", run: () => act(() => merge(current())) },
+    { keys: ["m"], help: "merge: press on one identity, then on the one to keep (the selected ones: into this one)", run: () => act(() => (picked.size ? mergePicked(current()) : merge(current()))) },
     { keys: ["s"], help: "split the selected face's track into its own identity", run: () => act(() => split(current())) },
     { keys: ["v"], help: "move the selected face's track to another identity", run: () => act(() => move(current())) },
     { keys: ["x"], help: "exclude (or include again) the selected face", run: () => act(() => exclude(current())) },
     { keys: ["u"], help: "undo the last correction", run: () => act(undo) },
     { keys: ["f"], help: "restore a junk or extra identity (it is a face that counts), or take that back", run: () => act(() => restore(current())) },
     { keys: ["t"], help: "screen time page", run: () => (location.href = `${ep}/screentime?run_id=${encodeURIComponent(run)}`) },
-    { keys: ["Escape"], help: "cancel a merge", run: () => { mergeSource = null; if (bundle) render(); } },
+    { keys: ["Escape"], help: "cancel a merge, clear the selection", run: () => { mergeSource = null; picked.clear(); if (bundle) render(); } },
   ]);
 
   guarded(() => load()).then(() => {

@@ -1,0 +1,114 @@
+"""What the review page offers so that a reviewer decides in fewer keystrokes: which suggestions are worth
+a numbered key, which other identities look like the same person (merge candidates), and thumbnails a
+reviewer can read in dark scenes.
+
+- **Suggestion floor**: a suggestion is offered as a key only from ``auto_threshold - window`` up (the
+  show's calibrated threshold, else the embedder's default). Below it, a stranger's best match (SFace:
+  different people score -0.1 to 0.45 against a photo) is noise: the card says "no likely cast match".
+- **Merge candidates**: other identities by cosine similarity of their track prototypes' mean, never
+  one seen in the same frame (one person cannot be in two places), with a bonus for tracks in the same
+  shot that never overlap in time (a track that broke when the face turned away).
+- **Readable thumbnails**: a dark or flat crop is contrast-stretched for display; the stored crop, the
+  chip and the embedding are untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+from ..artifacts import read_jsonl, read_npy
+from ..schemas import TrackRep
+from ..shows.naming import identity_pairs
+from ..storage import Storage
+from .view import RunView
+
+MERGE_MIN_SIMILARITY = 0.3
+"""Lowest centroid similarity offered as a merge candidate. The reviewer sees both identities' faces
+before merging, so a low floor costs a glance; higher hides fragments seen from another angle."""
+SAME_SHOT_BONUS = 0.1
+"""Added to the similarity of two identities with tracks in the same shot that never overlap in time."""
+MERGE_CANDIDATES = 3
+DARK_MEAN_LUMA = 85
+"""Mean luma (0-255) under which a thumbnail is brightened for display."""
+FLAT_RANGE = 90
+"""Luma range (2nd to 98th percentile) under which a thumbnail is stretched for display."""
+
+
+def suggestion_floor(auto_threshold: Optional[float], window: float) -> Optional[float]:
+    """The lowest score offered as a numbered key (None: no naming threshold known for this run)."""
+    return None if auto_threshold is None else round(auto_threshold - window, 4)
+
+
+def identity_centroids(storage: Storage, view: RunView) -> dict[str, np.ndarray]:
+    """Each current identity's mean track prototype (L2-normalised), corrections applied."""
+    layout = view.layout
+    if not storage.exists(layout.prototypes_npy):
+        return {}
+    prototypes = read_npy(storage, layout.prototypes_npy)
+    rows = {r.track_id: r.prototype_row for r in read_jsonl(storage, layout.manifest("track_reps.jsonl"), TrackRep) if r.prototype_row is not None}
+    out = {}
+    for ident in view.resolved.identities.identities:
+        members = [prototypes[rows[t]] for t in ident.track_ids if t in rows]
+        if members:
+            mean = np.mean(members, axis=0)
+            norm = float(np.linalg.norm(mean))
+            if norm > 0:
+                out[ident.identity_id] = mean / norm
+    return out
+
+
+def _same_shot_apart(a: list[int], b: list[int], view: RunView) -> bool:
+    """Tracks of both in one shot, and no track of one overlapping a track of the other in time."""
+    ta = [view.tracks[t] for t in a if t in view.tracks]
+    tb = [view.tracks[t] for t in b if t in view.tracks]
+    if any(x.first_frame_idx <= y.last_frame_idx and y.first_frame_idx <= x.last_frame_idx for x in ta for y in tb):
+        return False
+    return bool({x.shot_idx for x in ta} & {y.shot_idx for y in tb})
+
+
+def merge_candidates(storage: Storage, view: RunView, limit: int = MERGE_CANDIDATES) -> dict[str, list[dict[str, Any]]]:
+    """Per identity, up to ``limit`` others most likely to be the same person, best first."""
+    centroids = identity_centroids(storage, view)
+    idents = [i for i in view.resolved.identities.identities if i.identity_id in centroids and i.kind != "junk"]
+    if len(idents) < 2:
+        return {}
+    ids = [i.identity_id for i in idents]
+    sims = np.stack([centroids[i] for i in ids]) @ np.stack([centroids[i] for i in ids]).T
+    identity_of = {t: i.identity_id for i in view.resolved.identities.identities for t in i.track_ids}
+    together = identity_pairs(view.resolved.identities.co_occurring_tracks, identity_of)
+    members = {i.identity_id: i.track_ids for i in idents}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for a, ident in enumerate(ids):
+        found: list[tuple[float, dict[str, Any]]] = []
+        for b, other in enumerate(ids):
+            similarity = float(sims[a, b])
+            if a == b or similarity < MERGE_MIN_SIMILARITY or frozenset((ident, other)) in together:
+                continue
+            same_shot = _same_shot_apart(members[ident], members[other], view)
+            candidate = {"identity_id": other, "similarity": round(similarity, 3), "same_shot": same_shot}
+            found.append((similarity + (SAME_SHOT_BONUS if same_shot else 0.0), candidate))
+        found.sort(key=lambda c: -c[0])
+        out[ident] = [c for _, c in found[:limit]]
+    return out
+
+
+def readable_thumbnail(jpeg: bytes) -> bytes:
+    """The crop as is when a reviewer can read it; else its luma stretched (2nd-98th percentile) and
+    locally equalised (CLAHE), colours kept. For display only."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return jpeg
+    luma = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    low, high = np.percentile(luma, (2, 98))
+    if luma.mean() >= DARK_MEAN_LUMA and high - low >= FLAT_RANGE:
+        return jpeg
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    lightness = lab[:, :, 0].astype(np.float32)
+    lo, hi = np.percentile(lightness, (2, 98))
+    stretched = np.clip((lightness - lo) * (255.0 / max(hi - lo, 1.0)), 0, 255).astype(np.uint8)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(stretched)
+    ok, out = cv2.imencode(".jpg", cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return out.tobytes() if ok else jpeg
