@@ -91,29 +91,14 @@ def _catalog_from_s3(uri: str) -> list[CatalogEntry]:
 @ray.remote(num_cpus=0, max_retries=2)  # a dead worker is retried; the retry resumes from finished segments
 def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict) -> dict:
     """One catalog episode; never raises (a failure is a result)."""
-    from ray.util import metrics
-
+    from . import metrics
     from .runner import run_pipeline
-    from .schemas import StageName
     from .storage import open_storage
 
-    frames_s = metrics.Gauge("screenalytics_frames_per_second", "Detector frames per second", tag_keys=("ep_id",))
-    faces_s = metrics.Gauge("screenalytics_faces_per_second", "Faces embedded per second", tag_keys=("ep_id",))
-    done_counter = metrics.Counter("screenalytics_episodes_done", "Catalog episodes finished", tag_keys=("status",))
     started = time.time()
-    stage_start: dict[str, float] = {}
-
-    def progress(stage: StageName, done: float, total: float, **info: Any) -> None:
-        stage_start.setdefault(stage.value, time.time())
-        if stage is StageName.detect_track and info.get("fps_infer"):
-            frames_s.set(float(info["fps_infer"]), tags={"ep_id": entry["ep_id"]})
-        if stage is StageName.faces_embed and done:
-            faces_s.set(done / max(1e-6, time.time() - stage_start[stage.value]), tags={"ep_id": entry["ep_id"]})
 
     try:
-        result = run_pipeline(
-            storage=open_storage(data_uri), ep_id=entry["ep_id"], video=entry["video"], profile=profile, overrides=overrides, progress=progress
-        )
+        result = run_pipeline(storage=open_storage(data_uri), ep_id=entry["ep_id"], video=entry["video"], profile=profile, overrides=overrides)
         report = result.report
         screentime = []
         if report is not None:
@@ -132,7 +117,7 @@ def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict
     except BaseException as exc:  # noqa: BLE001 - recorded, the catalog goes on
         out = EpisodeResult(entry["ep_id"], "failed", f"{type(exc).__name__}: {exc}"[:2000])
     out.wall_s = round(time.time() - started, 3)
-    done_counter.inc(tags={"status": out.status})
+    metrics.episode_done(out.status)
     return out.__dict__
 
 
@@ -270,6 +255,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Ray cluster to join; local: a private one (default: RAY_ADDRESS, e.g. under `ray job submit`, else the cluster `ray start` runs on this machine, else a private local Ray)",
     )
+    parser.add_argument("--no-dashboard", action="store_true", help="start a private Ray without its dashboard")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +280,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"error: no episodes in {args.catalog}", file=sys.stderr)
         return 2
     try:
-        ensure_ray(args.address, num_cpus=args.num_cpus)
+        ensure_ray(args.address, num_cpus=args.num_cpus, dashboard=not getattr(args, "no_dashboard", False), announce=True)
     except RayUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

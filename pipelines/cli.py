@@ -160,6 +160,12 @@ def add_address(p: argparse.ArgumentParser) -> None:
         default=None,
         help="Ray cluster to join; local: a private one (default: RAY_ADDRESS, e.g. under `ray job submit`, else the cluster `ray start` runs on this machine, else a private local Ray)",
     )
+    p.add_argument("--no-dashboard", action="store_true", help="start a private Ray without its dashboard (about 5 s faster to start on 2 cores)")
+
+
+def ray_options(args: argparse.Namespace) -> dict[str, bool]:
+    """How the command starts Ray when it owns it: with the dashboard unless --no-dashboard, said on stderr unless -q."""
+    return {"dashboard": not getattr(args, "no_dashboard", False), "announce": not getattr(args, "quiet", False)}
 
 
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
@@ -215,7 +221,7 @@ def main(argv: Sequence[str] | None = None, extra: Mapping[str, Command] | None 
         if args.command == "demo":
             from .sample.demo import run_demo
 
-            return run_demo(Path(args.data_dir), progress, args.address)
+            return run_demo(Path(args.data_dir), progress, args.address, ray_options(args))
         return _run(args, progress)
     except KeyboardInterrupt:
         print("\ninterrupted; finished stages and segments are kept, rerun to resume", file=sys.stderr)
@@ -256,6 +262,7 @@ def _run(args: argparse.Namespace, progress: TqdmProgress | LineProgress) -> int
         force=args.force,
         progress=progress,
         ray_address=args.address,
+        ray_options=ray_options(args),
     )
     progress.close()
     for note in result.notes:

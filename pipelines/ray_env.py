@@ -38,14 +38,25 @@ RUNNING_CLUSTER_TIMEOUT_S = 1.0
 command starts a private Ray instead: it is on this machine, so a live one answers at once."""
 
 
-def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+_dashboard_url: str | None = None
+
+
+def dashboard_url() -> str | None:
+    """The Ray dashboard of the Ray this process started or joined (None: none known)."""
+    return _dashboard_url
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None, dashboard: bool = False, announce: bool = False) -> bool:
     """Join or start Ray once per process, in the order the module states; True when this call
     started a private local Ray (the caller owns it), False when it joined a cluster or Ray was
     already up.
 
     Raises :class:`RayUnreachable` when a named cluster cannot be found or does not accept a
     connection, before Ray is asked to join it, or when what answers there is not a Ray head.
-    ``num_cpus`` sizes a private Ray only."""
+    ``num_cpus`` sizes a private Ray only. ``dashboard``: a private Ray starts with its dashboard (on
+    127.0.0.1; 5-6 s more start-up on 2 cores, which is why library callers leave it off);
+    ``announce``: say the dashboard's address on one stderr line."""
+    global _dashboard_url
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -56,18 +67,23 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     # that Ray Data's progress bars are off (ours are the CLI's). Real errors still show.
     kwargs: dict = {"ignore_reinit_error": True, "log_to_driver": False, "logging_level": logging.ERROR}
     started = False
+    context = None
     if address and address != "local":
         check_reachable(address)
         try:
-            ray.init(address=address, **kwargs)
+            context = ray.init(address=address, **kwargs)
         except ConnectionError as exc:  # something answers there, but not a Ray head
             raise RayUnreachable(
                 f"could not join a Ray cluster at {address}: {exc}. If it uses token authentication (the default for "
                 "`ray start` in Ray 2.60), set RAY_AUTH_MODE=token here too, with its token in RAY_AUTH_TOKEN or ~/.ray/auth_token"
             ) from None
-    elif address == "local" or not _join_running_cluster(kwargs):
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
+    elif address == "local" or (context := _join_running_cluster(kwargs)) is None:
+        context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, **kwargs)
         started = True
+    url = getattr(context, "dashboard_url", None)
+    _dashboard_url = (url if url.startswith("http") else f"http://{url}") if url else None
+    if announce and _dashboard_url:
+        print(f"Ray dashboard: {_dashboard_url} (jobs, actors, logs, metrics)", file=sys.stderr, flush=True)
     quiet_ray_data()
     return started
 
@@ -87,20 +103,20 @@ def running_cluster_address() -> str | None:
     return str(recorded)
 
 
-def _join_running_cluster(init_kwargs: dict) -> bool:
+def _join_running_cluster(init_kwargs: dict):  # -> ray RayContext | None
     import ray
 
     recorded = running_cluster_address()
     if recorded is None:
-        return False
+        return None
     try:
         # "auto", not the address itself: only a cluster Ray finds on its own gets the token that
         # `ray start` uses by default (~/.ray/auth_token); an explicit address is joined without it.
-        ray.init(address="auto", **init_kwargs)
+        context = ray.init(address="auto", **init_kwargs)
     except ConnectionError:  # the port answers, but it is no longer that cluster's head
-        return False
+        return None
     print(f"using the Ray cluster that `ray start` runs at {recorded} (--address local: a private one)", file=sys.stderr)
-    return True
+    return context
 
 
 def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:

@@ -19,6 +19,7 @@ from actors.models.base import ModelFilesMissing
 from actors.models.config import effective_runtime
 from actors.models.registry import check_models
 
+from . import metrics
 from .artifacts import read_marker, read_model, write_model
 from .config import ResolvedConfig, resolve_config
 from .ids import validate_ep_id, validate_run_id
@@ -98,7 +99,10 @@ def run_pipeline(
     cast_names: dict[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     ray_address: str | None = None,
+    ray_options: Mapping[str, Any] | None = None,
 ) -> RunResult:
+    """Run ``stages`` (default: all) of episode ``ep_id``; ``ray_options`` go to :func:`pipelines.ray_env.ensure_ray`
+    (the CLI's dashboard and its announcement)."""
     validate_ep_id(ep_id)
     run_id = validate_run_id(run_id or DEFAULT_RUN_ID)
     resolved = resolve_config(profile, overrides, environ)
@@ -123,7 +127,7 @@ def run_pipeline(
 
     from .ray_env import ensure_ray
 
-    ensure_ray(ray_address)  # only once every input has been checked: bad input starts nothing
+    ensure_ray(ray_address, **(ray_options or {}))  # only once every input has been checked: bad input starts nothing
     if StageName.faces_embed in wanted:
         from actors.model_actors import start_embedder_pool
 
@@ -156,6 +160,7 @@ def run_pipeline(
         started = time.time()
         if not force and marker and marker.state is StageState.succeeded and marker.fingerprint == fp and _outputs_exist(storage, layout, spec):
             outcomes.append(StageOutcome(stage, "reused", 0.0, dict(marker.counts)))
+            metrics.stage_finished(stage.value, "reused", 0.0, marker.counts)
             progress(stage, 1, 1, step="reused")
             upstream = spec.chain(upstream, fp)
             continue
@@ -173,6 +178,7 @@ def run_pipeline(
         done = running.model_copy(update={"state": StageState.succeeded, "finished_at": utc_now(), "counts": counts})
         write_model(storage, layout.marker(stage), done)
         outcomes.append(StageOutcome(stage, "computed", time.time() - started, counts))
+        metrics.stage_finished(stage.value, "computed", outcomes[-1].seconds, counts)
         upstream = spec.chain(upstream, fp)
 
     report = None

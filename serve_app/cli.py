@@ -54,7 +54,7 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK_HOSTS and settings.api_token is None:
         print(f"error: refusing to listen on {args.host} without an API token: set SCREENALYTICS_API_TOKEN or SCREENALYTICS_API_TOKEN_FILE", file=sys.stderr)
         return 2
-    owns_ray = ensure_ray(args.address)  # RayUnreachable: the CLI's one-line error, exit 2 (pipelines.cli)
+    owns_ray = ensure_ray(args.address, **pipeline_cli.ray_options(args))  # RayUnreachable: the CLI's one-line error, exit 2 (pipelines.cli)
     signal.signal(signal.SIGTERM, _raise_stop)
     code = 0
     try:  # from here on, a signal (even mid start-up) stops the API and cleans up after it

@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import ray
 
+from pipelines import metrics
 from pipelines.layout import RunLayout
 from pipelines.runner import settle_running_markers
 from pipelines.schemas import Progress, StageName, StageState
@@ -229,7 +230,8 @@ def fail_in_flight(store: StateStore, storage: Storage, reason: str) -> int:
 
 
 class Watchdog:
-    """A daemon thread that reaps lost jobs every ``WATCHDOG_EVERY_S`` (so within ~15 s of a kill)."""
+    """A daemon thread that reaps lost jobs every ``WATCHDOG_EVERY_S`` (so within ~15 s of a kill), and
+    reports the jobs per state as a metric (``screenalytics_jobs``)."""
 
     def __init__(self, store: StateStore, storage: Storage, every_s: float = WATCHDOG_EVERY_S):
         self.store, self.storage, self.every_s = store, storage, every_s
@@ -247,6 +249,7 @@ class Watchdog:
         while not self._stop.wait(self.every_s):
             try:
                 reap_lost_jobs(self.store, self.storage)
+                metrics.jobs_by_state({state: self.store.count_jobs(state=state) for state in metrics.JOB_STATES})
             except Exception:  # noqa: BLE001 - a watchdog must outlive one bad pass
                 import logging
 

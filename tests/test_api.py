@@ -678,3 +678,16 @@ def test_a_label_merged_with_a_guest_mark_keeps_its_seconds_and_is_reported(api,
     assert merged["marks"].get(conflict["identity_id"]) == "guest"
     after = {m["cast_id"]: m["visual_s"] for m in client.get(f"/episodes/{EP}/runs/{run}/screentime").json()["metrics"]}
     assert after["host"] == pytest.approx(before["host"], abs=0.01)  # the label kept its seconds on its own tracks
+
+
+def test_jobs_and_corrections_are_metrics(api, finished_episode):
+    from .test_operations import exported
+
+    client, data = api
+    run = clone_run(data, EP, "main", "metrics")
+    ident = _identities(client, run)[0]["identity_id"]
+    assert client.post(f"/episodes/{EP}/identities/{ident}/mark", json={"run_id": run, "kind": "guest"}).status_code == 200
+    samples = exported(["ray_screenalytics_corrections_written_total", "ray_screenalytics_jobs"])
+    assert sum(v for labels, v in samples["ray_screenalytics_corrections_written_total"] if labels["op"] == "mark") >= 1
+    jobs = {labels["state"]: v for labels, v in samples["ray_screenalytics_jobs"]}
+    assert jobs.get("succeeded", 0) >= 4 and set(jobs) >= {"queued", "running", "failed"}  # the episode's stages ran as jobs

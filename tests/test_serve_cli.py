@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -100,6 +101,10 @@ def test_sigterm_mid_job_stops_the_server_and_settles_job_and_markers(test_episo
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
+        # Its own Ray, so its dashboard too, announced on one line and answering there.
+        dashboard = re.search(r"Ray dashboard: (http://\S+)", (tmp_path / "serve.log").read_text())
+        assert dashboard, (tmp_path / "serve.log").read_text()[-2000:]
+        assert httpx.get(dashboard.group(1), timeout=30).status_code < 500
         client.post("/episodes", json={"show_slug_or_id": "sig", "season_number": 1, "episode_number": 1})
         assert client.post("/episodes/sig-s01e01/video", files={"file": ("e.mp4", video.read_bytes(), "video/mp4")}).status_code == 200
         job = client.post("/jobs/detect_track_async", json={"ep_id": "sig-s01e01"}).json()

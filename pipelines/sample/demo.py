@@ -72,7 +72,7 @@ def named_cast_lines(report: ScreentimeReport) -> list[str]:
     return lines
 
 
-def run_demo(data_dir: Path, progress, ray_address: str | None = None) -> int:
+def run_demo(data_dir: Path, progress, ray_address: str | None = None, ray_options: dict | None = None) -> int:
     from .evaluate import evaluate_run
 
     video, truth = build_sample(data_dir)
@@ -80,7 +80,7 @@ def run_demo(data_dir: Path, progress, ray_address: str | None = None) -> int:
     photos = build_facebank(storage, data_dir)
     print(f"facebank of show '{SAMPLE_SHOW}': one reference photo each ({', '.join(photos)})")
     t0 = time.time()
-    result = run_pipeline(storage=storage, ep_id=SAMPLE_EP, video=str(video), progress=progress, ray_address=ray_address)
+    result = run_pipeline(storage=storage, ep_id=SAMPLE_EP, video=str(video), progress=progress, ray_address=ray_address, ray_options=ray_options)
     progress.close()
     for o in result.outcomes:
         print(f"{o.stage.value:<12} {o.action:<8} {o.seconds:6.1f}s")

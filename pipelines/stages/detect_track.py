@@ -343,7 +343,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         decoders=dict(Counter(seg.summary.decoder for seg in segs)),
     )
     write_model(ctx.storage, layout.manifest("track_metrics.json"), metrics)
-    return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments)}
+    return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments), "frames_sampled": metrics.frames_sampled}
 
 
 SPEC = StageSpec(

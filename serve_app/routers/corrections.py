@@ -11,6 +11,7 @@ from typing import Optional
 from fastapi import APIRouter, Header, HTTPException
 from fastapi import Path as PathParam
 
+from pipelines import metrics
 from pipelines.config import resolve_config
 from pipelines.corrections import last_undoable, load_corrections, undo_targets, undone_seqs
 from pipelines.ids import parse_face_id
@@ -71,8 +72,17 @@ def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder, request
     layout = ctx.run(ep_id, run_id)
     cluster_version = _version(*request) if request else None
     group = request[0].group if request else None
-    grouped: CorrectionBuilder = (lambda identity, track: {**build(identity, track), "group": group}) if group else build  # type: ignore[dict-item]
+    ops: list[str] = []
+
+    def grouped(identity, track):  # type: ignore[no-untyped-def]  # runs under the log's lock
+        built = build(identity, track)
+        entries = built if isinstance(built, list) else [built]
+        ops.extend(e["op"] for e in entries)
+        return [{**e, "group": group} for e in entries] if group else built
+
     view = append_correction(ctx.storage, layout, grouped, ctx.store.mutex, cluster_version)
+    for op in ops:
+        metrics.correction_written(op)
     with ctx.store.mutex():
         synced = sync_run(ctx.storage, view, resolve_config(None, None).config.naming.faces_per_identity)
         if view.inputs.speaker_model:  # an episode with voices: what they are evidence for may have changed

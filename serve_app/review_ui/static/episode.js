@@ -91,14 +91,16 @@
       ),
     );
     const noMatch = undecided(ident) && !offered.length;
-    const candidates = (ident.merge_candidates || []).map((c, j) =>
-      h(
+    const candidates = (ident.merge_candidates || []).map((c, j) => {
+      const other = bundle.identities.find((i) => i.identity_id === c.identity_id);
+      return h(
         "button",
         { type: "button", class: "candidate", onclick: () => act(() => mergeWith(ident, c.identity_id)), title: `merge with ${c.identity_id}${j === 0 ? " (M)" : ""}` },
         j === 0 ? h("kbd", { text: "M" }) : null,
+        other && other.rep_crop_url ? h("img", { src: thumb(other.rep_crop_url), alt: `face of ${c.identity_id}`, width: 32, height: 32, loading: "lazy" }) : null,
         ` ${c.identity_id}${castName(c.identity_id)} ${c.similarity.toFixed(2)}${c.same_shot ? " · same shot" : ""}`,
-      ),
-    );
+      );
+    });
     const decide = [
       ["g", "Guest", () => mark(ident, "guest")],
       ["n", "Not a face", () => mark(ident, "not_face")],
