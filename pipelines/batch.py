@@ -48,6 +48,7 @@ class EpisodeResult:
     actions: dict[str, str] = field(default_factory=dict)
     screentime: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
+    node_id: str | None = None  # the node whose worker ran it (its last try): how scheduling spread the work
 
 
 class CatalogError(ValueError):
@@ -117,6 +118,7 @@ def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict
     except BaseException as exc:  # noqa: BLE001 - recorded, the catalog goes on
         out = EpisodeResult(entry["ep_id"], "failed", f"{type(exc).__name__}: {exc}"[:2000])
     out.wall_s = round(time.time() - started, 3)
+    out.node_id = ray.get_runtime_context().get_node_id()
     metrics.episode_done(out.status)
     return out.__dict__
 
@@ -139,7 +141,7 @@ def write_summary(data_uri: str, name: str, results: list[dict]) -> str:
     storage = open_storage(data_uri)
     rows = []
     for r in sorted(results, key=lambda r: r["ep_id"]):
-        row = {"ep_id": r["ep_id"], "status": r["status"], "error": r["error"], "wall_s": r["wall_s"]}
+        row = {"ep_id": r["ep_id"], "status": r["status"], "error": r["error"], "wall_s": r["wall_s"], "node_id": r.get("node_id")}
         for stage in STAGE_ORDER:
             row[f"{stage.value}_s"] = r["stage_seconds"].get(stage.value)
             row[f"{stage.value}_action"] = r["actions"].get(stage.value)
