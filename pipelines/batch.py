@@ -89,6 +89,24 @@ def _catalog_from_s3(uri: str) -> list[CatalogEntry]:
     return [entries[k] for k in sorted(entries)]
 
 
+LOST_NODE_ATTEMPTS = 3
+"""Times an episode is run again in place when what failed it was the cluster (an actor, object or node
+lost), not the episode: each try resumes from the finished stages and segments. Ray's own task retry
+only covers the episode's own worker dying."""
+
+
+def lost_to_the_cluster(exc: BaseException) -> bool:
+    """Whether ``exc`` (or anything it was raised from) is Ray losing a node, an actor or an object."""
+    from .stages.base import exception_chain
+
+    kinds = tuple(
+        getattr(ray.exceptions, name)
+        for name in ("RayActorError", "ObjectLostError", "WorkerCrashedError", "NodeDiedError", "OwnerDiedError", "LocalRayletDiedError", "ActorUnavailableError")
+        if hasattr(ray.exceptions, name)
+    )
+    return any(isinstance(e, kinds) for e in exception_chain(exc))
+
+
 @ray.remote(num_cpus=0, max_retries=2)  # a dead worker is retried; the retry resumes from finished segments
 def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict) -> dict:
     """One catalog episode; never raises (a failure is a result)."""
@@ -99,7 +117,14 @@ def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict
     started = time.time()
 
     try:
-        result = run_pipeline(storage=open_storage(data_uri), ep_id=entry["ep_id"], video=entry["video"], profile=profile, overrides=overrides)
+        for attempt in range(1, LOST_NODE_ATTEMPTS + 1):
+            try:
+                result = run_pipeline(storage=open_storage(data_uri), ep_id=entry["ep_id"], video=entry["video"], profile=profile, overrides=overrides)
+                break
+            except Exception as exc:
+                if attempt == LOST_NODE_ATTEMPTS or not lost_to_the_cluster(exc):
+                    raise
+                print(f"{entry['ep_id']}: {type(exc).__name__} (a node or actor was lost); resuming, attempt {attempt + 1}", flush=True)
         report = result.report
         screentime = []
         if report is not None:

@@ -187,6 +187,11 @@ def test_speaking_time_through_the_pipeline(pipeline_run, tmp_path):
     assert abs(speech.speaking_s - len(first) / tts.RATE) < 0.3 and speech.both_s <= speech.speaking_s and speech.voice_only_s >= 0
     unnamed = [s for s in report.speakers if not s.identity_id]
     assert len(unnamed) == 1 and abs(unnamed[0].speech_s - len(second) / tts.RATE) < 0.3
+    # The same turns in RTTM, as diarization tools read them: one SPEAKER line per turn of speech.jsonl
+    rttm = storage.read_text("manifests/speak-s01e01/runs/main/audio/speech.rttm").splitlines()
+    turns = storage.read_text("manifests/speak-s01e01/runs/main/audio/speech.jsonl").splitlines()
+    assert len(rttm) == len(turns) >= 2 and all(line.split()[0] == "SPEAKER" and line.split()[1] == "speak-s01e01" for line in rttm)
+    assert {line.split()[7] for line in rttm} == set(by_voice)
     again = run_pipeline(storage=storage, ep_id="speak-s01e01", video=str(with_audio), overrides={"cluster.knn": 16})
     assert {o.stage.value: o.action for o in again.outcomes}["audio"] == "reused"  # a re-cluster never re-runs the audio
 

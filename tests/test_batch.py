@@ -157,3 +157,18 @@ def test_killed_worker_is_retried_and_redoes_no_finished_segment(ray_cluster, ca
     assert len(after) == 7 and all(after[name] == stamp for name, stamp in before.items())
     measured = {s["name"]: s["seconds"] for s in result["screentime"]}
     assert sorted(measured.values()) == pytest.approx(sorted(truth.seconds.values()), abs=0.5)
+
+
+def test_an_episode_lost_to_the_cluster_is_resumed_not_failed():
+    import ray
+
+    from pipelines.batch import lost_to_the_cluster
+
+    try:
+        try:
+            raise ray.exceptions.NodeDiedError("the node running a detector actor is gone")
+        except ray.exceptions.NodeDiedError as inner:
+            raise RuntimeError("detect_track failed") from inner
+    except RuntimeError as exc:
+        assert lost_to_the_cluster(exc)
+    assert not lost_to_the_cluster(ValueError("a truncated video"))

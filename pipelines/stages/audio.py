@@ -32,6 +32,7 @@ from .base import RunContext, StageSpec
 STAGE = StageName.audio
 SPEECH_FILE = "audio/speech.jsonl"
 VOICES_FILE = "audio/voices.json"
+RTTM_FILE = "audio/speech.rttm"
 SPEAKER_MODEL = "resemblyzer-0.1.4"
 
 
@@ -118,6 +119,7 @@ def run(ctx: RunContext) -> dict[str, float]:
             )
         )
     write_npy(ctx.storage, layout.speech_turns_npy, turn_embeddings(turns, windows, embeddings))  # before the turns: they mark the stage done
+    ctx.storage.write_text(layout.manifest(RTTM_FILE), rttm(layout.ep_id, rows))  # what diarization tools read
     write_jsonl(ctx.storage, layout.manifest(SPEECH_FILE), rows)
     speech_s = round(sum(b - a for a, b in spans), 3)
     write_model(
@@ -129,14 +131,20 @@ def run(ctx: RunContext) -> dict[str, float]:
     return {"speech_s": speech_s, "voices": len(voices), "turns": len(rows), "has_audio": int(note is None)}
 
 
+def rttm(file_id: str, turns: list[SpeechTurn]) -> str:
+    """The turns in RTTM, the format diarization tools read and score (NIST's md-eval, pyannote.metrics,
+    dscore): ``SPEAKER file 1 start duration <NA> <NA> speaker <NA> <NA>``, one line per turn."""
+    return "".join(f"SPEAKER {file_id} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {t.voice_id} <NA> <NA>\n" for t in turns)
+
+
 def fingerprint_inputs(ctx: RunContext) -> list:
     return [ctx.video.content_id if ctx.video else None, SPEAKER_MODEL]
 
 
 SPEC = StageSpec(
     name=STAGE,
-    version=3,
-    outputs=(SPEECH_FILE, VOICES_FILE),
+    version=4,
+    outputs=(SPEECH_FILE, VOICES_FILE, RTTM_FILE),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
     execution_only=frozenset({"segment_s"}),

@@ -59,6 +59,15 @@ def run_screentime_csv(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, preset: str
     return PlainTextResponse(csv_text(CSV_COLUMNS, csv_rows(report)), media_type="text/csv")
 
 
+@router.get("/episodes/{ep_id}/runs/{run_id}/speech.rttm", response_class=PlainTextResponse, responses=binary("text/plain", "the run's speech turns in RTTM"))
+def run_speech_rttm(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> PlainTextResponse:
+    """Who speaks when, as the audio stage found it, in RTTM (what diarization tools read and score)."""
+    key = ctx.run(ep_id, run_id).manifest("audio/speech.rttm")
+    if not ctx.storage.exists(key):
+        raise HTTPException(404, f"no speech turns for {ep_id}/{run_id}: run the audio stage (with its speech models installed)")
+    return PlainTextResponse(ctx.storage.read_text(key), media_type="text/plain")
+
+
 @router.get("/episodes/{ep_id}/cluster_tracks", response_model=ClusterTracks)
 def cluster_tracks(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     """Clusters and their tracks, with the human corrections (merge, move, split) applied."""
