@@ -101,7 +101,15 @@ def lost_to_the_cluster(exc: BaseException) -> bool:
 
     kinds = tuple(
         getattr(ray.exceptions, name)
-        for name in ("RayActorError", "ObjectLostError", "WorkerCrashedError", "NodeDiedError", "OwnerDiedError", "LocalRayletDiedError", "ActorUnavailableError")
+        for name in (
+            "RayActorError",
+            "ObjectLostError",
+            "WorkerCrashedError",
+            "NodeDiedError",
+            "OwnerDiedError",
+            "LocalRayletDiedError",
+            "ActorUnavailableError",
+        )
         if hasattr(ray.exceptions, name)
     )
     return any(isinstance(e, kinds) for e in exception_chain(exc))
