@@ -41,9 +41,17 @@ class LocalCluster:
     jobs: Any = None  # JobSubmissionClient
     removed: list[str] = field(default_factory=list)
 
-    def submit(self, *args: str) -> str:
-        """A job running ``python -m`` ``args`` on the cluster; returns its id."""
-        return str(self.jobs.submit_job(entrypoint=" ".join([sys.executable, "-m", *args])))
+    def submit(self, *args: str, timeout_s: float = 180) -> str:
+        """A job running ``python -m`` ``args`` on the cluster; returns its id. Retried while the head's
+        job agent is still starting ("No available agent to submit job": seen under CPU load)."""
+        deadline = time.time() + timeout_s
+        while True:
+            try:
+                return str(self.jobs.submit_job(entrypoint=" ".join([sys.executable, "-m", *args])))
+            except RuntimeError as exc:
+                if time.time() > deadline or "status code 5" not in str(exc):
+                    raise
+                time.sleep(2)
 
     def wait(self, job_id: str, timeout_s: float = 1200) -> str:
         deadline = time.time() + timeout_s
@@ -70,9 +78,10 @@ def local_cluster(workers: int = 2, cpus_per_node: int = 1) -> Iterator[LocalClu
     """A head (with the dashboard and the job server) and ``workers`` worker nodes, and moto's S3 server
     with an empty bucket; S3's endpoint and test credentials are in every node's environment (set before
     the nodes start, as ``ray start`` on a real machine would see them)."""
-    import boto3
     from ray.cluster_utils import Cluster
     from ray.job_submission import JobSubmissionClient
+
+    from pipelines.storage import s3_client
 
     port = _free_port()
     moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -91,7 +100,7 @@ def local_cluster(workers: int = 2, cpus_per_node: int = 1) -> Iterator[LocalClu
                 if time.time() > deadline:
                     raise
                 time.sleep(0.2)
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+        s3_client(endpoint).create_bucket(Bucket=BUCKET)
         cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": cpus_per_node, "include_dashboard": True, "dashboard_port": 0})
         nodes = [cluster.add_node(num_cpus=cpus_per_node) for _ in range(workers)]
         cluster.wait_for_nodes()
@@ -113,13 +122,12 @@ def local_cluster(workers: int = 2, cpus_per_node: int = 1) -> Iterator[LocalClu
 def upload_catalog(endpoint: str, episodes: int, seconds: float, work_dir: Path) -> list[str]:
     """``episodes`` short real-face episodes (640x360) into ``s3://{BUCKET}/raw/videos/{SHOW}/s01/eNN/``;
     returns their ep ids. Rendered once into ``work_dir`` and reused."""
-    import boto3
-
     from pipelines.sample.episode import random_episode, render_episode
     from pipelines.sample.media import load_sprites
+    from pipelines.storage import s3_client
 
     sprites = load_sprites()
-    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3 = s3_client(endpoint)
     ep_ids = []
     for k in range(1, episodes + 1):
         video = work_dir / f"season_{k:02d}_{int(seconds)}s.mp4"
