@@ -101,8 +101,12 @@ def local_cluster(workers: int = 2, cpus_per_node: int = 1) -> Iterator[LocalClu
                     raise
                 time.sleep(0.2)
         s3_client(endpoint).create_bucket(Bucket=BUCKET)
-        cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": cpus_per_node, "include_dashboard": True, "dashboard_port": 0})
-        nodes = [cluster.add_node(num_cpus=cpus_per_node) for _ in range(workers)]
+        # Each node's dashboard agent on a port of its own: the default (52365) is taken by any other Ray
+        # on this machine (a test session's), and a head without its agent takes no job ("No available
+        # agent to submit job").
+        head_args = {"num_cpus": cpus_per_node, "include_dashboard": True, "dashboard_port": 0, "dashboard_agent_listen_port": _free_port()}
+        cluster = Cluster(initialize_head=True, connect=False, head_node_args=head_args)
+        nodes = [cluster.add_node(num_cpus=cpus_per_node, dashboard_agent_listen_port=_free_port()) for _ in range(workers)]
         cluster.wait_for_nodes()
         url = cluster.head_node.webui_url
         dashboard = url if url.startswith("http") else f"http://{url}"

@@ -687,7 +687,11 @@ def test_jobs_and_corrections_are_metrics(api, finished_episode):
     run = clone_run(data, EP, "main", "metrics")
     ident = _identities(client, run)[0]["identity_id"]
     assert client.post(f"/episodes/{EP}/identities/{ident}/mark", json={"run_id": run, "kind": "guest"}).status_code == 200
-    samples = exported(["ray_screenalytics_corrections_written_total", "ray_screenalytics_jobs"])
-    assert sum(v for labels, v in samples["ray_screenalytics_corrections_written_total"] if labels["op"] == "mark") >= 1
+
+    def marks(samples) -> float:
+        return sum(v for labels, v in samples["ray_screenalytics_corrections_written_total"] if labels.get("op") == "mark")
+
+    samples = exported(["ray_screenalytics_corrections_written_total", "ray_screenalytics_jobs"], until=lambda s: marks(s) >= 1)
+    assert marks(samples) >= 1
     jobs = {labels["state"]: v for labels, v in samples["ray_screenalytics_jobs"]}
     assert jobs.get("succeeded", 0) >= 4 and set(jobs) >= {"queued", "running", "failed"}  # the episode's stages ran as jobs

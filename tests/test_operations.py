@@ -6,15 +6,19 @@ from __future__ import annotations
 import re
 import time
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
 
-def exported(names: list[str], timeout_s: float = 60) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Samples of each metric ``names`` at this node's Prometheus endpoint, waiting for all of them
-    (Ray exports every ~10 s): {name: [(labels, value)]}."""
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def exported(names: list[str], until: Callable[[Samples], bool] = lambda s: True, timeout_s: float = 60) -> Samples:
+    """Samples of each metric ``names`` at this node's Prometheus endpoint, waiting for all of them and
+    for ``until`` (Ray exports every ~10 s, each process its own series): {name: [(labels, value)]}."""
     import ray
 
     port = ray._private.worker.global_worker.node.metrics_export_port
@@ -28,11 +32,11 @@ def exported(names: list[str], timeout_s: float = 60) -> dict[str, list[tuple[di
             if m and m.group(1) in found:
                 labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
                 found[m.group(1)].append((labels, float(m.group(3))))
-        if all(found.values()):
+        if all(found.values()) and until(found):
             return found
         time.sleep(2)
     missing = [n for n, v in found.items() if not v]
-    raise AssertionError(f"not exported within {timeout_s:.0f} s: {missing}")
+    raise AssertionError(f"not exported within {timeout_s:.0f} s: {missing or found}")
 
 
 def test_a_run_reports_stage_seconds_frames_and_faces(pipeline_run):
