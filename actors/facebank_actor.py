@@ -106,6 +106,10 @@ class FacebankActor:
     def size(self, uri: str, model: str) -> int:
         return len(self._index(uri, model))
 
+    def node_id(self) -> str:
+        """The node this actor runs on (operators and the node-loss test ask where it went)."""
+        return str(ray.get_runtime_context().get_node_id())
+
     def embed_photo(self, model_config: dict[str, Any], image: np.ndarray, score_threshold: float) -> list[dict[str, Any]]:
         """Every face in a photo, detected, aligned and embedded with the pipeline's models."""
         from actors.models.photo import PhotoModels

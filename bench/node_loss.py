@@ -31,6 +31,7 @@ import httpx
 from .multinode import BUCKET, SHOW, LocalCluster, _free_port, add_facebank, catalog_args, local_cluster, upload_catalog
 
 PROBE = "bench.node_loss_probe"
+PROBE_FAILURES: list[str] = []
 
 
 def episodes_table(storage: Any, name: str) -> list[dict]:
@@ -109,11 +110,12 @@ def facebank_node(lc: LocalCluster, place_on: str | None = None) -> str | None:
     """The node of the show's facebank actor, alive (None: no live one), through a probe job; first
     (re)started on node ``place_on`` when given."""
     job = lc.submit(PROBE, SHOW, *(["place", place_on] if place_on else []))
-    if lc.wait(job, 120) != "SUCCEEDED":
-        print(f"facebank probe failed: {lc.logs(job)[-1500:]}", file=sys.stderr)
+    status = lc.wait(job, 180)
+    line = next((x for x in lc.logs(job).splitlines() if x.startswith("FACEBANK ")), None)
+    if status != "SUCCEEDED" or line is None:
+        PROBE_FAILURES.append(f"{status}: {lc.logs(job)[-800:]}")
         return None
-    line = next((x for x in lc.logs(job).splitlines() if x.startswith("FACEBANK ")), "FACEBANK null")
-    found = json.loads(line[len("FACEBANK ") :])
+    found = json.loads(line[len("FACEBANK ") :].split("  #")[0])
     return found["node_id"] if found and found["state"] == "ALIVE" else None
 
 
@@ -209,6 +211,7 @@ def run(episodes: int, work: Path) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - reported with everything else
             result["corrections"] = {"error": f"{type(exc).__name__}: {exc}"}
     result["wall_ratio"] = round(result["faulted_wall_s"] / result["clean_wall_s"], 2)
+    result["probe_failures"] = PROBE_FAILURES
     return result
 
 

@@ -8,7 +8,6 @@ import json
 import sys
 
 import ray
-from ray.util.state import list_actors
 
 from actors.facebank_actor import NAMESPACE
 
@@ -33,9 +32,16 @@ def place(show: str, node_id: str) -> None:
             time.sleep(0.2)
         except ValueError:
             break
-    actor = FacebankActor.options(  # type: ignore[attr-defined]
-        name=f"facebank:{show}", namespace=NAMESPACE, lifetime="detached", scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True)
-    ).remote(show, bank_source)
+    while True:  # the killed actor's name may take a moment more to be released
+        try:
+            actor = FacebankActor.options(  # type: ignore[attr-defined]
+                name=name, namespace=NAMESPACE, lifetime="detached", scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True)
+            ).remote(show, bank_source)
+            break
+        except ValueError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
     ray.get(actor.__ray_ready__.remote(), timeout=60)
 
 
@@ -46,12 +52,11 @@ def main(show: str, node_id: str | None = None) -> None:
     name = f"facebank:{show}"
     try:
         actor = ray.get_actor(name, namespace=NAMESPACE)
-        ray.get(actor.__ray_ready__.remote(), timeout=60)
+        node_id = ray.get(actor.node_id.remote(), timeout=60)
     except Exception as exc:  # noqa: BLE001 - reported: no live actor
         print(f"FACEBANK null  # {type(exc).__name__}: {exc}")
         return
-    alive = [a for a in list_actors(filters=[("name", "=", name), ("state", "=", "ALIVE")])]
-    print("FACEBANK " + json.dumps({"node_id": alive[0].node_id, "state": "ALIVE"} if alive else None))
+    print("FACEBANK " + json.dumps({"node_id": node_id, "state": "ALIVE"}))
 
 
 if __name__ == "__main__":

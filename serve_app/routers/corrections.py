@@ -67,8 +67,10 @@ def _check_cast(ctx: Ctx, ep_id: str, cast_id: Optional[str]) -> None:
 
 
 def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder, request: Optional[tuple[CorrectionByIds, Optional[str]]] = None) -> dict:
-    """Append the correction (409 when ``cluster_version`` is not the run's current one), then bring the
-    run's confirmed faces in the show's facebank and its voices in the show's season evidence up to date."""
+    """Append the correction ``build`` makes, then bring the run's confirmed faces in the show's facebank
+    and its voices in the show's season evidence up to date. ``request``: the correction's body and its
+    ``If-Match`` header, for the clustering version its ids come from (409 when the run was re-clustered
+    since) and its ``group`` (a bulk action's corrections share it)."""
     layout = ctx.run(ep_id, run_id)
     cluster_version = _version(*request) if request else None
     group = request[0].group if request else None
