@@ -6,7 +6,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipelines.review.assist import readable_thumbnail, suggestion_floor
+from pipelines.review.assist import HANDOFF_MAX_SHIFT, hand_off_shift, readable_thumbnail, suggestion_floor
+from pipelines.schemas import TrackRow
 
 
 def _jpeg(image: np.ndarray) -> bytes:
@@ -36,3 +37,36 @@ def test_the_suggestion_floor_follows_the_naming_threshold():
     assert suggestion_floor(0.5, 0.15) == 0.35
     assert suggestion_floor(0.62, 0.15) == 0.47  # a calibrated, stricter show offers fewer keys
     assert suggestion_floor(None, 0.15) is None
+
+
+def _track(track_id: int, boxes: list[tuple[int, float]], shot: int = 1, fps: float = 24.0, height: float = 160.0) -> TrackRow:
+    """A track of faces ``height`` px tall, centred at (x, 300) on the given frames."""
+    first, last = boxes[0][0], boxes[-1][0]
+    return TrackRow(
+        track_id=track_id,
+        shot_idx=shot,
+        first_ts=first / fps,
+        last_ts=last / fps,
+        first_frame_idx=first,
+        last_frame_idx=last,
+        frame_count=len(boxes),
+        start_s=first / fps,
+        end_s=last / fps,
+        mean_conf=0.9,
+        max_face_px=height,
+        bboxes_sampled=[[x - 60, 300 - height / 2, x + 60, 300 + height / 2, frame] for frame, x in boxes],
+    )
+
+
+def test_a_track_broken_by_a_fast_pan_hands_off_and_a_person_leaving_that_spot_does_not():
+    # The review-effort benchmark's case: a face panning left ~95 px per sample broke into one-sample
+    # tracks; someone else had left that spot to the right 10 frames earlier.
+    fragment = [_track(4, [(105, 1210.0)])]
+    panning = [_track(5, [(110, 1127.0)]), _track(7, [(115, 1030.0)]), _track(9, [(120, 932.0)])]
+    leaving = [_track(2, [(60, 1020.0), (75, 1110.0), (95, 1237.0)])]
+    assert hand_off_shift(fragment, panning) < 0.1
+    assert hand_off_shift(leaving, fragment) > HANDOFF_MAX_SHIFT
+    assert hand_off_shift(panning, fragment) == float("inf")  # the fragment came first
+    # Another shot, or a gap of 2 s, is never a hand-off.
+    assert hand_off_shift(fragment, [_track(5, [(110, 1210.0)], shot=2)]) == float("inf")
+    assert hand_off_shift(fragment, [_track(5, [(105 + 48, 1210.0)])]) == float("inf")

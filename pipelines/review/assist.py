@@ -6,8 +6,10 @@ reviewer can read in dark scenes.
   show's calibrated threshold, else the embedder's default). Below it, a stranger's best match (SFace:
   different people score -0.1 to 0.45 against a photo) is noise: the card says "no likely cast match".
 - **Merge candidates**: other identities by cosine similarity of their track prototypes' mean, never
-  one seen in the same frame (one person cannot be in two places), with a bonus for tracks in the same
-  shot that never overlap in time (a track that broke when the face turned away).
+  one seen in the same frame (one person cannot be in two places) and never two a reviewer named as
+  different cast members, with a bonus for tracks in the same shot that never overlap in time, and a
+  larger one for a *hand-off*: one identity's track ends and, moments later in the same shot, the
+  other's starts where it ended (a track that broke on a small or turned face).
 - **Readable thumbnails**: a dark or flat crop is contrast-stretched for display; the stored crop, the
   chip and the embedding are untouched.
 """
@@ -20,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..artifacts import read_jsonl, read_npy
-from ..schemas import TrackRep
+from ..schemas import TrackRep, TrackRow
 from ..shows.naming import identity_pairs
 from ..storage import Storage
 from .view import RunView
@@ -32,6 +34,17 @@ person: on the review-effort benchmark, two fragments of one small, blurred face
 with their own person and 0.31-0.33 with someone else."""
 SAME_SHOT_BONUS = 0.1
 """Added to the similarity of two identities with tracks in the same shot that never overlap in time."""
+HANDOFF_BONUS = 0.3
+"""Added for a hand-off (see :func:`hand_off_shift`). It outweighs the embedder's spread between people on a
+small face (0.2-0.35); a false hand-off needs two people swapping places within ``HANDOFF_MAX_GAP_S``
+in one shot, which a shot rarely shows."""
+HANDOFF_MAX_GAP_S = 1.0
+"""Longest gap between one track's last detection and the next's first that still counts as a hand-off.
+Longer admits a different person walking into the same spot; shorter misses faces lost for a second."""
+HANDOFF_MAX_SHIFT = 0.5
+"""Largest distance, in face heights, between where one side's motion carries the face across the gap
+and where the other side has it. Larger joins people crossing one spot; smaller misses a fast pan
+(the benchmark's panning fragment: 0.09; a different person leaving that spot: 0.6)."""
 MERGE_CANDIDATES = 3
 DARK_MEAN_LUMA = 85
 """Mean luma (0-255) under which a thumbnail is brightened for display."""
@@ -71,6 +84,57 @@ def _same_shot_apart(a: list[int], b: list[int], view: RunView) -> bool:
     return bool({x.shot_idx for x in ta} & {y.shot_idx for y in tb})
 
 
+def _centres(tracks: list[TrackRow], shot: int) -> np.ndarray:
+    """(frame, centre x, centre y, height) of the sampled boxes of ``tracks`` in ``shot``, by frame."""
+    rows = [(b[4], (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[3] - b[1]) for t in tracks if t.shot_idx == shot for b in t.bboxes_sampled if len(b) > 4]
+    return np.array(sorted(rows), dtype=np.float64).reshape(-1, 4)
+
+
+def _predicted(path: np.ndarray, frame: float, ahead: bool) -> Optional[np.ndarray]:
+    """Where ``path`` puts the face's centre at ``frame``, moving as its boxes nearest that frame moved
+    (up to 4, least squares); None for a path of one box, which says nothing of its motion."""
+    near = path[-4:] if ahead else path[:4]
+    if len(near) < 2 or near[-1, 0] == near[0, 0]:
+        return None
+    fit = np.polyfit(near[:, 0], near[:, 1:3], 1)
+    return fit[0] * frame + fit[1]
+
+
+def hand_off_shift(before: list[TrackRow], after: list[TrackRow]) -> float:
+    """How far (in face heights) the face that ``before``'s tracks leave in a shot is from where one of
+    ``after``'s tracks starts, moments later in that shot, with a side's motion carried across the gap
+    (the closer of the two sides' predictions; the plain distance when neither side moved in view);
+    ``inf`` when no track of ``after`` starts within ``HANDOFF_MAX_GAP_S`` of one of ``before``'s ending."""
+    best = float("inf")
+    for x in before:
+        for y in after:
+            if x.shot_idx != y.shot_idx or not 0 < y.first_ts - x.last_ts <= HANDOFF_MAX_GAP_S:
+                continue
+            a = _centres([t for t in before if t.last_frame_idx <= x.last_frame_idx], x.shot_idx)
+            b = _centres([t for t in after if t.first_frame_idx >= y.first_frame_idx], y.shot_idx)
+            if not len(a) or not len(b):
+                continue
+            height = max(float(a[-1, 3] + b[0, 3]) / 2, 1.0)
+            forward, backward = _predicted(a, b[0, 0], ahead=True), _predicted(b, a[-1, 0], ahead=False)
+            misses = [np.hypot(*(forward - b[0, 1:3]))] if forward is not None else []
+            misses += [np.hypot(*(backward - a[-1, 1:3]))] if backward is not None else []
+            miss = min(misses) if misses else np.hypot(*(a[-1, 1:3] - b[0, 1:3]))
+            best = min(best, float(miss) / height)
+    return best
+
+
+def _handed_off(a: list[int], b: list[int], view: RunView) -> bool:
+    ta = [view.tracks[t] for t in a if t in view.tracks]
+    tb = [view.tracks[t] for t in b if t in view.tracks]
+    return min(hand_off_shift(ta, tb), hand_off_shift(tb, ta)) <= HANDOFF_MAX_SHIFT
+
+
+def _named_apart(view: RunView) -> set[frozenset[str]]:
+    """Pairs of identities a reviewer named as two different cast members: never one person."""
+    manual = view.resolved.assignments.manual_assignments
+    return {frozenset((a, b)) for a in manual for b in manual if a < b and manual[a] != manual[b]}
+
+
 def merge_candidates(storage: Storage, view: RunView, limit: int = MERGE_CANDIDATES) -> dict[str, list[dict[str, Any]]]:
     """Per identity, up to ``limit`` others most likely to be the same person, best first."""
     centroids = identity_centroids(storage, view)
@@ -81,6 +145,7 @@ def merge_candidates(storage: Storage, view: RunView, limit: int = MERGE_CANDIDA
     sims = np.stack([centroids[i] for i in ids]) @ np.stack([centroids[i] for i in ids]).T
     identity_of = {t: i.identity_id for i in view.resolved.identities.identities for t in i.track_ids}
     together = identity_pairs(view.resolved.identities.co_occurring_tracks, identity_of)
+    together |= _named_apart(view)
     members = {i.identity_id: i.track_ids for i in idents}
     out: dict[str, list[dict[str, Any]]] = {}
     for a, ident in enumerate(ids):
@@ -90,8 +155,10 @@ def merge_candidates(storage: Storage, view: RunView, limit: int = MERGE_CANDIDA
             if a == b or similarity < MERGE_MIN_SIMILARITY or frozenset((ident, other)) in together:
                 continue
             same_shot = _same_shot_apart(members[ident], members[other], view)
-            candidate = {"identity_id": other, "similarity": round(similarity, 3), "same_shot": same_shot}
-            found.append((similarity + (SAME_SHOT_BONUS if same_shot else 0.0), candidate))
+            handoff = same_shot and _handed_off(members[ident], members[other], view)
+            candidate = {"identity_id": other, "similarity": round(similarity, 3), "same_shot": same_shot, "handoff": handoff}
+            bonus = (SAME_SHOT_BONUS if same_shot else 0.0) + (HANDOFF_BONUS if handoff else 0.0)
+            found.append((similarity + bonus, candidate))
         found.sort(key=lambda c: -c[0])
         out[ident] = [c for _, c in found[:limit]]
     return out

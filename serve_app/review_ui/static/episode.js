@@ -98,7 +98,7 @@
         { type: "button", class: "candidate", onclick: () => act(() => mergeWith(ident, c.identity_id)), title: `merge with ${c.identity_id}${j === 0 ? " (M)" : ""}` },
         j === 0 ? h("kbd", { text: "M" }) : null,
         other && other.rep_crop_url ? h("img", { src: thumb(other.rep_crop_url), alt: `face of ${c.identity_id}`, width: 32, height: 32, loading: "lazy" }) : null,
-        ` ${c.identity_id}${castName(c.identity_id)} ${c.similarity.toFixed(2)}${c.same_shot ? " · same shot" : ""}`,
+        ` ${c.identity_id}${castName(c.identity_id)} ${c.similarity.toFixed(2)}${c.handoff ? " · continues its track" : c.same_shot ? " · same shot" : ""}`,
       );
     });
     const decide = [
