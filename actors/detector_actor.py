@@ -61,9 +61,9 @@ from the decoded picture, did the same for less saving."""
 class DetectorSettings:
     """The detection settings the actor applies (see ``pipelines.stage_settings.DetectTrackConfig`` for trade-offs)."""
 
-    det_long_side: int = 960
-    det_thresh: float = 0.3
-    min_face_px: float = 16.0
+    det_long_side: int
+    det_thresh: float
+    min_face_px: float
 
 
 class FaceDetectorWorker:

@@ -38,10 +38,13 @@ from pipelines.runner import run_pipeline
 from pipelines.sample import speech as tts
 from pipelines.sample.episode import GroundTruth
 from pipelines.sample.evaluate import evaluate_run
+from pipelines.stage_settings import AudioConfig
 from pipelines.storage import LocalStorage
 
 from .episodes import bench_dir, episode
 from .naming import cast_id
+
+AUDIO = AudioConfig()
 
 SHOW = "speak"
 EPISODES = tuple((seed, 45.0) for seed in range(741, 751))
@@ -126,21 +129,21 @@ def score(report, labels: dict[str, str | None], lines: list[tts.Line], duration
 
 
 def pyannote_der() -> dict[str, float]:
-    from actors.models.vad import SileroVad, speech_spans
+    from actors.models.vad import SileroVad
     from actors.models.voice_encoder import VoiceEncoder
     from pipelines.audio.decode import read_audio
-    from pipelines.audio.diarize import diarize
+    from pipelines.audio.diarize import diarize, speech_spans_of
     from pipelines.audio.metrics import der, read_rttm
     from pipelines.sample.media import pyannote_sample
 
     path, rttm = pyannote_sample()
     wave = read_audio(path)
-    spans = speech_spans(SileroVad().probabilities(wave))
+    spans = speech_spans_of(SileroVad().probabilities(wave), AUDIO)
     encoder = VoiceEncoder()
-    turns, voices = diarize(wave, spans, encoder.embed)
+    turns, voices = diarize(wave, spans, encoder.embed, AUDIO)
     hyp = [(t.start, t.end, str(t.voice)) for t in turns]
     ref = read_rttm(rttm)
-    unrefined, _ = diarize(wave, spans, encoder.embed, resegment_turns=False)
+    unrefined, _ = diarize(wave, spans, encoder.embed, AUDIO.model_copy(update={"resegment": False}))
     return {
         "voices": len(voices),
         "der": round(der(ref, hyp, len(wave) / 16000)["der"], 4),
@@ -158,9 +161,9 @@ RAPID_CASTS = (["obama", "t1_a"], ["biden", "hanks"], ["obama", "biden", "t1_a"]
 def rapid_exchanges_der() -> dict[str, float]:
     """DER on quick exchanges of 2-3 voices with short replies and small overlaps
     (:func:`pipelines.sample.speech.rapid_exchange`), with and without the resegmentation."""
-    from actors.models.vad import SileroVad, speech_spans
+    from actors.models.vad import SileroVad
     from actors.models.voice_encoder import VoiceEncoder
-    from pipelines.audio.diarize import diarize
+    from pipelines.audio.diarize import diarize, speech_spans_of
     from pipelines.audio.metrics import der
 
     vad, encoder = SileroVad(), VoiceEncoder()
@@ -168,9 +171,9 @@ def rapid_exchanges_der() -> dict[str, float]:
     for seed in RAPID_SEEDS:
         lines, duration = tts.rapid_exchange(seed, RAPID_CASTS[seed % len(RAPID_CASTS)])
         wave = tts.at_16k(tts.mix(lines, duration))
-        spans = speech_spans(vad.probabilities(wave))
+        spans = speech_spans_of(vad.probabilities(wave), AUDIO)
         for resegment in (False, True):
-            turns, _ = diarize(wave, spans, encoder.embed, resegment_turns=resegment)
+            turns, _ = diarize(wave, spans, encoder.embed, AUDIO.model_copy(update={"resegment": resegment}))
             scores[resegment].append(der([(x.start, x.end, x.person) for x in lines], [(t.start, t.end, str(t.voice)) for t in turns], duration)["der"])
     return {
         "exchanges": len(RAPID_SEEDS),

@@ -41,8 +41,8 @@ def cluster_prototypes(
     cannot_link: set[tuple[int, int]],
     threshold: float,
     outlier_similarity: float,
-    knn: int = 32,
-    max_link_gap: float | None = None,
+    knn: int,
+    max_link_gap: float | None,
 ) -> ClusterResult:
     n = len(vectors)
     if n == 0:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import intervals as iv
-from .audio.link import SEASON_SIMILARITY, identity_speech, link_voices, speaking_times, speech_of, voice_casts
+from .audio.link import identity_speech, link_voices, speaking_times, speech_of, voice_casts
 from .audio.split import split_merged_voices
 from .ids import face_id
 from .schemas import (
@@ -36,7 +36,7 @@ from .schemas import (
     TrackRow,
     VoiceEvidence,
 )
-from .stage_settings import ScreentimeConfig
+from .stage_settings import AudioConfig, ScreentimeConfig, default_of
 from .tracking.spans import detection_span, shot_index
 
 UNASSIGNED = "Unassigned"
@@ -62,8 +62,8 @@ class ScreentimeInputs:
     speaker_model: str | None = None  # what embedded them
     speech_embeddings: np.ndarray | None = None  # one unit speaker embedding per speech turn
     season_voices: list[VoiceEvidence] = field(default_factory=list)  # the show's other episodes' voices
-    voice_link_min_s: float = 1.0
-    voice_similarity: float = SEASON_SIMILARITY
+    voice_link_min_s: float = default_of(AudioConfig, "link_min_s")
+    voice_similarity: float = default_of(AudioConfig, "season_similarity")
 
 
 def name_of(assignments: Assignments, identity_id: str) -> tuple[str | None, str | None]:

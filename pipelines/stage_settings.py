@@ -9,7 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actors.models.config import ModelConfig
 
-from .audio.link import SEASON_SIMILARITY
+
+def default_of(section: type[BaseModel], name: str) -> Any:
+    """A setting's default, for code that needs it outside a resolved config (a parameter object's
+    field, a library function's keyword): the config stays its one source."""
+    return section.model_fields[name].get_default(call_default_factory=True)
 
 
 class _Section(BaseModel):
@@ -252,8 +256,11 @@ class AudioConfig(_Section):
         le=600,
         description="Seconds a voice must speak while one identity alone is on screen (this episode and the season's together) to be linked to it.",
     )
+    # On the speaking benchmark's 30 synthetic episodes the same person's voices in two episodes scored
+    # >= 0.87 in 95% of pairs (min 0.81) and different people's <= 0.78 in 95% (a few diarization merges
+    # reached 0.98). Real voices vary more between episodes (microphones, rooms, mood).
     season_similarity: float = Field(
-        SEASON_SIMILARITY,
+        0.8,
         ge=0.5,
         le=1.0,
         description="Centroid similarity at which a voice of another episode of the show counts as this voice (its on-screen evidence "

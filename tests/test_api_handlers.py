@@ -95,6 +95,21 @@ def test_settings_refuse_a_required_token_that_is_missing(tmp_path):
         ApiSettings.from_env(str(tmp_path), {"SCREENALYTICS_API_TOKEN": "short"})
 
 
+def test_settings_come_from_their_variables_and_bad_values_are_named(tmp_path):
+    env = {
+        "SCREENALYTICS_ALLOWED_HOSTS": "api.example.org, 10.0.0.5",
+        "SCREENALYTICS_MAX_UPLOAD_BYTES": "1048576",
+        "SCREENALYTICS_S3_BUCKET": "",  # empty: unset
+        "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+    }
+    settings = ApiSettings.from_env(str(tmp_path), env)
+    assert settings.allowed_hosts == ("api.example.org", "10.0.0.5") and settings.max_upload_bytes == 1048576
+    assert settings.s3_bucket is None and settings.s3_endpoint == "http://127.0.0.1:9000"
+    assert settings.db_path == f"{tmp_path.resolve()}/state.sqlite3" and settings.allowed_origins == ()
+    with pytest.raises(SettingsError, match="SCREENALYTICS_MAX_UPLOAD_BYTES"):
+        ApiSettings.from_env(str(tmp_path), {"SCREENALYTICS_MAX_UPLOAD_BYTES": "20GB"})
+
+
 def test_non_finite_numbers_are_422_naming_the_field_and_start_nothing(client, tmp_path):
     r = _raw(client, "/episodes", '{"show_slug_or_id": "rt", "season_number": NaN, "episode_number": 1}')
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "season_number"

@@ -100,3 +100,87 @@ def test_the_cache_dir_default_and_s3_clients_have_one_home():
             if "boto3.client(" in text and rel not in homes["boto3.client("]:
                 offenders["s3"].append(rel)
     assert dict(offenders) == {}
+
+
+def _config_defaults() -> dict[str, list[tuple[str, object]]]:
+    """Setting name (and its short form without the section's prefix) -> [(dotted key, default)]."""
+    from pipelines.stage_settings import PipelineConfig
+
+    config = PipelineConfig()
+    out: dict[str, list[tuple[str, object]]] = defaultdict(list)
+    for section in PipelineConfig.model_fields:
+        values = getattr(config, section)
+        for name in type(values).model_fields:
+            for alias in {name, name.removeprefix("track_")}:
+                out[alias].append((f"{section}.{name}", getattr(values, name)))
+    return out
+
+
+NOT_SETTINGS = {
+    ("actors/models/base.py", "device"): "the device a loaded model runs on (models.device resolved)",
+    ("pipelines/schemas/run.py", "device"): "the device a run's models ran on, as recorded",
+    ("pipelines/cli.py", "enabled"): "whether a progress bar draws",
+}
+"""Names shared with a setting that are not that setting."""
+
+
+def _literal_defaults(tree: ast.AST):
+    """(name, default node) of every function parameter and class-level field with a default."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args.posonlyargs + node.args.args
+            yield from zip([a.arg for a in args[len(args) - len(node.args.defaults) :]], node.args.defaults)
+            yield from ((a.arg, d) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is not None)
+        elif isinstance(node, ast.ClassDef):
+            yield from ((s.target.id, s.value) for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and s.value is not None)
+
+
+def test_no_parameter_carries_a_default_of_its_own_that_differs_from_the_config():
+    """A setting's default lives in pipelines/stage_settings.py (models: actors/models/config.py). A
+    parameter or field named like a setting either has no default, None ("not set"), or the config's own
+    (``default_of``); a literal that differs is a second default drifting from the first."""
+    settings = _config_defaults()
+    homes = {"pipelines/stage_settings.py", "actors/models/config.py"}
+    drift = []
+    for pkg in PACKAGES:
+        for path in (repo_root() / pkg).rglob("*.py"):
+            rel = str(path.relative_to(repo_root()))
+            if rel in homes:
+                continue
+            for name, default in _literal_defaults(ast.parse(path.read_text())):
+                if name not in settings or (rel, name) in NOT_SETTINGS:
+                    continue
+                try:
+                    value = ast.literal_eval(default)
+                except ValueError:
+                    continue  # an expression: default_of(...) or a named constant checked where it is defined
+                if value is not None and all(value != v for _, v in settings[name]):
+                    drift.append(f"{rel}:{default.lineno} {name}={value!r}, config: {settings[name]}")
+    assert drift == []
+
+
+def test_parameter_objects_are_built_from_the_config_and_have_no_defaults_of_their_own():
+    import dataclasses
+
+    from pipelines.shows.naming import NamingRules
+    from pipelines.stage_settings import PipelineConfig
+    from pipelines.tracking.tracker import TrackerParams
+    from pipelines.tracking.validity import ValidityRules
+
+    config = PipelineConfig()
+    tracker = TrackerParams.from_config(config.detect_track, fps=24.0)
+    assert (tracker.high_thresh, tracker.appearance_min, tracker.max_gap_frames) == (
+        config.detect_track.track_high_thresh,
+        config.detect_track.track_appearance_min,
+        round(config.detect_track.track_max_gap_s * 24),
+    )
+    assert ValidityRules.from_config(config.cluster).junk_score == config.cluster.junk_score
+    assert NamingRules.from_config(config.naming, 0.5).strong_lead == config.naming.strong_lead
+    unexposed = {"center_gate"}  # no setting exposes it; its one default is in TrackerParams
+    own_defaults = {
+        f"{cls.__name__}.{f.name}"
+        for cls in (TrackerParams, ValidityRules, NamingRules)
+        for f in dataclasses.fields(cls)
+        if f.name not in unexposed and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)
+    }
+    assert own_defaults == set()

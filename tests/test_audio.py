@@ -11,9 +11,11 @@ import av
 import numpy as np
 import pytest
 
-from actors.models.vad import SileroVad, speech_spans
+from actors.models.vad import SileroVad
 from pipelines.audio.decode import NoAudio, read_audio
+from pipelines.audio.diarize import speech_spans_of
 from pipelines.sample import speech as tts
+from pipelines.stage_settings import AudioConfig
 
 THRESHOLDS = {
     "pyannote_der_max": 0.18,
@@ -24,6 +26,9 @@ THRESHOLDS = {
     "episode_voice_to_person_max": 0.5,
 }
 needs_tts = pytest.mark.skipif(not tts.have_tts(), reason=f"speech engines missing: {', '.join(tts.missing_tts())} (apt-get install espeak-ng flite)")
+
+AUDIO = AudioConfig()
+"""The audio stage's default settings: what a run uses."""
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +85,7 @@ def test_silence_noise_and_music_like_tones_are_not_speech(vad):
     t = np.arange(16000 * 10) / 16000
     chord = 0.2 * (np.sin(2 * np.pi * 220 * t) + np.sin(2 * np.pi * 277 * t) + np.sin(2 * np.pi * 330 * t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 2 * t))
     for signal in (np.zeros_like(t), rng.normal(0, 0.1, len(t)), chord):
-        assert sum(b - a for a, b in speech_spans(vad.probabilities(signal.astype(np.float32)))) < 0.5
+        assert sum(b - a for a, b in speech_spans_of(vad.probabilities(signal.astype(np.float32)), AUDIO)) < 0.5
 
 
 def test_real_two_speaker_recording_against_its_reference_turns(vad, encoder):
@@ -93,7 +98,7 @@ def test_real_two_speaker_recording_against_its_reference_turns(vad, encoder):
     except MediaUnavailable as exc:
         pytest.skip(str(exc))
     wave = read_audio(path)
-    turns, voices = diarize(wave, speech_spans(vad.probabilities(wave)), encoder.embed)
+    turns, voices = diarize(wave, speech_spans_of(vad.probabilities(wave), AUDIO), encoder.embed, AUDIO)
     hyp = [(t.start, t.end, str(t.voice)) for t in turns]
     ref = read_rttm(rttm)
     assert len(voices) == 2
@@ -113,10 +118,10 @@ def test_short_replies_in_a_quick_exchange_are_found_frame_by_frame(vad, encoder
     for seed, people in ((1, ["obama", "t1_a"]), (3, ["biden", "hanks"]), (2, ["obama", "t1_a", "t1_c"])):
         lines, duration = tts.rapid_exchange(seed, people)
         wave = tts.at_16k(tts.mix(lines, duration))
-        spans = speech_spans(vad.probabilities(wave))
+        spans = speech_spans_of(vad.probabilities(wave), AUDIO)
         ref = [(x.start, x.end, x.person) for x in lines]
         for resegment, scores in ((False, before), (True, after)):
-            turns, _ = diarize(wave, spans, encoder.embed, resegment_turns=resegment)
+            turns, _ = diarize(wave, spans, encoder.embed, AUDIO.model_copy(update={"resegment": resegment}))
             scores.append(der(ref, [(t.start, t.end, str(t.voice)) for t in turns], duration)["der"])
     assert all(a < b for a, b in zip(after, before)), (before, after)
     assert np.mean(after) <= THRESHOLDS["rapid_exchange_der_max"], after
@@ -155,7 +160,7 @@ def test_synthetic_dialogue_two_voices(vad, encoder):
         t += len(s) / tts.RATE + 0.6
     track = tts.mix(lines, t + 0.5)
     wave = tts.at_16k(track)
-    turns, voices = diarize(wave, speech_spans(vad.probabilities(wave)), encoder.embed)
+    turns, voices = diarize(wave, speech_spans_of(vad.probabilities(wave), AUDIO), encoder.embed, AUDIO)
     assert len(voices) == 2
     assert (
         der([(x.start, x.end, x.person) for x in lines], [(x.start, x.end, str(x.voice)) for x in turns], len(wave) / 16000)["der"] <= THRESHOLDS["tts_der_max"]
@@ -373,10 +378,10 @@ def test_a_host_heard_over_reaction_shots_is_named_by_the_season_on_real_voices(
         lines = [tts.Line(who, start, tts.speak(voice_of[who], tts.LINES[k % len(tts.LINES)])) for k, (who, start) in enumerate(script)]
         track = tts.mix(lines, duration)
         wave = np.interp(np.arange(0, len(track), tts.RATE / RATE), np.arange(len(track)), track).astype(np.float32)
-        spans = speech_spans(vad.probabilities(wave))
+        spans = speech_spans_of(vad.probabilities(wave), AUDIO)
         windows = speech_windows(spans, 1.5, 0.25)
         emb = encoder.embed([wave[int(a * RATE) : int(b * RATE)] for a, b in windows])
-        turns, cents = diarize_windows(spans, windows, emb, 0.68, 1.0)
+        turns, cents = diarize_windows(spans, windows, emb, AUDIO.voice_threshold, AUDIO.min_voice_s, AUDIO.switch_penalty)
         speech = [SpeechTurn(start=t.start, end=t.end, voice_id=f"voice_{t.voice + 1:02d}", confidence=t.confidence) for t in turns]
         on_screen: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for who, a, b in shots:

@@ -13,7 +13,10 @@ from pipelines.schemas import (
     TrackRow,
 )
 from pipelines.screentime import ScreentimeInputs, compute_screentime
-from pipelines.stage_settings import ScreentimeConfig
+from pipelines.stage_settings import ClusterConfig, ScreentimeConfig
+
+CLUSTER_SEARCH = {"knn": ClusterConfig().knn, "max_link_gap": ClusterConfig().max_link_gap}
+"""The cluster stage's default neighbour search and link-gap guard."""
 
 
 def unit(v):
@@ -25,19 +28,19 @@ def test_similar_tracks_merge_and_different_ones_do_not():
     rng = np.random.default_rng(0)
     a, b = unit(rng.normal(size=16)), unit(rng.normal(size=16))
     x = np.stack([unit(a + 0.1 * rng.normal(size=16)) for _ in range(3)] + [unit(b + 0.1 * rng.normal(size=16)) for _ in range(2)])
-    res = cluster_prototypes(x, set(), threshold=0.5, outlier_similarity=0.2)
+    res = cluster_prototypes(x, set(), threshold=0.5, outlier_similarity=0.2, **CLUSTER_SEARCH)
     assert len(set(res.labels[:3])) == 1 and len(set(res.labels[3:])) == 1 and res.labels[0] != res.labels[3]
 
 
 def test_tracks_in_the_same_frame_are_never_merged():
     x = np.stack([unit([1, 0, 0]), unit([1, 0.01, 0])])
-    assert cluster_prototypes(x, {(0, 1)}, 0.5, 0.2).labels.tolist() == [0, 1]
+    assert cluster_prototypes(x, {(0, 1)}, 0.5, 0.2, **CLUSTER_SEARCH).labels.tolist() == [0, 1]
 
 
 def test_average_linkage_blocks_chaining():
     # a~b and b~c are similar, a and c are not: average linkage must not chain all three.
     x = np.stack([unit([1, 0]), unit([1, 1]), unit([0, 1])])
-    labels = cluster_prototypes(x, set(), threshold=0.65, outlier_similarity=0.0).labels
+    labels = cluster_prototypes(x, set(), threshold=0.65, outlier_similarity=0.0, **CLUSTER_SEARCH).labels
     assert len(set(labels.tolist())) == 2
 
 

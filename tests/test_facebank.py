@@ -15,9 +15,11 @@ from pipelines.schemas import Assignments, IdentityNaming, Suggestion
 from pipelines.shows import bank, facebank, roster
 from pipelines.shows.errors import CastIdTaken, PhotoError
 from pipelines.shows.naming import NamingRules, apply_names, decide
+from pipelines.stage_settings import NamingConfig
 from pipelines.storage import LocalStorage
 
-RULES = NamingRules(auto_threshold=0.5, margin=0.06)
+NAMING = NamingConfig()
+RULES = NamingRules.from_config(NAMING, auto_threshold=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +48,14 @@ def _add(storage, cast, path, models=None, **kw):
 
 
 def test_auto_name_needs_threshold_margin_and_to_beat_not_cast():
-    ids = ["a", "b", "c", "d", "e"]
+    ids = ["a", "b", "c", "d", "e", "f"]
     scores = [
         {"cast:x": 0.71, "cast:y": 0.30},  # clear
-        {"cast:x": 0.44, "cast:y": 0.10},  # below threshold
+        {"cast:x": 0.38, "cast:y": 0.10},  # below threshold, even with the strong lead's drop
         {"cast:x": 0.66, "cast:y": 0.63},  # look-alikes: margin
         {"cast:x": 0.70, "guest:g1": 0.68},  # a known guest almost as close
         {"cast:x": 0.52, "guest:g1": 0.81},  # the guest, recognised
+        {"cast:x": 0.44, "cast:y": 0.10},  # below threshold, but a strong lead (0.34 >= strong_lead) names it
     ]
     out = {n.identity_id: n for n in decide(ids, scores, set(), RULES)}
     assert out["a"].cast_id == "x" and out["a"].reason == "auto" and out["a"].confidence == 0.71
@@ -61,6 +64,7 @@ def test_auto_name_needs_threshold_margin_and_to_beat_not_cast():
     assert out["c"].cast_id is None and out["c"].reason == "margin"
     assert out["d"].cast_id is None and out["d"].reason == "not_cast"
     assert out["e"].cast_id is None and out["e"].guest_kind == "guest" and out["e"].guest_label == "g1"
+    assert out["f"].cast_id == "x" and out["f"].reason == "auto"
 
 
 def test_two_identities_in_one_frame_never_get_the_same_cast_member():
@@ -209,7 +213,7 @@ def test_not_x_survives_a_recluster_and_guests_are_recognised_in_the_next_episod
 
     append_correction(storage, layout, lambda identity, track: {"op": "reject", "identity": identity(obama_id), "cast_id": "obama"}, lock)
     view = append_correction(storage, layout, lambda identity, track: {"op": "mark", "identity": identity(guest_id), "kind": "guest", "label": "Ana"}, lock)
-    assert sync_run(storage, view)["added"] >= 1  # the guest's faces join the not-cast bank
+    assert sync_run(storage, view, NAMING.faces_per_identity)["added"] >= 1  # the guest's faces join the not-cast bank
     assert {e.kind for e in facebank.list_entries(storage, "test")} == {"cast", "guest"}
     _run(storage, layout.ep_id, overrides={"cluster.knn": 16})  # a re-cluster, and a re-naming
     report = _report(storage, layout)
@@ -309,8 +313,8 @@ def test_calibration_replays_confirmed_episodes_and_the_naming_stage_uses_it(pip
         view = append_correction(
             storage, layout, lambda identity, track, i=ident.identity_id, c=cast: {"op": "assign_cluster", "identity": identity(i), "cast_id": c}, nullcontext
         )
-    sync_run(storage, view)
-    result = calibrate(storage, "test", "sface-2021dec-int8bq", margin=0.06)
+    sync_run(storage, view, NAMING.faces_per_identity)
+    result = calibrate(storage, "test", "sface-2021dec-int8bq", NAMING.margin, NAMING.strong_lead)
     assert result.episodes == [layout.ep_id] and result.precision == 1.0
     by_t = {row["threshold"]: row for row in result.table}
     assert by_t[0.5]["named"] == 2 and by_t[0.5]["coverage"] > 0.6  # bea has no photo: her own faces are held out

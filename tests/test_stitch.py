@@ -2,8 +2,14 @@
 
 import numpy as np
 
+from pipelines.stage_settings import DetectTrackConfig
 from pipelines.tracking.episode import FrameDetections, track_episode
 from pipelines.tracking.tracker import TrackerParams
+
+
+def production_params(**changes):
+    """The tracker settings a default run uses (the config's defaults at 24 fps), with ``changes``."""
+    return TrackerParams.from_config(DetectTrackConfig(), 24.0, **changes)
 
 
 def synthetic(frames, faces):
@@ -28,7 +34,7 @@ def partition(ids):
     return sorted(groups.values())
 
 
-PARAMS = TrackerParams(match_iou=0.2, max_gap_frames=12)
+PARAMS = production_params(match_iou=0.2, max_gap_frames=12)
 
 
 def test_face_spanning_a_boundary_stays_one_track():
@@ -62,6 +68,6 @@ def test_ids_are_numbered_by_first_appearance_from_one():
 def test_unconfirmed_tentative_tracks_are_dropped_by_the_episode_tracker():
     frames = synthetic(range(0, 100, 4), [(0, 96, 10, 0.0)])
     frames.append(FrameDetections(100, np.array([[500, 100, 550, 150]], np.float32), np.array([0.4], np.float32)))  # one weak blip
-    result = track_episode([frames], [], TrackerParams(min_hits=3))
+    result = track_episode([frames], [], production_params(min_hits=3))
     assert int(result.ids[0][-1][0]) == -1
     assert len({i for fr in result.ids[0] for i in fr if i >= 0}) == 1

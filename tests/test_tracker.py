@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
+from pipelines.stage_settings import DetectTrackConfig
 from pipelines.tracking.tracker import IouTracker, TrackerParams, iou_matrix
+
+
+def production_params(**changes):
+    """The tracker settings a default run uses (the config's defaults at 24 fps), with ``changes``."""
+    return TrackerParams.from_config(DetectTrackConfig(), 24.0, **changes)
 
 
 def box(x, y, s=50):
@@ -9,13 +15,13 @@ def box(x, y, s=50):
 
 
 def test_moving_face_keeps_one_track():
-    tr = IouTracker(TrackerParams(match_iou=0.2, max_gap_frames=10))
+    tr = IouTracker(production_params(match_iou=0.2, max_gap_frames=10))
     ids = [tr.step(f, [box(100 + 6 * f, 100)], [0.9])[0] for f in range(0, 40, 4)]
     assert len(set(ids)) == 1 and ids[0] >= 0
 
 
 def test_two_faces_two_tracks_and_no_swap():
-    tr = IouTracker(TrackerParams())
+    tr = IouTracker(production_params())
     a, b = tr.step(0, [box(0, 0), box(300, 0)], [0.9, 0.9])
     for f in range(4, 40, 4):
         ids = tr.step(f, [box(300, 0), box(0, 0)], [0.9, 0.9])  # order swapped in the input
@@ -23,21 +29,21 @@ def test_two_faces_two_tracks_and_no_swap():
 
 
 def test_cut_closes_tracks():
-    tr = IouTracker(TrackerParams())
+    tr = IouTracker(production_params())
     first = tr.step(0, [box(0, 0)], [0.9])[0]
     same_place_after_cut = tr.step(4, [box(0, 0)], [0.9], cut_before=True)[0]
     assert same_place_after_cut != first
 
 
 def test_gap_longer_than_max_gap_starts_new_track():
-    tr = IouTracker(TrackerParams(max_gap_frames=8))
+    tr = IouTracker(production_params(max_gap_frames=8))
     a = tr.step(0, [box(0, 0)], [0.9])[0]
     assert tr.step(8, [box(0, 0)], [0.9])[0] == a  # within the gap
     assert tr.step(20, [box(0, 0)], [0.9])[0] != a  # 12 frames later
 
 
 def test_weak_detection_continues_but_never_starts_a_track():
-    tr = IouTracker(TrackerParams(high_thresh=0.6))
+    tr = IouTracker(production_params(high_thresh=0.6))
     assert tr.step(0, [box(0, 0)], [0.4])[0] == -1
     a = tr.step(4, [box(0, 0)], [0.9])[0]
     assert tr.step(8, [box(2, 0)], [0.4])[0] == a
@@ -50,11 +56,11 @@ def test_iou_matrix_values():
 
 def test_invalid_params_rejected():
     with pytest.raises(ValueError, match="match_iou"):
-        TrackerParams(match_iou=1.5)
+        production_params(match_iou=1.5)
 
 
 def test_persistent_weak_face_becomes_a_track_with_min_hits_and_a_blip_does_not():
-    tr = IouTracker(TrackerParams(high_thresh=0.6, min_hits=3))
+    tr = IouTracker(production_params(high_thresh=0.6, min_hits=3))
     weak = [tr.step(f, [box(0, 0)], [0.4])[0] for f in range(0, 20, 4)]
     assert len(set(weak)) == 1 and weak[0] in tr.confirmed
     blip = tr.step(40, [box(300, 300)], [0.4])[0]
@@ -62,21 +68,21 @@ def test_persistent_weak_face_becomes_a_track_with_min_hits_and_a_blip_does_not(
 
 
 def test_without_min_hits_weak_faces_never_start_tracks():
-    tr = IouTracker(TrackerParams(high_thresh=0.6, min_hits=0))
+    tr = IouTracker(production_params(high_thresh=0.6, min_hits=0))
     assert all(tr.step(f, [box(0, 0)], [0.4])[0] == -1 for f in range(0, 20, 4))
 
 
 def test_fast_mover_with_little_overlap_stays_one_track():
-    tr = IouTracker(TrackerParams(match_iou=0.2, center_gate=1.0))
+    tr = IouTracker(production_params(match_iou=0.2, center_gate=1.0))
     ids = [tr.step(f, [box(100 + 10 * f, 100, 60)], [0.9])[0] for f in range(0, 60, 5)]  # 50 px per sample, 60 px face
     assert len(set(ids)) == 1
-    far = IouTracker(TrackerParams(match_iou=0.2, center_gate=1.0))
+    far = IouTracker(production_params(match_iou=0.2, center_gate=1.0))
     first = far.step(0, [box(100, 100, 60)], [0.9])[0]
     assert far.step(5, [box(280, 100, 60)], [0.9])[0] != first  # three face sizes away: somebody else
 
 
 def test_center_gate_does_not_join_a_different_size_face():
-    tr = IouTracker(TrackerParams(match_iou=0.2, center_gate=1.0))
+    tr = IouTracker(production_params(match_iou=0.2, center_gate=1.0))
     a = tr.step(0, [box(100, 100, 60)], [0.9])[0]
     assert tr.step(5, [box(150, 100, 150)], [0.9])[0] != a
 
@@ -88,7 +94,7 @@ def test_a_face_passing_in_front_never_takes_over_the_track_it_covers():
     red, dark = np.array([1.0, 0.0]), np.array([0.0, 1.0])
 
     def run(appearance_min: float) -> list[tuple[int, ...]]:
-        tracker = IouTracker(TrackerParams(appearance_min=appearance_min))
+        tracker = IouTracker(production_params(appearance_min=appearance_min))
         out = []
         for k, x in enumerate([380, 280, 185, 90]):  # the passer-by, right to left
             passer = np.array([x, 145, x + 70, 220], np.float32)

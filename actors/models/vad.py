@@ -59,7 +59,7 @@ class SileroVad:
         return out
 
 
-def speech_spans(probs: np.ndarray, on: float = 0.5, off: float = 0.35, min_speech_s: float = 0.25, min_silence_s: float = 0.3) -> list[tuple[float, float]]:
+def speech_spans(probs: np.ndarray, on: float, off: float, min_silence_s: float, min_speech_s: float = 0.25) -> list[tuple[float, float]]:
     """Speech intervals (seconds) from chunk probabilities, with hysteresis: speech starts above ``on``,
     ends after ``min_silence_s`` below ``off``; bursts shorter than ``min_speech_s`` are dropped."""
     spans: list[tuple[float, float]] = []

@@ -17,9 +17,13 @@ from typing import Any
 import numpy as np
 
 from ..clustering import cluster_prototypes
-from .resegment import SWITCH_PENALTY, FrameFeatures, interval_index, mfcc_features, resegment
+from ..stage_settings import AudioConfig
+from .resegment import FrameFeatures, interval_index, mfcc_features, resegment
 
 RATE = 16000
+VOICE_KNN = 32
+"""Neighbours per window searched when clustering voices (exact average linkage needs every pair; 32
+covers a turn's windows at the default hop)."""
 GRID_S = 0.05
 
 
@@ -46,14 +50,21 @@ def speech_windows(spans: list[tuple[float, float]], window_s: float, hop_s: flo
     return out
 
 
+def speech_spans_of(probs: np.ndarray, cfg: AudioConfig) -> list[tuple[float, float]]:
+    """Speech intervals from the VAD's chunk probabilities, with the audio stage's hysteresis settings."""
+    from actors.models.vad import speech_spans
+
+    return speech_spans(probs, cfg.vad_on, cfg.vad_off, min_silence_s=cfg.min_silence_s)
+
+
 def diarize_windows(
     spans: list[tuple[float, float]],
     windows: list[tuple[float, float]],
     embeddings: np.ndarray,
     threshold: float,
     min_voice_s: float,
+    switch_penalty: float,
     features: FrameFeatures | None = None,
-    switch_penalty: float = SWITCH_PENALTY,
 ) -> tuple[list[Turn], np.ndarray]:
     """(turns, one unit embedding per voice) from the windows' embeddings; with ``features`` (the
     speech's frames), turn boundaries are re-placed frame by frame."""
@@ -61,7 +72,7 @@ def diarize_windows(
         return [], np.zeros((0, 1), np.float32)
     emb = np.asarray(embeddings, np.float32)
     emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-9)
-    labels = cluster_prototypes(emb, set(), threshold, outlier_similarity=-1.0).labels
+    labels = cluster_prototypes(emb, set(), threshold, outlier_similarity=-1.0, knn=VOICE_KNN, max_link_gap=None).labels
     labels = _fold_small(labels, emb, windows, min_voice_s)
     order = sorted(set(labels.tolist()), key=lambda k: min(windows[i][0] for i in range(len(windows)) if labels[i] == k))
     relabel = {k: n for n, k in enumerate(order)}
@@ -83,17 +94,14 @@ def diarize(
     wave: np.ndarray,
     spans: list[tuple[float, float]],
     embed: Any,
-    threshold: float = 0.68,
-    window_s: float = 1.5,
-    hop_s: float = 0.25,
-    min_voice_s: float = 1.0,
-    resegment_turns: bool = True,
+    cfg: AudioConfig,
 ) -> tuple[list[Turn], np.ndarray]:
-    """All in one process: ``embed(waves) -> (n, d)`` embeds the windows of ``wave`` (16 kHz)."""
-    windows = speech_windows(spans, window_s, hop_s)
+    """All in one process, with the audio stage's settings: ``embed(waves) -> (n, d)`` embeds the
+    windows of ``wave`` (16 kHz)."""
+    windows = speech_windows(spans, cfg.window_s, cfg.hop_s)
     emb = np.asarray(embed([wave[int(a * RATE) : int(b * RATE)] for a, b in windows]), np.float32) if windows else np.zeros((0, 1), np.float32)
-    features = mfcc_features(wave, 0.0, spans) if resegment_turns else None
-    return diarize_windows(spans, windows, emb, threshold, min_voice_s, features)
+    features = mfcc_features(wave, 0.0, spans) if cfg.resegment else None
+    return diarize_windows(spans, windows, emb, cfg.voice_threshold, cfg.min_voice_s, cfg.switch_penalty, features)
 
 
 def _frame_turns(

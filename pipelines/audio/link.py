@@ -21,17 +21,10 @@ import numpy as np
 
 from .. import intervals as iv
 from ..schemas import IdentitySpeech, SpeakerLink, SpeechTurn, VoiceEvidence
+from ..stage_settings import AudioConfig, default_of
 from .split import SPLIT_MARGIN, cast_profiles
 
 Spans = list[tuple[float, float]]
-
-SEASON_SIMILARITY = 0.8
-"""Cosine similarity of two voices' centroids (Resemblyzer) for the season to count them as one voice.
-On the speaking benchmark's 30 synthetic episodes the same person's voices in two episodes were
->= 0.87 in 95% of pairs (min 0.81) and different people's <= 0.78 in 95% (a few diarization merges
-reached 0.98). Real voices vary more between episodes (microphones, rooms, mood): lower finds more of
-a person's episodes and risks pooling two similar voices; higher pools less, and with nothing pooled
-linking falls back to the episode's own evidence."""
 
 
 def voice_spans(turns: list[SpeechTurn]) -> dict[str, Spans]:
@@ -100,7 +93,7 @@ def link_voices(
     min_s: float,
     centroids: dict[str, list[float]] | None = None,
     season: Sequence[VoiceEvidence] = (),
-    similarity: float = SEASON_SIMILARITY,
+    similarity: float = default_of(AudioConfig, "season_similarity"),
 ) -> list[SpeakerLink]:
     """``on_screen``: counted seconds per identity; ``manual``: voice -> cast id from this episode's
     corrections; ``centroids``: each voice's unit embedding; ``season``: the show's other episodes' voices."""

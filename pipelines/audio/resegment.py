@@ -4,7 +4,7 @@ The encoder sees 1.5 s windows, so a reply shorter than a window ("Yes.", "Reall
 speech around it, and every change of speaker is blurred by up to half a window. Within one recording,
 the short-term spectrum (MFCCs) tells its speakers apart well at 10 ms: each voice gets a Gaussian
 mixture trained on its own turns (away from their edges), and a Viterbi pass over each speech span
-re-assigns every frame, paying ``SWITCH_PENALTY`` for each change of voice. Twice: the second pass
+re-assigns every frame, paying ``penalty`` (``audio.switch_penalty``) for each change of voice. Twice: the second pass
 trains on the first's labels. The voices themselves (how many, their embeddings) stay the encoder's.
 
 Measured (designed on 8 quick exchanges of 2-3 TTS voices with replies of 0.3-1 s and overlaps up to
@@ -17,7 +17,7 @@ Measured (designed on 8 quick exchanges of 2-3 TTS voices with replies of 0.3-1 
 
 Knobs:
 
-- ``SWITCH_PENALTY`` (40, log-likelihood units per change): lower follows shorter replies and starts
+- ``penalty`` (``audio.switch_penalty``, log-likelihood units per change): lower follows shorter replies and starts
   to chatter between voices (20 was better on synthetic voices, worse on the real sample); higher
   keeps the encoder's turns.
 - ``COMPONENTS`` (16 Gaussians per voice): fewer underfit a voice heard for minutes, more overfit one
@@ -39,7 +39,6 @@ HOP = 160  # 10 ms
 NFFT = 512
 MELS = 24
 CEPSTRA = 19  # c1-c19 (c0, loudness, is left out: it says how loud, not who)
-SWITCH_PENALTY = 40.0
 COMPONENTS = 16
 EDGE_S = 0.3
 ROUNDS = 2
@@ -242,7 +241,7 @@ def resegment(
     spans: list[tuple[float, float]],
     labels: np.ndarray,
     voices: int,
-    penalty: float = SWITCH_PENALTY,
+    penalty: float,
     components: int = COMPONENTS,
 ) -> np.ndarray:
     """New voice labels for ``features``' frames, from ``labels`` (the encoder's voice per frame, -1 for

@@ -7,7 +7,7 @@ screen time per person is then computed by the pipeline's own screen-time code w
 - screen-time error: |measured - true| / true seconds, per person;
 - purity: share of matched detections whose identity's label is their own person;
 - extra clusters per person: identities labelled with a person, minus one, averaged over people;
-- detection recall: true faces >= ``min_face_px`` tall on sampled frames that some detection matches.
+- detection recall: true faces >= ``truth_min_face_px`` tall on sampled frames that some detection matches.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Evaluation:
         return max(self.errors.values()) if self.errors else 0.0
 
 
-def evaluate_run(storage: Storage, layout: RunLayout, truth: GroundTruth, min_face_px: float = 40.0) -> Evaluation:
+def evaluate_run(storage: Storage, layout: RunLayout, truth: GroundTruth, truth_min_face_px: float = 40.0) -> Evaluation:
     detections = read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow)
     identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
     metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
@@ -75,7 +75,7 @@ def evaluate_run(storage: Storage, layout: RunLayout, truth: GroundTruth, min_fa
 
     matched = recall_faces = 0
     for frame in range(0, truth.frame_count, metrics.stride):
-        gts = [g for g in gt_by_frame.get(frame, []) if g[1][3] - g[1][1] >= min_face_px]
+        gts = [g for g in gt_by_frame.get(frame, []) if g[1][3] - g[1][1] >= truth_min_face_px]
         if not gts:
             continue
         recall_faces += len(gts)

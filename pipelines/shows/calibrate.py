@@ -68,7 +68,7 @@ def calibrate(
     show_id: str,
     embedding_model: str,
     margin: float,
-    strong_lead: float = 2.0,
+    strong_lead: float,
     run_id: str = "main",
     target_precision: float = TARGET_PRECISION,
 ) -> Calibration:

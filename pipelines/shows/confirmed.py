@@ -36,7 +36,7 @@ def _best_faces(faces: list[FaceRow], track_ids: list[int], k: int) -> list[Face
     return out
 
 
-def sync_run(storage: Storage, view: RunView, faces_per_identity: int = 5) -> dict[str, int]:
+def sync_run(storage: Storage, view: RunView, faces_per_identity: int) -> dict[str, int]:
     """Make the run's facebank entries match its human decisions; returns counts added and removed."""
     layout: RunLayout = view.layout
     show = parse_ep_id(layout.ep_id).show

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional, cast
 
 from ..schemas import Assignments, IdentityNaming, Suggestion
+from ..stage_settings import NamingConfig
 
 DEFAULT_AUTO_THRESHOLD = {"sface": 0.50, "arcface": 0.40}
 """Before calibration. Measured on bench/naming (README): SFace faces of one person score 0.5-0.9
@@ -34,9 +35,17 @@ STRONG_LEAD_DROP = 0.1
 
 @dataclass(frozen=True)
 class NamingRules:
+    """When an identity is named automatically. ``margin`` and ``strong_lead`` come from the ``naming``
+    config section (:meth:`from_config`, where their trade-offs are written); the threshold is the show's
+    calibrated one, the configured one, or the embedder's default."""
+
     auto_threshold: float
     margin: float
-    strong_lead: float = 2.0
+    strong_lead: float
+
+    @classmethod
+    def from_config(cls, cfg: NamingConfig, auto_threshold: float) -> NamingRules:
+        return cls(auto_threshold, cfg.margin, cfg.strong_lead)
 
     def clears(self, best: float, lead: float) -> bool:
         return best >= self.auto_threshold or (best >= self.auto_threshold - STRONG_LEAD_DROP and lead >= self.strong_lead)

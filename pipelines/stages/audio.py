@@ -105,7 +105,7 @@ def run(ctx: RunContext) -> dict[str, float]:
             note = f"the audio track could not be decoded: {exc}"
     ctx.check_canceled()
     frames = FrameFeatures.concat(features) if cfg.resegment else None
-    turns, centroids = diarize_windows(spans, windows, embeddings, cfg.voice_threshold, cfg.min_voice_s, frames, cfg.switch_penalty)
+    turns, centroids = diarize_windows(spans, windows, embeddings, cfg.voice_threshold, cfg.min_voice_s, cfg.switch_penalty, frames)
     rows = [SpeechTurn(start=t.start, end=t.end, voice_id=f"voice_{t.voice + 1:02d}", confidence=t.confidence) for t in turns]
     voices = []
     for k in range(len(centroids)):

@@ -49,7 +49,7 @@ def identity_id(k: int) -> str:
 
 
 def _rules(cfg: ClusterConfig) -> ValidityRules:
-    return ValidityRules(cfg.junk_gate, cfg.junk_score, cfg.extra_face_frac, cfg.extra_min_s, cfg.extra_background)
+    return ValidityRules.from_config(cfg)
 
 
 def run(ctx: RunContext) -> dict[str, float]:

@@ -264,13 +264,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         per_segment_frames.append(frames)
         det_rows.append(rows_per_frame)
 
-    params = TrackerParams(
-        high_thresh=cfg.track_high_thresh,
-        match_iou=cfg.track_match_iou,
-        max_gap_frames=int(round(cfg.track_max_gap_s * meta.fps)),
-        min_hits=cfg.track_min_hits,
-        appearance_min=cfg.track_appearance_min,
-    )
+    params = TrackerParams.from_config(cfg, meta.fps)
     tracked = track_episode(per_segment_frames, cuts, params)
 
     detections: list[DetectionRow] = []

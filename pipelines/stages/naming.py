@@ -43,7 +43,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
     centroids = {c.identity_id: c.centroid for c in read_model(storage, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile).centroids}
     model = identities.embedding_model
-    rules = NamingRules(auto_threshold(storage, show, model, cfg.auto_threshold), cfg.margin, cfg.strong_lead)
+    rules = NamingRules.from_config(cfg, auto_threshold(storage, show, model, cfg.auto_threshold))
     ids = [i.identity_id for i in identities.identities if i.identity_id in centroids and i.kind == "face"]  # extras and junk: a reviewer's call
     faces = 0
     scores: list[dict[str, float]] = [{} for _ in ids]

@@ -10,32 +10,52 @@ closes every open track.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..stage_settings import DetectTrackConfig
 
 
 @dataclass(frozen=True)
 class TrackerParams:
-    high_thresh: float = 0.6
+    """The tracker's settings. Built from the ``detect_track`` config section (:meth:`from_config`),
+    which holds every default and its trade-off; only ``center_gate``, which no config exposes, has one here."""
+
+    high_thresh: float
     """Detections at or above this score start tracks; weaker ones may only continue them."""
-    match_iou: float = 0.2
+    match_iou: float
     """Minimum IoU between a predicted track box and a detection to associate them."""
-    max_gap_frames: int = 12
+    max_gap_frames: int
     """Frames a track may go undetected before it is closed."""
+    appearance_min: float
+    """A detection whose colour descriptor (:mod:`actors.appearance`) is less similar than
+    this to the track's never continues it, however well the boxes overlap: a face passing in front of
+    another does not take over its track. 0: off. Measured on the accuracy benchmark: consecutive
+    detections of one track score >= 0.89 (0.1th percentile), two people in one frame 0.78 median."""
+    min_hits: int
+    """0: weak detections never start tracks (ByteTrack). N > 0: a weak detection starts a tentative
+    track, confirmed once N detections matched it (or one confident detection); unconfirmed tracks are
+    dropped. Keeps persistently weak faces (blur, dark) at the cost of more candidate tracks."""
     center_gate: float = 0.0
     """When no box overlaps enough, a detection whose centre lies within this many face sizes of the
     prediction (and of similar scale) still continues the track, so fast movers sampled a few times a
     second stay one track. Off (0) by default: at 1.0 it swapped two people passing each other on the
     accuracy benchmark (purity 1.000 -> 0.980); fragments of one person are merged by clustering anyway."""
-    appearance_min: float = 0.0
-    """A detection whose colour descriptor (:mod:`actors.appearance`) is less similar than
-    this to the track's never continues it, however well the boxes overlap: a face passing in front of
-    another does not take over its track. 0: off. Measured on the accuracy benchmark: consecutive
-    detections of one track score >= 0.89 (0.1th percentile), two people in one frame 0.78 median."""
-    min_hits: int = 0
-    """0: weak detections never start tracks (ByteTrack). N > 0: a weak detection starts a tentative
-    track, confirmed once N detections matched it (or one confident detection); unconfirmed tracks are
-    dropped. Keeps persistently weak faces (blur, dark) at the cost of more candidate tracks."""
+
+    @classmethod
+    def from_config(cls, cfg: DetectTrackConfig, fps: float, **changes: float) -> TrackerParams:
+        """The settings a run with ``cfg`` tracks with, at ``fps`` (the gap is configured in seconds);
+        ``changes`` override fields by name (experiments and tests)."""
+        values = {
+            "high_thresh": cfg.track_high_thresh,
+            "match_iou": cfg.track_match_iou,
+            "max_gap_frames": int(round(cfg.track_max_gap_s * fps)),
+            "appearance_min": cfg.track_appearance_min,
+            "min_hits": cfg.track_min_hits,
+        }
+        return cls(**{**values, **changes})  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         if not 0 <= self.match_iou <= 1:

@@ -25,6 +25,7 @@ from statistics import median
 from typing import Literal
 
 from ..schemas import DetectionRow, FaceRow, TrackRow
+from ..stage_settings import ClusterConfig
 
 EYE_DISTANCE_MIN = 0.30
 NOSE_SPAN = (-0.10, 1.10)
@@ -45,11 +46,18 @@ class Verdict:
 
 @dataclass(frozen=True)
 class ValidityRules:
-    junk_gate: bool = True
-    junk_score: float = 0.8
-    extra_face_frac: float = 0.05
-    extra_min_s: float = 0.3
-    extra_background: bool = True
+    """Which tracks are junk or extras; built from the ``cluster`` config section (:meth:`from_config`),
+    where each rule's default and trade-off live."""
+
+    junk_gate: bool
+    junk_score: float
+    extra_face_frac: float
+    extra_min_s: float
+    extra_background: bool
+
+    @classmethod
+    def from_config(cls, cfg: ClusterConfig) -> ValidityRules:
+        return cls(cfg.junk_gate, cfg.junk_score, cfg.extra_face_frac, cfg.extra_min_s, cfg.extra_background)
 
 
 def _geometry_ok(d: DetectionRow) -> bool:
