@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.artifacts import read_model
 from pipelines.layout import RunLayout
 from pipelines.ray_env import ensure_ray
+from pipelines.registry import IDENTITIES, SCREENTIME
 from pipelines.runner import run_pipeline
 from pipelines.sample.evaluate import evaluate_run
-from pipelines.schemas import IdentitiesFile, ScreentimeReport
 from pipelines.storage import LocalStorage
 
 from .distractors import distractor_outcomes
@@ -48,7 +47,7 @@ def distractor_episodes(storage: LocalStorage, run_id: str, args: argparse.Names
         )
         layout = RunLayout(ep_id, run_id)
         ev = evaluate_run(storage, layout, truth)
-        report = read_model(storage, layout.screentime_json, ScreentimeReport)
+        report = SCREENTIME.read(storage, layout)
         out = distractor_outcomes(storage, layout, truth, report)
         errors += list(ev.errors.values())
         counted += out["counted_s"]
@@ -104,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {person:<8} true {ev.true_s[person]:7.2f}s  measured {ev.measured_s.get(person, 0.0):7.2f}s  error {100 * ev.errors.get(person, 0):5.2f}%"
             )
-        report = read_model(storage, RunLayout(ep_id, run_id).screentime_json, ScreentimeReport)
-        kinds = {i.identity_id: i.kind for i in read_model(storage, RunLayout(ep_id, run_id).manifest("identities.json"), IdentitiesFile).identities}
+        report = SCREENTIME.read(storage, RunLayout(ep_id, run_id))
+        kinds = {i.identity_id: i.kind for i in IDENTITIES.read(storage, RunLayout(ep_id, run_id)).identities}
         real_junk = [i for i, k in kinds.items() if k == "junk" and ev.identity_labels.get(i)]
         junk_s += float(report.diagnostics.get("junk_s", 0.0))  # type: ignore[arg-type]
         extras_s += float(report.diagnostics.get("extras_s", 0.0))  # type: ignore[arg-type]

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.artifacts import read_jsonl, read_model
 from pipelines.layout import RunLayout
+from pipelines.registry import DETECTIONS, IDENTITIES
 from pipelines.sample.episode import GroundTruth
-from pipelines.schemas import DetectionRow, IdentitiesFile, ScreentimeReport
+from pipelines.schemas import ScreentimeReport
 from pipelines.storage import Storage
 from pipelines.tracking.tracker import iou_matrix
 
@@ -32,8 +32,8 @@ def _distractor_boxes(truth: GroundTruth, frame: int) -> list[tuple[str, np.ndar
 
 
 def distractor_outcomes(storage: Storage, layout: RunLayout, truth: GroundTruth, report: ScreentimeReport) -> dict[str, Any]:
-    dets = read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow)
-    identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile).identities
+    dets = DETECTIONS.read(storage, layout)
+    identities = IDENTITIES.read(storage, layout).identities
     people: dict[int, list[np.ndarray]] = defaultdict(list)
     for frame, _person, *box in truth.faces:
         people[frame].append(np.array(box, np.float32))

@@ -28,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from pipelines.registry import IDENTITIES, SCREENTIME
+
 from .multinode import BUCKET, SHOW, LocalCluster, _free_port, add_facebank, catalog_args, local_cluster, upload_catalog
 
 PROBE = "bench.node_loss_probe"
@@ -93,7 +95,7 @@ def screentime_differences(clean: Any, faulted: Any, ep_ids: list[str]) -> list[
 
     out = []
     for ep_id in ep_ids:
-        key = RunLayout(ep_id, "main").screentime_json
+        key = SCREENTIME.key(RunLayout(ep_id, "main"))
         try:
             a, b = read_model(clean, key, ScreentimeReport), read_model(faulted, key, ScreentimeReport)
         except FileNotFoundError as exc:
@@ -156,9 +158,7 @@ def corrections_burst(lc: LocalCluster, data_uri: str, ep_id: str, n: int = 60) 
 
 
 def run(episodes: int, work: Path) -> dict[str, Any]:
-    from pipelines.artifacts import read_model
     from pipelines.layout import RunLayout
-    from pipelines.schemas import IdentitiesFile
     from pipelines.storage import open_storage
 
     result: dict[str, Any] = {"episodes": episodes}
@@ -205,7 +205,7 @@ def run(episodes: int, work: Path) -> dict[str, Any]:
         result["recomputed_on_resubmit"] = sorted(
             {f"{r['ep_id']}:{k[:-7]}" for r in again for k, v in r.items() if k.endswith("_action") and v not in (None, "reused")}
         )
-        busiest = max(ep_ids, key=lambda e: len(read_model(faulted, RunLayout(e, "main").manifest("identities.json"), IdentitiesFile).identities))
+        busiest = max(ep_ids, key=lambda e: len(IDENTITIES.read(faulted, RunLayout(e, "main")).identities))
         try:
             result["corrections"] = corrections_burst(lc, faulted_uri, busiest)
         except Exception as exc:  # noqa: BLE001 - reported with everything else

@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 from pipelines.config import resolve_config
 from pipelines.layout import RunLayout
+from pipelines.registry import IDENTITIES
 from pipelines.review.assist import merge_candidates, suggestion_floor
 from pipelines.review.live import view_screentime
 from pipelines.review.view import load_view
@@ -160,9 +161,7 @@ def _synthetic(storage: LocalStorage) -> list[tuple[str, RunLayout, dict[str, Op
 def _real(storage: LocalStorage) -> list[tuple[str, RunLayout, dict[str, Optional[str]]]]:
     from collections import Counter
 
-    from pipelines.artifacts import read_model
     from pipelines.sample import media
-    from pipelines.schemas import IdentitiesFile
     from tests.test_real_footage import LABELS, _label_of_tracks
 
     out = []
@@ -176,7 +175,7 @@ def _real(storage: LocalStorage) -> list[tuple[str, RunLayout, dict[str, Optiona
         layout = RunLayout(clip["ep_id"], result.run_id)
         labels = _label_of_tracks(storage, layout, clip)
         person_of: dict[str, Optional[str]] = {}
-        for ident in read_model(storage, layout.manifest("identities.json"), IdentitiesFile).identities:
+        for ident in IDENTITIES.read(storage, layout).identities:
             kind, who = Counter(labels[t] for t in ident.track_ids).most_common(1)[0][0]
             person_of[ident.identity_id] = None if kind == "not_faces" else who
         out.append((f"{clip['ep_id']} (real: {name})", layout, person_of))

@@ -22,21 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.artifacts import read_jsonl, read_model, write_jsonl, write_model, write_npy
 from pipelines.layout import RunLayout
+from pipelines.registry import CLUSTER_CENTROIDS, FACE_EMBEDDINGS, FACES, IDENTITIES, IDENTITY_NAMES, TRACK_METRICS, TRACK_PROTOTYPES, TRACK_REPS, TRACKS, VIDEO
 from pipelines.runner import run_pipeline
 from pipelines.sample.episode import render_episode, test_episode_spec
 from pipelines.sample.media import load_sprites
 from pipelines.schemas import (
     ClusterCentroid,
     ClusterCentroidsFile,
-    FaceRow,
-    IdentitiesFile,
     Identity,
-    TrackMetrics,
     TrackRep,
-    TrackRow,
-    VideoMeta,
 )
 from pipelines.storage import LocalStorage
 
@@ -57,12 +52,12 @@ def build_run(root: Path, identities: int) -> LocalStorage:
     layout = RunLayout(EP, "main")
     for area in ("manifests", "embeds", "frames"):
         shutil.copytree(Path(source.uri) / area / src.ep_id / "runs" / "main", Path(target.uri) / area / EP / "runs" / "main")
-    tracks = read_jsonl(source, src.manifest("tracks.jsonl"), TrackRow)
-    faces = [f for f in read_jsonl(source, src.manifest("faces.jsonl"), FaceRow) if f.embedding_row is not None and f.crop_path]
-    vectors = np.load(Path(source.uri) / src.faces_npy)
-    meta = read_model(source, src.manifest("video.json"), VideoMeta)
+    tracks = TRACKS.read(source, src)
+    faces = [f for f in FACES.read(source, src) if f.embedding_row is not None and f.crop_path]
+    vectors = np.load(Path(source.uri) / FACE_EMBEDDINGS.key(src))
+    meta = VIDEO.read(source, src)
     duration = 1200.0
-    write_model(target, layout.manifest("video.json"), meta.model_copy(update={"duration_s": duration, "frame_count": int(duration * meta.fps)}))
+    VIDEO.write(target, layout, meta.model_copy(update={"duration_s": duration, "frame_count": int(duration * meta.fps)}))
     new_tracks, new_faces, reps, protos, rows, idents, cents = [], [], [], [], [], [], []
     rng = np.random.default_rng(0)
     tid = 0
@@ -106,19 +101,17 @@ def build_run(root: Path, identities: int) -> LocalStorage:
         identity_id = f"id_{k + 1:04d}"
         idents.append(Identity(identity_id=identity_id, track_ids=members, size=2, cohesion=0.9, rep_face_id=f"face_{members[0]:04d}_000000", first_ts=0.0))
         cents.append(ClusterCentroid(identity_id=identity_id, centroid=[float(x) for x in centroid / np.linalg.norm(centroid)]))
-    write_jsonl(target, layout.manifest("tracks.jsonl"), new_tracks)
-    write_jsonl(target, layout.manifest("faces.jsonl"), new_faces)
-    write_jsonl(target, layout.manifest("track_reps.jsonl"), reps)
-    write_npy(target, layout.faces_npy, np.asarray(rows, np.float32))
-    write_npy(target, layout.prototypes_npy, np.asarray(protos, np.float32))
-    ident_file = read_model(target, layout.manifest("identities.json"), IdentitiesFile)
-    write_model(
-        target, layout.manifest("identities.json"), ident_file.model_copy(update={"identities": idents, "co_occurring_tracks": [], "unclustered_track_ids": []})
-    )
-    write_model(target, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile(ep_id=EP, run_id="main", centroids=cents))
-    metrics = read_model(target, layout.manifest("track_metrics.json"), TrackMetrics)
-    write_model(target, layout.manifest("track_metrics.json"), metrics.model_copy(update={"ep_id": EP, "tracks": len(new_tracks)}))
-    (Path(target.uri) / layout.manifest("identity_names.json")).unlink(missing_ok=True)
+    TRACKS.write(target, layout, new_tracks)
+    FACES.write(target, layout, new_faces)
+    TRACK_REPS.write(target, layout, reps)
+    FACE_EMBEDDINGS.write(target, layout, np.asarray(rows, np.float32))
+    TRACK_PROTOTYPES.write(target, layout, np.asarray(protos, np.float32))
+    ident_file = IDENTITIES.read(target, layout)
+    IDENTITIES.write(target, layout, ident_file.model_copy(update={"identities": idents, "co_occurring_tracks": [], "unclustered_track_ids": []}))
+    CLUSTER_CENTROIDS.write(target, layout, ClusterCentroidsFile(ep_id=EP, run_id="main", centroids=cents))
+    metrics = TRACK_METRICS.read(target, layout)
+    TRACK_METRICS.write(target, layout, metrics.model_copy(update={"ep_id": EP, "tracks": len(new_tracks)}))
+    (Path(target.uri) / IDENTITY_NAMES.key(layout)).unlink(missing_ok=True)
     return target
 
 

@@ -27,10 +27,11 @@ from pathlib import Path
 import httpx
 import psutil
 
-from pipelines.corrections import CorrectionsLog, load_corrections, undone_seqs
+from pipelines.corrections import load_corrections, undone_seqs
 from pipelines.layout import RunLayout
 from pipelines.sample.episode import render_episode, test_episode_spec
 from pipelines.sample.media import load_sprites
+from pipelines.schemas.corrections import AssignCluster, CorrectionsLog, Mark
 from pipelines.storage import LocalStorage
 
 from .episodes import bench_dir
@@ -322,13 +323,13 @@ def silent_label_losses(log: CorrectionsLog, assignments: dict) -> list[int]:
     identity_of = {t: i["identity_id"] for i in assignments["identities"] for t in i["track_ids"]}
     flagged = {s for c in assignments["conflicts"] for s in c["seqs"]} | {u["seq"] for u in assignments["unattached"]}
     undone = undone_seqs(log)
-    entries = [e for e in sorted(log.corrections, key=lambda e: e.seq) if e.seq not in undone and e.identity is not None]
+    entries = [e for e in sorted(log.corrections, key=lambda e: e.seq) if e.seq not in undone and isinstance(e, (AssignCluster, Mark))]
     lost = []
     for k, e in enumerate(entries):
-        if e.op != "assign_cluster" or not e.cast_id or e.identity is None:
+        if not isinstance(e, AssignCluster) or not e.cast_id:
             continue
         tracks = {a.track_id for a in e.identity.tracks}
-        if any(later.op in ("assign_cluster", "mark") and tracks & {a.track_id for a in later.identity.tracks} for later in entries[k + 1 :] if later.identity):
+        if any(tracks & {a.track_id for a in later.identity.tracks} for later in entries[k + 1 :]):
             continue  # a later decision about the same tracks replaced it
         applied = {assignments["track_overrides"].get(str(t)) or assignments["manual_assignments"].get(identity_of.get(t, "")) for t in tracks}
         if e.cast_id not in applied and e.seq not in flagged:

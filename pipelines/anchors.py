@@ -13,30 +13,15 @@ from collections import Counter
 from typing import Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from .schemas import ClusterCentroidsFile, IdentitiesFile, Identity, TrackRow
+from .schemas.corrections import IdentityAnchor, TrackAnchor
 
 CENTROID_MATCH = 0.5
 """Cosine an identity's centroid needs with an anchor's, when none of the anchor's tracks is found: lower
 re-attaches a correction after a re-track that moved everything, at the risk of the wrong person."""
 TRACK_OVERLAP_MIN = 0.5
 """Share of an anchor's frame span a current track must cover to be taken for it."""
-
-
-class TrackAnchor(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    track_id: int
-    first_frame_idx: int
-    last_frame_idx: int
-    bbox: list[float]
-
-
-class IdentityAnchor(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    identity_id: str
-    tracks: list[TrackAnchor]
-    centroid: Optional[list[float]] = None
 
 
 def track_anchor(track: TrackRow) -> TrackAnchor:

@@ -31,6 +31,7 @@ import ray
 
 from .ids import InvalidIdError, validate_ep_id
 from .layout import catalog_prefix
+from .registry import SCREENTIME
 
 
 @dataclass
@@ -188,7 +189,7 @@ def write_summary(data_uri: str, name: str, results: list[dict]) -> str:
     succeeded = sorted(r["ep_id"] for r in results if r["status"] == "succeeded")
     tidy = []
     for ep_id in succeeded:
-        key = RunLayout(ep_id, DEFAULT_RUN_ID).screentime_json
+        key = SCREENTIME.key(RunLayout(ep_id, DEFAULT_RUN_ID))
         if storage.exists(key):
             tidy += episode_rows(read_model(storage, key, ScreentimeReport))
     write_tables(storage, f"{base}/summary", tidy)

@@ -1,9 +1,10 @@
 """Human corrections, kept apart from the cluster output and re-attached after any stage re-runs.
 
-Corrections are an append-only log (``corrections.json``). Each entry refers to tracks and identities
-through anchors, not bare ids: a track anchor keeps the track's frame span and a box; an identity
-anchor keeps its member tracks' anchors and its centroid. Replaying the log against the *current*
-artifacts re-attaches each entry:
+Corrections are an append-only log (``corrections.json``, one model per operation:
+:mod:`pipelines.schemas.corrections`). Each entry refers to tracks and identities through anchors, not
+bare ids: a track anchor keeps the track's frame span and a box; an identity anchor keeps its member
+tracks' anchors and its centroid. Replaying the log against the *current* artifacts re-attaches each
+entry:
 
 - a track: the current track with the same id and span, else the one overlapping it most in time
   (and place), if it covers at least half of the anchor;
@@ -12,21 +13,21 @@ artifacts re-attaches each entry:
 - anything that cannot be re-attached is reported, never silently applied elsewhere.
 
 Later entries win over earlier ones. Resolution order for screen time is unchanged: face exclusion >
-track override > cluster assignment.
+track override > cluster assignment. Each operation is replayed by its own small handler
+(:data:`HANDLERS`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from .anchors import AnchorMatcher, IdentityAnchor, TrackAnchor
-from .artifacts import read_model
+from .anchors import AnchorMatcher
 from .ids import face_id
 from .layout import RunLayout
+from .registry import CORRECTIONS
 from .schemas import (
     Assignments,
     ClusterCentroidsFile,
@@ -34,65 +35,25 @@ from .schemas import (
     Identity,
     IdentityNaming,
     TrackRow,
-    utc_now,
 )
+from .schemas.corrections import (
+    AssignCluster,
+    AssignTrack,
+    AssignVoice,
+    ExcludeFace,
+    IdentityAnchor,
+    LabelConflict,
+    Mark,
+    Merge,
+    MoveTrack,
+    Reject,
+    Split,
+    Unattached,
+    Undo,
+)
+from .schemas.corrections import Correction as Correction
+from .schemas.corrections import CorrectionsLog as CorrectionsLog
 from .storage import Storage
-
-CORRECTIONS_FILE = "corrections.json"
-
-
-class Correction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    seq: int
-    op: Literal["assign_cluster", "assign_track", "exclude_face", "merge", "move_track", "split", "reject", "mark", "undo", "assign_voice"]
-    cast_id: Optional[str] = None
-    identity: Optional[IdentityAnchor] = None
-    other: Optional[IdentityAnchor] = Field(None, description="merge: the identity merged into `identity`")
-    track: Optional[TrackAnchor] = None
-    tracks: list[TrackAnchor] = Field(default_factory=list, description="split: tracks that become their own identity")
-    frame_idx: Optional[int] = None
-    exclude: bool = True
-    kind: Optional[Literal["guest", "not_face", "face"]] = Field(
-        None, description="mark: what the identity is (face restores junk or an extra; null clears the mark)"
-    )
-    label: Optional[str] = Field(None, description="mark: a guest's name")
-    active: bool = Field(True, description="reject: false takes the rejection back")
-    target_seq: Optional[int] = Field(None, description="undo: the entry taken back")
-    spans: list[list[float]] = Field(default_factory=list, description="assign_voice: when the voice spoke (its anchor)")
-    group: Optional[str] = Field(None, description="corrections made in one step (a bulk action) share it: one undo takes them all back")
-    created_at: str = Field(default_factory=utc_now)
-
-
-class CorrectionsLog(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ep_id: str
-    run_id: str
-    corrections: list[Correction] = Field(default_factory=list)
-
-
-class Unattached(BaseModel):
-    seq: int
-    op: str
-    reason: str
-
-
-class LabelConflict(BaseModel):
-    """Cast labels that the current clustering no longer keeps apart (or together).
-
-    ``merged``: clusters a reviewer labelled as different people (or one labelled a cast member, another
-    marked guest / not a face: ``mark``) are now one identity. Every label is kept: each applies to the
-    tracks it was given with, so nobody's seconds vanish; a mark stays on the identity's other tracks.
-    ``split``: a labelled cluster is now spread over several identities; the label stays with the one
-    holding most of its tracks, and ``identities`` lists the others, which need a look.
-    """
-
-    kind: Literal["merged", "split"]
-    identity_id: str
-    cast_ids: list[str]
-    seqs: list[int]
-    identities: list[str] = Field(default_factory=list)
-    mark: Optional[Literal["guest", "not_face"]] = Field(None, description="merged: the mark a reviewer gave the other tracks")
-    reason: str
 
 
 def clustering_version(identities: IdentitiesFile, tracks: list[TrackRow]) -> str:
@@ -145,96 +106,155 @@ def _same_tracks(a: set[int], b: set[int]) -> bool:
     return not a or not b or bool(a & b)
 
 
+@dataclass
+class _Replay:
+    """What replaying the log has decided so far."""
+
+    matcher: AnchorMatcher
+    labels: dict[str, list[_Label]] = field(default_factory=dict)  # identity -> cluster labels given to (parts of) it
+    track_cast: dict[int, Optional[str]] = field(default_factory=dict)
+    excluded: dict[str, bool] = field(default_factory=dict)
+    rejected: dict[str, set[str]] = field(default_factory=dict)
+    voice_labels: list[tuple[list[list[float]], Optional[str]]] = field(default_factory=list)
+    marks: dict[str, _Mark] = field(default_factory=dict)
+    unattached: list[Unattached] = field(default_factory=list)
+
+    def lost(self, c: Correction, what: str) -> None:
+        self.unattached.append(Unattached(seq=c.seq, op=c.op, reason=f"{what} no longer matches any current {what.split()[0]}"))
+
+    def identity(self, c: Correction, anchor: IdentityAnchor) -> Optional[str]:
+        """The current identity ``anchor`` names, or None (reported as unattached)."""
+        ident = self.matcher.identity(anchor)
+        if ident is None:
+            self.lost(c, f"identity {anchor.identity_id}")
+        return ident
+
+
+def _assign_cluster(r: _Replay, c: AssignCluster) -> None:
+    if (ident := r.identity(c, c.identity)) is None:
+        return
+    label = _Label(c.seq, c.cast_id, r.matcher.anchor_tracks(c.identity))
+    mark = r.marks.get(ident)
+    if c.cast_id and mark and mark.excludes_cast and _same_tracks(mark.tracks, label.tracks):
+        r.marks.pop(ident)  # naming the marked tracks a cast member undoes the guest / not-a-face mark
+    # A label on tracks that an earlier label covered replaces it (a reviewer changing their mind); a
+    # label on other tracks of the same identity stands beside it (a conflict).
+    kept = [old for old in r.labels.get(ident, []) if not (old.tracks & label.tracks) and label.tracks]
+    r.labels[ident] = kept + [label]
+
+
+def _assign_track(r: _Replay, c: AssignTrack) -> None:
+    if (t := r.matcher.track(c.track)) is None:
+        return r.lost(c, f"track {c.track.track_id}")
+    r.track_cast[t] = c.cast_id
+
+
+def _exclude_face(r: _Replay, c: ExcludeFace) -> None:
+    if (t := r.matcher.track(c.track)) is None:
+        return r.lost(c, f"track {c.track.track_id}")
+    r.excluded[face_id(t, c.frame_idx)] = c.exclude
+
+
+def _move_track(r: _Replay, c: MoveTrack) -> None:
+    if (t := r.matcher.track(c.track)) is None:
+        return r.lost(c, f"track {c.track.track_id}")
+    if (target := r.identity(c, c.identity)) is None:
+        return
+    if (src := r.matcher.identity_of(t)) is not None:
+        r.matcher.members[src].remove(t)
+    r.matcher.members[target].append(t)
+
+
+def _merge(r: _Replay, c: Merge) -> None:
+    if (keep := r.identity(c, c.identity)) is None or (other := r.identity(c, c.other)) is None or keep == other:
+        return
+    r.matcher.members[keep].extend(r.matcher.members.pop(other))
+    moved_labels = r.labels.pop(other, [])
+    if not any(lb.cast_id for lb in r.labels.get(keep, [])):  # a reviewer's merge: the kept label wins
+        r.labels[keep] = r.labels.get(keep, []) + moved_labels
+
+
+def _split(r: _Replay, c: Split) -> None:
+    moved = [t for a in c.tracks if (t := r.matcher.track(a)) is not None]
+    if not moved:
+        return r.lost(c, "track set")
+    for t in moved:
+        if (src := r.matcher.identity_of(t)) is not None:
+            r.matcher.members[src].remove(t)
+    r.matcher.members[f"split_{c.seq:04d}"] = moved
+
+
+def _reject(r: _Replay, c: Reject) -> None:
+    if (ident := r.identity(c, c.identity)) is None:
+        return
+    given = r.rejected.setdefault(ident, set())
+    (given.add if c.active else given.discard)(c.cast_id)
+
+
+def _mark(r: _Replay, c: Mark) -> None:
+    if (ident := r.identity(c, c.identity)) is None:
+        return
+    mark = _Mark(c.seq, c.kind, c.label, r.matcher.anchor_tracks(c.identity))
+    r.marks[ident] = mark
+    if mark.excludes_cast:  # nobody in the cast: it replaces labels given to the same tracks only
+        r.labels[ident] = [lb for lb in r.labels.get(ident, []) if not _same_tracks(lb.tracks, mark.tracks)]
+
+
+def _assign_voice(r: _Replay, c: AssignVoice) -> None:
+    r.voice_labels.append((c.spans, c.cast_id))
+
+
+HANDLERS: dict[type, Callable[[_Replay, Any], None]] = {
+    AssignCluster: _assign_cluster,
+    AssignTrack: _assign_track,
+    ExcludeFace: _exclude_face,
+    MoveTrack: _move_track,
+    Merge: _merge,
+    Split: _split,
+    Reject: _reject,
+    Mark: _mark,
+    AssignVoice: _assign_voice,
+    Undo: lambda r, c: None,  # read up front (undone_seqs): the entries it takes back are skipped
+}
+"""How each operation changes the replay; an operation without a handler fails loudly."""
+
+
 def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackRow], centroids: ClusterCentroidsFile | None = None) -> Resolved:
-    r = AnchorMatcher(identities, tracks, centroids)
-    labels: dict[str, list[_Label]] = {}  # identity -> cluster labels given to (parts of) it
-    track_cast: dict[int, Optional[str]] = {}
-    excluded: dict[str, bool] = {}
-    rejected: dict[str, set[str]] = {}
-    voice_labels: list[tuple[list[list[float]], Optional[str]]] = []
-    marks: dict[str, _Mark] = {}
-    unattached: list[Unattached] = []
-
-    def lost(c: Correction, what: str) -> None:
-        unattached.append(Unattached(seq=c.seq, op=c.op, reason=f"{what} no longer matches any current {what.split()[0]}"))
-
+    """The identities and assignments with the log replayed over the current artifacts."""
+    replay = _Replay(AnchorMatcher(identities, tracks, centroids))
     undone = undone_seqs(log)
     for c in sorted(log.corrections, key=lambda c: c.seq):
-        if c.seq in undone or c.op == "undo":
-            continue
-        if c.op == "assign_cluster":
-            ident = r.identity(c.identity) if c.identity else None
-            if ident is None or c.identity is None:
-                lost(c, f"identity {c.identity.identity_id if c.identity else '?'}")
-            else:
-                label = _Label(c.seq, c.cast_id, r.anchor_tracks(c.identity))
-                mark = marks.get(ident)
-                if c.cast_id and mark and mark.excludes_cast and _same_tracks(mark.tracks, label.tracks):
-                    marks.pop(ident)  # naming the marked tracks a cast member undoes the guest / not-a-face mark
-                # A label on tracks that an earlier label covered replaces it (a reviewer changing their
-                # mind); a label on other tracks of the same identity stands beside it (a conflict).
-                kept = [old for old in labels.get(ident, []) if not (old.tracks & label.tracks) and label.tracks]
-                labels[ident] = kept + [label]
-        elif c.op in ("assign_track", "exclude_face", "move_track"):
-            t = r.track(c.track) if c.track else None
-            if t is None:
-                lost(c, f"track {c.track.track_id if c.track else '?'}")
-                continue
-            if c.op == "assign_track":
-                track_cast[t] = c.cast_id
-            elif c.op == "exclude_face":
-                excluded[face_id(t, c.frame_idx or 0)] = c.exclude
-            else:
-                target = r.identity(c.identity) if c.identity else None
-                if target is None:
-                    lost(c, f"identity {c.identity.identity_id if c.identity else '?'}")
-                    continue
-                src = r.identity_of(t)
-                if src is not None:
-                    r.members[src].remove(t)
-                r.members[target].append(t)
-        elif c.op == "merge":
-            keep = r.identity(c.identity) if c.identity else None
-            other = r.identity(c.other) if c.other else None
-            if keep is None or other is None:
-                lost(c, f"identity {(c.identity if keep is None else c.other).identity_id}")  # type: ignore[union-attr]
-                continue
-            if keep != other:
-                r.members[keep].extend(r.members.pop(other))
-                moved_labels = labels.pop(other, [])
-                if not any(lb.cast_id for lb in labels.get(keep, [])):  # a reviewer's merge: the kept label wins
-                    labels[keep] = labels.get(keep, []) + moved_labels
-        elif c.op == "assign_voice":
-            voice_labels.append((c.spans, c.cast_id))
-        elif c.op in ("reject", "mark"):
-            ident = r.identity(c.identity) if c.identity else None
-            if ident is None or c.identity is None:
-                lost(c, f"identity {c.identity.identity_id if c.identity else '?'}")
-            elif c.op == "reject" and c.cast_id:
-                (rejected.setdefault(ident, set()).add if c.active else rejected.setdefault(ident, set()).discard)(c.cast_id)
-            elif c.op == "mark":
-                mark = _Mark(c.seq, c.kind, c.label, r.anchor_tracks(c.identity))
-                marks[ident] = mark
-                if mark.excludes_cast:  # nobody in the cast: it replaces labels given to the same tracks only
-                    labels[ident] = [lb for lb in labels.get(ident, []) if not _same_tracks(lb.tracks, mark.tracks)]
-        elif c.op == "split":
-            moved = [t for a in c.tracks if (t := r.track(a)) is not None]
-            if not moved:
-                lost(c, "track set")
-                continue
-            for t in moved:
-                src = r.identity_of(t)
-                if src is not None:
-                    r.members[src].remove(t)
-            r.members[f"split_{c.seq:04d}"] = moved
+        if c.seq not in undone:
+            HANDLERS[type(c)](replay, c)
+    r = replay.matcher
+    cast_of_identity, label_tracks, conflicts = _settle_labels(replay.labels, replay.marks, r)
+    track_cast = dict(replay.track_cast)
+    for t, cast in label_tracks.items():
+        track_cast.setdefault(t, cast)
+    marks = replay.marks
+    assignments = Assignments(
+        ep_id=log.ep_id,
+        run_id=log.run_id,
+        manual_assignments={k: v for k, v in cast_of_identity.items() if v and k in r.members and r.members[k]},
+        track_overrides={str(k): v for k, v in track_cast.items() if v},
+        face_exclusions=sorted(k for k, v in replay.excluded.items() if v),
+        marks={k: m.kind for k, m in marks.items() if m.kind and r.members.get(k)},  # type: ignore[misc]
+        guest_labels={k: m.label for k, m in marks.items() if m.kind == "guest" and m.label and r.members.get(k)},
+        rejected={k: sorted(v) for k, v in replay.rejected.items() if v and r.members.get(k)},
+    )
+    effective = identities.model_copy(update={"identities": _corrected_identities(r)})
+    return Resolved(effective, assignments, clustering_version(identities, tracks), replay.unattached, conflicts, voice_labels=replay.voice_labels)
 
-    out_identities = []
+
+def _corrected_identities(r: AnchorMatcher) -> list[Identity]:
+    """The identities as the replay left them (merged, split, tracks moved), by first appearance."""
+    out = []
     for ident, members in r.members.items():
         if not members:
             continue
         members = sorted(set(members), key=lambda t: r.tracks[t].first_ts if t in r.tracks else 0)
         base = r.base.get(ident)
-        out_identities.append(
+        out.append(
             Identity(
                 identity_id=ident,
                 track_ids=members,
@@ -246,22 +266,8 @@ def resolve(log: CorrectionsLog, identities: IdentitiesFile, tracks: list[TrackR
                 reason=base.reason if base else None,
             )
         )
-    out_identities.sort(key=lambda i: (i.first_ts, i.identity_id))
-    effective = identities.model_copy(update={"identities": out_identities})
-    cast_of_identity, label_tracks, conflicts = _settle_labels(labels, marks, r)
-    for t, cast in label_tracks.items():
-        track_cast.setdefault(t, cast)
-    assignments = Assignments(
-        ep_id=log.ep_id,
-        run_id=log.run_id,
-        manual_assignments={k: v for k, v in cast_of_identity.items() if v and k in r.members and r.members[k]},
-        track_overrides={str(k): v for k, v in track_cast.items() if v},
-        face_exclusions=sorted(k for k, v in excluded.items() if v),
-        marks={k: m.kind for k, m in marks.items() if m.kind and r.members.get(k)},
-        guest_labels={k: m.label for k, m in marks.items() if m.kind == "guest" and m.label and r.members.get(k)},
-        rejected={k: sorted(v) for k, v in rejected.items() if v and r.members.get(k)},
-    )
-    return Resolved(effective, assignments, clustering_version(identities, tracks), unattached, conflicts, voice_labels=voice_labels)
+    out.sort(key=lambda i: (i.first_ts, i.identity_id))
+    return out
 
 
 def _settle_labels(
@@ -326,7 +332,7 @@ def _settle_labels(
 
 def undone_seqs(log: CorrectionsLog) -> set[int]:
     """Entries taken back by an ``undo`` entry (the log itself is never rewritten)."""
-    return {c.target_seq for c in log.corrections if c.op == "undo" and c.target_seq is not None}
+    return {c.target_seq for c in log.corrections if isinstance(c, Undo)}
 
 
 def last_undoable(log: CorrectionsLog) -> Optional[int]:
@@ -352,7 +358,4 @@ def undo_targets(log: CorrectionsLog, seq: Optional[int] = None) -> list[int]:
 
 
 def load_corrections(storage: Storage, layout: RunLayout) -> CorrectionsLog:
-    key = layout.manifest(CORRECTIONS_FILE)
-    if storage.exists(key):
-        return read_model(storage, key, CorrectionsLog)
-    return CorrectionsLog(ep_id=layout.ep_id, run_id=layout.run_id)
+    return CORRECTIONS.read_if_exists(storage, layout) or CorrectionsLog(ep_id=layout.ep_id, run_id=layout.run_id)

@@ -46,7 +46,6 @@ EXPORT_SCHEMA = pa.schema(
     ]
 )
 EXPORT_COLUMNS = tuple(EXPORT_SCHEMA.names)
-EXPORT_FILES = ("analytics/export.csv", "analytics/export.parquet")
 UNNAMED_KINDS = ("guest", "unknown", "extra")  # not_face and junk count nowhere, so they are not rows
 
 
@@ -134,4 +133,8 @@ def write_tables(storage: Storage, stem: str, rows: list[dict[str, Any]]) -> tup
 
 
 def write_episode_export(storage: Storage, report: ScreentimeReport) -> None:
-    write_tables(storage, RunLayout(report.ep_id, report.run_id).manifest("analytics/export"), episode_rows(report))
+    from .registry import EXPORT_CSV, EXPORT_PARQUET
+
+    layout, rows = RunLayout(report.ep_id, report.run_id), episode_rows(report)
+    EXPORT_CSV.write_bytes(storage, layout, csv_bytes(rows))
+    EXPORT_PARQUET.write_bytes(storage, layout, parquet_bytes(rows))

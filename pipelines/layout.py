@@ -3,10 +3,9 @@ parses storage keys. Every other module asks it.
 
 Data dir (local or ``s3://``), as in the replaced system:
 
-- ``manifests/{ep}/runs/{run}/``: detections.jsonl, tracks.jsonl, track_metrics.json, shots.json,
-  faces.jsonl, track_reps.jsonl, identities.json, cluster_centroids.json, corrections.json,
-  ``{stage}.json`` markers, ``analytics/screentime.{json,csv}``
-- ``embeds/{ep}/runs/{run}/``: faces.npy, track_prototypes.npy, speech_turns.npy
+- ``manifests/{ep}/runs/{run}/``: the run's artifacts, each declared in :mod:`pipelines.registry`
+  (detections.jsonl, tracks.jsonl, ..., ``analytics/screentime.{json,csv}``), and ``{stage}.json`` markers
+- ``embeds/{ep}/runs/{run}/``: the run's arrays (faces.npy, track_prototypes.npy, speech_turns.npy)
 - ``frames/{ep}/runs/{run}/``: ``crops/track_####/frame_######.jpg``, ``segments/seg_#####.parquet``
 - ``raw/{ep}/video.mp4``: a video uploaded through the API
 - ``catalogs/{name}/``: catalog summaries
@@ -71,27 +70,6 @@ class RunLayout:
 
     def crop(self, track_id: int, frame_idx: int) -> str:
         return f"{self.frames}/crops/track_{track_id:04d}/frame_{frame_idx:06d}.jpg"
-
-    @property
-    def screentime_json(self) -> str:
-        return self.manifest("analytics/screentime.json")
-
-    @property
-    def screentime_csv(self) -> str:
-        return self.manifest("analytics/screentime.csv")
-
-    @property
-    def faces_npy(self) -> str:
-        return f"{self.embeds}/faces.npy"
-
-    @property
-    def speech_turns_npy(self) -> str:
-        """One speaker embedding per row of ``audio/speech.jsonl``."""
-        return f"{self.embeds}/speech_turns.npy"
-
-    @property
-    def prototypes_npy(self) -> str:
-        return f"{self.embeds}/track_prototypes.npy"
 
 
 def crop_url(ep_id: str, run_id: str, face: Optional[str]) -> Optional[str]:

@@ -24,6 +24,7 @@ from .artifacts import read_marker, read_model, write_model
 from .config import ResolvedConfig, resolve_config
 from .ids import validate_ep_id, validate_run_id
 from .layout import RunLayout
+from .registry import SCREENTIME, VIDEO
 from .schemas import (
     STAGE_ORDER,
     ScreentimeReport,
@@ -71,7 +72,7 @@ class RunResult:
 
 
 def _outputs_exist(storage: Storage, layout: RunLayout, spec: StageSpec) -> bool:
-    return all(storage.exists(layout.manifest(name)) for name in spec.outputs)
+    return all(artifact.exists(storage, layout) for artifact in spec.outputs)
 
 
 def _run_video(storage: Storage, layout: RunLayout, video: str | None, wanted: list[StageName]) -> VideoMeta | None:
@@ -80,7 +81,7 @@ def _run_video(storage: Storage, layout: RunLayout, video: str | None, wanted: l
         if not video:
             raise MissingInputs(StageName.detect_track, ["a video (path or s3:// URI)"])
         return probe_video(fetch_to_cache(video))
-    key = layout.manifest("video.json")
+    key = VIDEO.key(layout)
     return read_model(storage, key, VideoMeta) if storage.exists(key) else None
 
 
@@ -182,8 +183,8 @@ def run_pipeline(
         upstream = spec.chain(upstream, fp)
 
     report = None
-    if storage.exists(layout.screentime_json) and StageName.screentime in wanted:
-        report = read_model(storage, layout.screentime_json, ScreentimeReport)
+    if SCREENTIME.exists(storage, layout) and StageName.screentime in wanted:
+        report = SCREENTIME.read(storage, layout)
     return RunResult(ep_id, run_id, storage.uri, layout.manifests, outcomes, report, resolved, notes)
 
 

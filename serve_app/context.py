@@ -21,6 +21,7 @@ from pipelines.ids import (
     parse_ep_id,
 )
 from pipelines.layout import RunLayout, episodes_with_runs, runs_prefix, source_video_keys
+from pipelines.registry import VIDEO
 from pipelines.runner import DEFAULT_RUN_ID
 from pipelines.schemas import STAGE_ORDER, VideoMeta
 from pipelines.shows import roster
@@ -149,7 +150,7 @@ class ApiContext:
         CLI without an upload falls back to the file the run recorded, when this machine has it."""
         source = self.source_video(self.episode(ep_id))
         if source is None and layout is not None:
-            key = layout.manifest("video.json")
+            key = VIDEO.key(layout)
             recorded = read_model(self.storage, key, VideoMeta).path if self.storage.exists(key) else None
             if recorded and Path(recorded).is_file():
                 return recorded

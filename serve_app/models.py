@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from pipelines.corrections import LabelConflict, Unattached
 from pipelines.ids import (
     CAST_ID_PATTERN,
     FACE_ID_PATTERN,
@@ -14,6 +13,7 @@ from pipelines.ids import (
     RUN_ID_PATTERN,
     SHOW_SLUG_PATTERN,
 )
+from pipelines.schemas.corrections import LabelConflict, Unattached
 
 
 class _Body(BaseModel):

@@ -7,9 +7,9 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from pipelines.corrections import LabelConflict, Unattached
 from pipelines.review.integrity import IntegrityReport
 from pipelines.schemas import CastMember, FaceRow, ShowRecord
+from pipelines.schemas.corrections import LabelConflict, Unattached
 
 from .models import Job, StageStatus
 

@@ -184,3 +184,25 @@ def test_parameter_objects_are_built_from_the_config_and_have_no_defaults_of_the
         if f.name not in unexposed and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)
     }
     assert own_defaults == set()
+
+
+def test_artifacts_are_named_only_in_the_registry():
+    """A run's files are declared once (pipelines/registry.py); everything else reads and writes them
+    through those declarations, so a file's name and schema never drift apart at a call site."""
+    from pipelines import registry
+
+    homes = {"pipelines/layout.py", "pipelines/registry.py"}
+    named = [
+        f"{p.relative_to(repo_root())}:{n}"
+        for pkg in PACKAGES + ("bench",)
+        for p in (repo_root() / pkg).rglob("*.py")
+        if str(p.relative_to(repo_root())) not in homes
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if ".manifest(" in line
+    ]
+    assert named == []
+    names = [a.name for a in registry.ALL]
+    assert len(names) == len(set(names))
+    from pipelines.runner import STAGES
+
+    assert all(a in registry.ALL for spec in STAGES.values() for a in spec.outputs)

@@ -1,11 +1,7 @@
 """Corrections re-attach to changed artifacts by track, then by embedding similarity; the rest is reported."""
 
 from pipelines.anchors import identity_anchor, track_anchor
-from pipelines.corrections import (
-    Correction,
-    CorrectionsLog,
-    resolve,
-)
+from pipelines.corrections import resolve
 from pipelines.schemas import (
     ClusterCentroid,
     ClusterCentroidsFile,
@@ -13,6 +9,7 @@ from pipelines.schemas import (
     Identity,
     TrackRow,
 )
+from pipelines.schemas.corrections import CORRECTION, CorrectionsLog, Undo
 
 
 def track(tid, first, last, x=100.0):
@@ -53,7 +50,7 @@ CENTROIDS = centroids({"id_0001": [1.0, 0.0], "id_0002": [0.0, 1.0]})
 
 
 def log(*corrections):
-    return CorrectionsLog(ep_id="show-s01e01", run_id="main", corrections=[Correction(seq=i + 1, **c) for i, c in enumerate(corrections)])
+    return CorrectionsLog(ep_id="show-s01e01", run_id="main", corrections=[CORRECTION.validate_python({**c, "seq": i + 1}) for i, c in enumerate(corrections)])
 
 
 def anchor(ident_id, groups=BEFORE):
@@ -170,7 +167,30 @@ def test_one_undo_takes_back_a_whole_bulk_step():
         {"op": "mark", "identity": anchor("id_0002"), "kind": "guest", "group": "bulk-1"},
     )
     assert undo_targets(corrections) == [2, 3]
-    corrections.corrections.append(Correction(seq=4, op="undo", target_seq=3))
+    corrections.corrections.append(Undo(seq=4, target_seq=3))
     assert undo_targets(corrections) == [2]  # what is left of the step
     assert undo_targets(corrections, 1) == [1]
     assert undo_targets(corrections, 3) == []  # already undone
+
+
+def test_each_operation_is_its_own_model_and_old_logs_still_read():
+    """One model per operation (``op`` tells them apart): a field another operation uses is no part of it,
+    and a log written when every entry carried every field reads the same."""
+    import pytest
+    from pydantic import ValidationError
+
+    from pipelines.schemas.corrections import Merge
+
+    with pytest.raises(ValidationError):
+        CORRECTION.validate_python({"op": "merge", "seq": 1, "identity": anchor("id_0001")})  # no `other`
+    with pytest.raises(ValidationError):
+        CORRECTION.validate_python({"op": "rename", "seq": 1})
+    old = {  # an entry as the log stored it before
+        "seq": 1, "op": "merge", "cast_id": None, "identity": anchor("id_0001").model_dump(), "other": anchor("id_0002").model_dump(),
+        "track": None, "tracks": [], "frame_idx": None, "exclude": True, "kind": None, "label": None, "active": True,
+        "target_seq": None, "spans": [], "group": None, "created_at": "2026-12-01T00:00:00Z",
+    }  # fmt: skip
+    entry = CorrectionsLog.model_validate({"ep_id": "show-s01e01", "run_id": "main", "corrections": [old]}).corrections[0]
+    assert isinstance(entry, Merge) and "cast_id" not in entry.model_dump()
+    merged = resolve(CorrectionsLog(ep_id="show-s01e01", run_id="main", corrections=[entry]), BEFORE, TRACKS, CENTROIDS)
+    assert [sorted(i.track_ids) for i in merged.identities.identities] == [[1, 2, 3]]

@@ -7,8 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from pipelines.artifacts import read_model
-from pipelines.schemas import Segment, TrackMetrics
+from pipelines.registry import SHOTS, TRACK_METRICS
+from pipelines.schemas import Segment
 from pipelines.stages.faces_embed import _best_per_run
 from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment, probe_video, segment_on_nvdec
 
@@ -84,7 +84,7 @@ def test_segments_decoded_apart_find_the_same_cuts(cut_video):
 
 def test_detect_track_records_where_its_time_went(pipeline_run):
     storage, layout, _, _, _ = pipeline_run
-    metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
+    metrics = TRACK_METRICS.read(storage, layout)
     for kind in ("decode", "cuts", "convert", "detect", "chips", "track_wall"):
         assert metrics.work_s[kind] > 0, kind
     assert "resize" in metrics.work_s  # 0 here: the test episode is smaller than det_long_side
@@ -116,8 +116,8 @@ def test_a_detector_actor_that_dies_costs_only_its_segment(ray_cluster, test_epi
     storage = LocalStorage(tmp_path / "crash")
     run_pipeline(storage=storage, ep_id="crash-s01e01", video=str(video), stages=[StageName.detect_track], overrides=settings)
     assert marker.exists()  # an actor did die
-    metrics = read_model(storage, RunLayout("crash-s01e01", "main").manifest("track_metrics.json"), TrackMetrics)
-    calm_metrics = read_model(calm, RunLayout("calm-s01e01", "main").manifest("track_metrics.json"), TrackMetrics)
+    metrics = TRACK_METRICS.read(storage, RunLayout("crash-s01e01", "main"))
+    calm_metrics = TRACK_METRICS.read(calm, RunLayout("calm-s01e01", "main"))
     assert metrics.work_s["retries"] == 1  # the stage ran again, once, over what was left
     assert (metrics.detections, metrics.tracks, metrics.segments) == (calm_metrics.detections, calm_metrics.tracks, calm_metrics.segments)
 
@@ -179,7 +179,6 @@ def test_segments_written_before_stored_appearance_give_the_same_colour_descript
 
     import pyarrow.parquet as pq
 
-    from pipelines.schemas import ShotsFile
     from pipelines.segment_store import read_segment
     from pipelines.stages.detect_track import segment_appearance
 
@@ -196,4 +195,4 @@ def test_segments_written_before_stored_appearance_give_the_same_colour_descript
     legacy = read_segment(storage, "old/segment.parquet")
     assert legacy.appearance is None
     assert np.array_equal(segment_appearance(storage, "old/segment.parquet", legacy), stored.appearance)
-    assert read_model(storage, layout.manifest("shots.json"), ShotsFile).shots  # the run these came from finished
+    assert SHOTS.read(storage, layout).shots  # the run these came from finished

@@ -11,6 +11,7 @@ import pytest
 
 from actors.facebank_actor import FacebankIndex
 from actors.models.config import ModelConfig
+from pipelines.registry import IDENTITY_NAMES
 from pipelines.schemas import Assignments, IdentityNaming, Suggestion
 from pipelines.shows import bank, facebank, roster
 from pipelines.shows.errors import CastIdTaken, PhotoError
@@ -187,10 +188,8 @@ def test_naming_stage_names_cast_from_photos_and_leaves_the_rest(pipeline_run, t
     _run(storage, layout.ep_id)
     names = {n.cast_id for n in _report(storage, layout).identities if n.name_source == "auto"}
     assert names == {"obama"}
-    from pipelines.artifacts import read_model
-    from pipelines.schemas import NamingFile
 
-    reasons = sorted(n.reason for n in read_model(storage, layout.manifest("identity_names.json"), NamingFile).identities)
+    reasons = sorted(n.reason for n in IDENTITY_NAMES.read(storage, layout).identities)
     assert "one_to_one" in reasons
 
 
@@ -231,10 +230,8 @@ def test_not_x_survives_a_recluster_and_guests_are_recognised_in_the_next_episod
     report2 = _report(storage, ep2)
     assert {m.cast_id for m in report2.metrics} == {"obama"}
     guests = [i for i in report2.identities if i.cast_id is None and i.suggestions]
-    from pipelines.artifacts import read_model
-    from pipelines.schemas import NamingFile
 
-    namings = {n.identity_id: n for n in read_model(storage, ep2.manifest("identity_names.json"), NamingFile).identities}
+    namings = {n.identity_id: n for n in IDENTITY_NAMES.read(storage, ep2).identities}
     assert any(namings[i.identity_id].guest_label == "Ana" for i in guests)
 
 
@@ -321,7 +318,5 @@ def test_calibration_replays_confirmed_episodes_and_the_naming_stage_uses_it(pip
     assert result.auto_threshold <= 0.5 and storage.exists("shows/test/calibration.json")
     again = _run(storage, layout.ep_id)
     assert {o.stage.value: o.action for o in again.outcomes}["naming"] == "computed"  # the new threshold names again
-    from pipelines.artifacts import read_model
-    from pipelines.schemas import NamingFile
 
-    assert read_model(storage, layout.manifest("identity_names.json"), NamingFile).auto_threshold == result.auto_threshold
+    assert IDENTITY_NAMES.read(storage, layout).auto_threshold == result.auto_threshold

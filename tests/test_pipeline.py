@@ -6,17 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.artifacts import read_jsonl, read_marker, read_model
+from pipelines.artifacts import read_marker
+from pipelines.registry import FACE_EMBEDDINGS, FACES, IDENTITIES, SCREENTIME, SCREENTIME_CSV, SHOTS, TRACKS
 from pipelines.runner import run_pipeline
 from pipelines.sample.evaluate import evaluate_run
 from pipelines.schemas import (
-    FaceRow,
-    IdentitiesFile,
-    ScreentimeReport,
-    ShotsFile,
     StageName,
     StageState,
-    TrackRow,
 )
 from pipelines.stages.base import MissingInputs
 
@@ -40,7 +36,7 @@ def test_screen_time_matches_ground_truth(pipeline_run):
 
 def test_one_cluster_per_person_even_across_different_photos(pipeline_run):
     storage, layout, _, truth, _ = pipeline_run
-    identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
+    identities = IDENTITIES.read(storage, layout)
     ev = evaluate_run(storage, layout, truth)
     assert len(identities.identities) == len(truth.seconds) == 3
     assert sorted(label for label in ev.identity_labels.values()) == sorted(truth.seconds)
@@ -48,7 +44,7 @@ def test_one_cluster_per_person_even_across_different_photos(pipeline_run):
 
 def test_shot_cuts_found_exactly(pipeline_run):
     storage, layout, _, truth, _ = pipeline_run
-    shots = read_model(storage, layout.manifest("shots.json"), ShotsFile).shots
+    shots = SHOTS.read(storage, layout).shots
     assert [s.start_frame for s in shots] == truth.shot_starts
 
 
@@ -58,7 +54,6 @@ def test_artifacts_follow_the_documented_layout(pipeline_run):
         "detections.jsonl",
         "tracks.jsonl",
         "track_metrics.json",
-        "detect_track.json",
         "faces.jsonl",
         "track_reps.jsonl",
         "identities.json",
@@ -66,15 +61,16 @@ def test_artifacts_follow_the_documented_layout(pipeline_run):
         "analytics/screentime.json",
         "analytics/screentime.csv",
     ]:
-        assert storage.exists(layout.manifest(name)), name
-    assert storage.exists(layout.faces_npy)
-    faces = read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow)
+        assert storage.exists(f"{layout.manifests}/{name}"), name  # the seed's layout, spelled out
+    assert storage.exists(layout.marker(StageName.detect_track))
+    assert FACE_EMBEDDINGS.exists(storage, layout)
+    faces = FACES.read(storage, layout)
     embedded = [f for f in faces if f.embedding_row is not None]
     assert embedded and all(storage.exists(f.crop_path) for f in embedded)
-    report = read_model(storage, layout.screentime_json, ScreentimeReport)
+    report = SCREENTIME.read(storage, layout)
     assert report.identities and all(i.cast_id is None for i in report.identities)
     assert report.identities == sorted(report.identities, key=lambda i: -i.visual_s)
-    csv_head = storage.read_text(layout.screentime_csv).splitlines()[0]
+    csv_head = storage.read_text(SCREENTIME_CSV.key(layout)).splitlines()[0]
     assert csv_head == "name,cast_id,person_id,face_visible_seconds,visual_s,speaking_s,both_s,confidence,tracks_count,faces_count,named_by,voice_only_s"
     assert not list(Path(storage.uri).rglob("*.tmp"))
 
@@ -122,8 +118,8 @@ def test_recomputing_a_stage_invalidates_later_markers(pipeline_run, ray_cluster
 
 def test_tracks_carry_spans_inside_their_shots(pipeline_run):
     storage, layout, _, _, _ = pipeline_run
-    shots = read_model(storage, layout.manifest("shots.json"), ShotsFile).shots
-    for t in read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow):
+    shots = SHOTS.read(storage, layout).shots
+    for t in TRACKS.read(storage, layout):
         shot = shots[t.shot_idx]
         assert shot.start_s <= t.start_s <= t.first_ts <= t.last_ts < t.end_s <= shot.end_s + 1e-6
 

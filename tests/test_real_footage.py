@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.registry import IDENTITIES, TRACKS, VIDEO
+
 pytestmark = pytest.mark.slow
 LABELS = json.loads((Path(__file__).parent / "real_footage" / "labels.json").read_text())
 
@@ -46,12 +48,10 @@ def runs(ray_cluster, tmp_path_factory):
 
 def _label_of_tracks(storage, layout, clip) -> dict[int, tuple[str, str]]:
     """Each track's label: (kind, who) with kind people / extras / not_faces, from its shot and place."""
-    from pipelines.artifacts import read_jsonl, read_model
-    from pipelines.schemas import TrackRow, VideoMeta
 
-    meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
+    meta = VIDEO.read(storage, layout)
     labels = {}
-    for t in read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow):
+    for t in TRACKS.read(storage, layout):
         boxes = [b[:4] for b in t.bboxes_sampled]
         cx = sum((b[0] + b[2]) / 2 for b in boxes) / len(boxes) / meta.width
         cy = sum((b[1] + b[3]) / 2 for b in boxes) / len(boxes) / meta.height
@@ -70,14 +70,12 @@ def _label_of_tracks(storage, layout, clip) -> dict[int, tuple[str, str]]:
 
 @pytest.mark.parametrize("name", list(LABELS["clips"]))
 def test_real_footage_against_hand_labels(runs, name):
-    from pipelines.artifacts import read_model
-    from pipelines.schemas import IdentitiesFile
 
     storage, layout, report = runs[name]
     clip = LABELS["clips"][name]
     limits = LABELS["thresholds"]
     labels = _label_of_tracks(storage, layout, clip)
-    identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile).identities
+    identities = IDENTITIES.read(storage, layout).identities
     seconds = {i.identity_id: i.visual_s for i in report.identities}
 
     # nothing that is not a face is counted

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from pipelines.artifacts import read_jsonl, read_model, write_jsonl, write_model
+from pipelines.artifacts import read_model, write_model
 from pipelines.ids import (
     InvalidIdError,
     make_ep_id,
@@ -10,6 +10,7 @@ from pipelines.ids import (
     validate_run_id,
 )
 from pipelines.layout import RunLayout
+from pipelines.registry import DETECTIONS, FACE_EMBEDDINGS, SCREENTIME, TRACKS
 from pipelines.schemas import DetectionRow, StageMarker, StageName, StageState
 from pipelines.storage import LocalStorage, S3Storage, StorageError
 
@@ -57,8 +58,8 @@ def test_artifact_rows_round_trip_and_reject_unknown_fields(tmp_path):
     st = LocalStorage(tmp_path)
     layout = RunLayout("show-s01e01", "r1")
     row = DetectionRow(ep_id="show-s01e01", ts=1.0, frame_idx=24, det_idx=0, conf=0.9, bbox_xyxy=[1, 2, 3, 4], landmarks=[[0, 0]] * 5, track_id=3)
-    write_jsonl(st, layout.manifest("detections.jsonl"), [row])
-    assert read_jsonl(st, layout.manifest("detections.jsonl"), DetectionRow) == [row]
+    DETECTIONS.write(st, layout, [row])
+    assert DETECTIONS.read(st, layout) == [row]
     with pytest.raises(ValidationError):
         DetectionRow.model_validate({**row.model_dump(), "surprise": 1})
     with pytest.raises(ValidationError):
@@ -70,10 +71,10 @@ def test_artifact_rows_round_trip_and_reject_unknown_fields(tmp_path):
 
 def test_layout_matches_the_documented_paths():
     layout = RunLayout("show-s01e01", "r1")
-    assert layout.manifest("tracks.jsonl") == "manifests/show-s01e01/runs/r1/tracks.jsonl"
-    assert layout.faces_npy == "embeds/show-s01e01/runs/r1/faces.npy"
+    assert TRACKS.key(layout) == "manifests/show-s01e01/runs/r1/tracks.jsonl"
+    assert FACE_EMBEDDINGS.key(layout) == "embeds/show-s01e01/runs/r1/faces.npy"
     assert layout.crop(7, 120) == "frames/show-s01e01/runs/r1/crops/track_0007/frame_000120.jpg"
-    assert layout.screentime_json == "manifests/show-s01e01/runs/r1/analytics/screentime.json"
+    assert SCREENTIME.key(layout) == "manifests/show-s01e01/runs/r1/analytics/screentime.json"
 
 
 def test_s3_storage_against_a_real_s3_api(s3_server, tmp_path):

@@ -21,8 +21,8 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from ..artifacts import read_jsonl, read_npy
-from ..schemas import TrackRep, TrackRow
+from ..registry import TRACK_PROTOTYPES, TRACK_REPS
+from ..schemas import TrackRow
 from ..shows.naming import identity_pairs
 from ..storage import Storage
 from .view import RunView
@@ -60,10 +60,10 @@ def suggestion_floor(auto_threshold: Optional[float], window: float) -> Optional
 def identity_centroids(storage: Storage, view: RunView) -> dict[str, np.ndarray]:
     """Each current identity's mean track prototype (L2-normalised), corrections applied."""
     layout = view.layout
-    if not storage.exists(layout.prototypes_npy):
+    if not TRACK_PROTOTYPES.exists(storage, layout):
         return {}
-    prototypes = read_npy(storage, layout.prototypes_npy)
-    rows = {r.track_id: r.prototype_row for r in read_jsonl(storage, layout.manifest("track_reps.jsonl"), TrackRep) if r.prototype_row is not None}
+    prototypes = TRACK_PROTOTYPES.read(storage, layout)
+    rows = {r.track_id: r.prototype_row for r in TRACK_REPS.read(storage, layout) if r.prototype_row is not None}
     out = {}
     for ident in view.resolved.identities.identities:
         members = [prototypes[rows[t]] for t in ident.track_ids if t in rows]

@@ -10,14 +10,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Optional
 
-from ..anchors import IdentityAnchor, TrackAnchor, identity_anchor, track_anchor
-from ..artifacts import write_model
-from ..corrections import (
-    CORRECTIONS_FILE,
-    Correction,
-    load_corrections,
-)
+from ..anchors import identity_anchor, track_anchor
+from ..corrections import load_corrections
 from ..layout import RunLayout
+from ..registry import CORRECTIONS
+from ..schemas.corrections import CORRECTION, IdentityAnchor, TrackAnchor
 from ..storage import Storage
 from .errors import NotFound, StaleClustering
 from .view import RunView, load_view
@@ -57,6 +54,6 @@ def append_correction(
         log = load_corrections(storage, layout)
         built = build(identity, track)
         for fields in built if isinstance(built, list) else [built]:  # several entries: one write, one lock
-            log.corrections.append(Correction(seq=len(log.corrections) + 1, **fields))
-        write_model(storage, layout.manifest(CORRECTIONS_FILE), log)
+            log.corrections.append(CORRECTION.validate_python({**fields, "seq": len(log.corrections) + 1}))
+        CORRECTIONS.write(storage, layout, log)
     return load_view(storage, layout)

@@ -8,8 +8,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..artifacts import read_jsonl, read_marker, read_npy
+from ..artifacts import read_marker
 from ..layout import crop_url
+from ..registry import FACE_EMBEDDINGS, FACES
 from ..schemas import FaceRow, StageName
 from ..storage import Storage
 from .view import RunView
@@ -25,8 +26,8 @@ def identity_faces(storage: Storage, view: RunView, per_identity: int = 10) -> d
     """Per identity, up to ``per_identity`` embedded faces with a crop, least similar to the identity's
     centroid first (``similarity`` is that cosine); excluded faces are flagged, not hidden."""
     layout = view.layout
-    faces = [f for f in read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow) if f.embedding_row is not None]
-    vectors = read_npy(storage, layout.faces_npy) if faces else np.zeros((0, 1), np.float32)
+    faces = [f for f in FACES.read(storage, layout) if f.embedding_row is not None]
+    vectors = FACE_EMBEDDINGS.read(storage, layout) if faces else np.zeros((0, 1), np.float32)
     by_track: dict[int, list[FaceRow]] = defaultdict(list)
     for f in faces:
         by_track[f.track_id].append(f)

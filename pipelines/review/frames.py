@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import cv2
 
-from ..artifacts import read_jsonl, read_model
+from ..artifacts import read_model
 from ..layout import RunLayout
-from ..schemas import DetectionRow, TrackMetrics, VideoMeta
+from ..registry import DETECTIONS, TRACK_METRICS, VIDEO
+from ..schemas import VideoMeta
 from ..storage import Storage
 from ..video import read_frame_at
 from .errors import Conflict
@@ -16,13 +17,13 @@ PREVIEW_JPEG_QUALITY = 90
 
 
 def _index(storage: Storage, layout: RunLayout) -> tuple[DetectionIndex, VideoMeta, int]:
-    meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
-    stride = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics).stride
-    return DetectionIndex(read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow)), meta, stride
+    meta = VIDEO.read(storage, layout)
+    stride = TRACK_METRICS.read(storage, layout).stride
+    return DetectionIndex(DETECTIONS.read(storage, layout)), meta, stride
 
 
 def video_duration(storage: Storage, layout: RunLayout) -> float:
-    key = layout.manifest("video.json")
+    key = VIDEO.key(layout)
     if not storage.exists(key):
         raise Conflict(f"no video metadata for {layout.ep_id}/{layout.run_id}: run the detect_track stage")
     return read_model(storage, key, VideoMeta).duration_s

@@ -5,23 +5,17 @@ The screentime stage, the review API and the evaluator read a run through these 
 
 from __future__ import annotations
 
-from ..artifacts import read_jsonl, read_model, read_npy
+from ..artifacts import read_jsonl, read_model
 from ..config import resolve_config
 from ..corrections import Resolved, load_corrections, resolve
 from ..ids import parse_ep_id
 from ..layout import RunLayout
+from ..registry import CLUSTER_CENTROIDS, DETECTIONS, FACES, IDENTITIES, IDENTITY_NAMES, SHOTS, SPEECH, SPEECH_EMBEDDINGS, TRACK_METRICS, TRACKS, VIDEO, VOICES
 from ..schemas import (
     Assignments,
     ClusterCentroidsFile,
-    DetectionRow,
-    FaceRow,
-    IdentitiesFile,
     NamingFile,
-    ShotsFile,
     SpeechTurn,
-    TrackMetrics,
-    TrackRow,
-    VideoMeta,
     VoicesFile,
 )
 from ..screentime import ScreentimeInputs
@@ -34,10 +28,10 @@ from ..storage import Storage
 def resolved_inputs(storage: Storage, layout: RunLayout, with_detections: bool, audio: AudioConfig | None = None) -> tuple[ScreentimeInputs, Resolved]:
     """Screen-time inputs with the human corrections replayed onto the current identities."""
     inputs = load_inputs(storage, layout, Assignments(ep_id=layout.ep_id, run_id=layout.run_id), with_detections, audio)
-    centroids_key = layout.manifest("cluster_centroids.json")
+    centroids_key = CLUSTER_CENTROIDS.key(layout)
     centroids = read_model(storage, centroids_key, ClusterCentroidsFile) if storage.exists(centroids_key) else None
     resolved = resolve(load_corrections(storage, layout), inputs.identities, inputs.tracks, centroids)
-    naming_key = layout.manifest("identity_names.json")
+    naming_key = IDENTITY_NAMES.key(layout)
     if storage.exists(naming_key):
         naming_file = read_model(storage, naming_key, NamingFile)
         namings = {n.identity_id: n for n in naming_file.identities}
@@ -57,9 +51,9 @@ def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, w
     the show's other episodes' voices). ``audio``: the voice-linking settings (a run's own; by default
     the environment's and profile's, as every reader of a run resolves them)."""
     audio = audio or resolve_config(None, None).config.audio
-    meta = read_model(storage, layout.manifest("video.json"), VideoMeta)
-    metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
-    speech_key, voices_key = layout.manifest("audio/speech.jsonl"), layout.manifest("audio/voices.json")
+    meta = VIDEO.read(storage, layout)
+    metrics = TRACK_METRICS.read(storage, layout)
+    speech_key, voices_key = SPEECH.key(layout), VOICES.key(layout)
     voices = read_model(storage, voices_key, VoicesFile) if storage.exists(voices_key) else None
     # Speech not measured (no audio track, audio turned off): None, so speaking time is absent, not 0.0.
     speech = read_jsonl(storage, speech_key, SpeechTurn) if storage.exists(speech_key) and (voices is None or voices.has_audio) else None
@@ -70,16 +64,16 @@ def load_inputs(storage: Storage, layout: RunLayout, assignments: Assignments, w
         fps=meta.fps,
         stride=metrics.stride,
         duration_s=meta.duration_s,
-        shots=read_model(storage, layout.manifest("shots.json"), ShotsFile).shots,
-        tracks=read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow),
-        identities=read_model(storage, layout.manifest("identities.json"), IdentitiesFile),
+        shots=SHOTS.read(storage, layout).shots,
+        tracks=TRACKS.read(storage, layout),
+        identities=IDENTITIES.read(storage, layout),
         assignments=assignments,
-        faces=read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow),
-        detections=read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow) if with_detections else None,
+        faces=FACES.read(storage, layout),
+        detections=DETECTIONS.read(storage, layout) if with_detections else None,
         speech=speech,
         voice_centroids={v.voice_id: v.centroid for v in voices.voices} if voices else {},
         speaker_model=voices.speaker_model if voices else None,
-        speech_embeddings=read_npy(storage, layout.speech_turns_npy) if voices and storage.exists(layout.speech_turns_npy) else None,
+        speech_embeddings=SPEECH_EMBEDDINGS.read(storage, layout) if voices and SPEECH_EMBEDDINGS.exists(storage, layout) else None,
         season_voices=season_voices(storage, parse_ep_id(layout.ep_id).show, layout.ep_id, voices.speaker_model) if voices else [],
         voice_link_min_s=audio.link_min_s,
         voice_similarity=audio.season_similarity,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from ..artifacts import read_jsonl, read_marker, read_model, read_npy
+from ..artifacts import read_marker
 from ..layout import RunLayout
-from ..schemas import FaceRow, IdentitiesFile, StageName, StageState, TrackRow
+from ..registry import FACE_EMBEDDINGS, FACES, IDENTITIES, TRACKS
+from ..schemas import StageName, StageState, TrackRow
 from ..storage import Storage
 
 
@@ -40,20 +41,20 @@ def validate_run(storage: Storage, layout: RunLayout, unattached_seqs: list[int]
 
     tracks: dict[int, TrackRow] = {}
     if done(StageName.detect_track):
-        if storage.exists(layout.manifest("tracks.jsonl")):
-            tracks = {t.track_id: t for t in read_jsonl(storage, layout.manifest("tracks.jsonl"), TrackRow)}
+        if TRACKS.exists(storage, layout):
+            tracks = {t.track_id: t for t in TRACKS.read(storage, layout)}
         else:
             issues.append(_issue("missing_tracks", ["tracks.jsonl"]))
-    if done(StageName.faces_embed) and storage.exists(layout.manifest("faces.jsonl")):
-        faces = read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow)
+    if done(StageName.faces_embed) and FACES.exists(storage, layout):
+        faces = FACES.read(storage, layout)
         if track_id is not None:
             faces = [f for f in faces if f.track_id == track_id]
         issues.append(_issue("faces_missing_tracks", sorted({f.track_id for f in faces if f.track_id not in tracks})))
         issues.append(_issue("missing_crops", [f.face_id for f in faces if f.crop_path and not storage.exists(f.crop_path)]))
-        rows = read_npy(storage, layout.faces_npy).shape[0] if storage.exists(layout.faces_npy) else 0
+        rows = FACE_EMBEDDINGS.read(storage, layout).shape[0] if FACE_EMBEDDINGS.exists(storage, layout) else 0
         issues.append(_issue("missing_embeddings", [f.face_id for f in faces if f.embedding_row is not None and f.embedding_row >= rows]))
-    if done(StageName.cluster) and storage.exists(layout.manifest("identities.json")):
-        identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
+    if done(StageName.cluster) and IDENTITIES.exists(storage, layout):
+        identities = IDENTITIES.read(storage, layout)
         clustered = {t for i in identities.identities for t in i.track_ids} | set(identities.unclustered_track_ids)
         issues.append(_issue("identities_missing_tracks", sorted(clustered - set(tracks))))
         wanted = [t for t in tracks if track_id is None or t == track_id]

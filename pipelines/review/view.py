@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Optional
 
-from ..artifacts import read_jsonl, read_marker, read_model
+from ..artifacts import read_marker, read_model
 from ..corrections import Resolved, load_corrections
 from ..layout import RunLayout, crop_url
-from ..schemas import ClusterCentroidsFile, Identity, StageName, StageState, TrackRep, TrackRow
+from ..registry import CLUSTER_CENTROIDS, TRACK_REPS
+from ..schemas import ClusterCentroidsFile, Identity, StageName, StageState, TrackRow
 from ..screentime import ScreentimeInputs, name_of
 from ..storage import Storage
 from .errors import Conflict
@@ -43,7 +44,7 @@ def require_clusters(storage: Storage, layout: RunLayout) -> None:
 def load_view(storage: Storage, layout: RunLayout) -> RunView:
     require_clusters(storage, layout)
     inputs, resolved = resolved_inputs(storage, layout, with_detections=False)
-    key = layout.manifest("cluster_centroids.json")
+    key = CLUSTER_CENTROIDS.key(layout)
     centroids = read_model(storage, key, ClusterCentroidsFile) if storage.exists(key) else None
     return RunView(
         layout=layout,
@@ -164,7 +165,7 @@ def faces_review_bundle(storage: Storage, view: RunView, seconds: dict[str, floa
     from .integrity import validate_run
 
     layout = view.layout
-    reps = {r.track_id: r for r in read_jsonl(storage, layout.manifest("track_reps.jsonl"), TrackRep)}
+    reps = {r.track_id: r for r in TRACK_REPS.read(storage, layout)}
 
     def track(t: int) -> dict[str, Any]:
         rep = reps.get(t)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..artifacts import read_jsonl, read_model
 from ..layout import RunLayout
-from ..schemas import Assignments, DetectionRow, IdentitiesFile, TrackMetrics
+from ..registry import DETECTIONS, IDENTITIES, TRACK_METRICS
+from ..schemas import Assignments, DetectionRow
 from ..screentime import compute_screentime
 from ..stage_settings import ScreentimeConfig
 from ..storage import Storage
@@ -51,9 +51,9 @@ class Evaluation:
 
 
 def evaluate_run(storage: Storage, layout: RunLayout, truth: GroundTruth, truth_min_face_px: float = 40.0) -> Evaluation:
-    detections = read_jsonl(storage, layout.manifest("detections.jsonl"), DetectionRow)
-    identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
-    metrics = read_model(storage, layout.manifest("track_metrics.json"), TrackMetrics)
+    detections = DETECTIONS.read(storage, layout)
+    identities = IDENTITIES.read(storage, layout)
+    metrics = TRACK_METRICS.read(storage, layout)
 
     gt_by_frame: dict[int, list[tuple[str, np.ndarray]]] = defaultdict(list)
     for frame, person, *box in truth.faces:

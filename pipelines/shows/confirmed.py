@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..artifacts import read_jsonl, read_npy
 from ..ids import parse_ep_id
 from ..layout import RunLayout
+from ..registry import FACE_EMBEDDINGS, FACES
 from ..review.view import RunView
 from ..schemas import FacebankEntry, FaceRow
 from ..storage import Storage
@@ -53,8 +53,8 @@ def sync_run(storage: Storage, view: RunView, faces_per_identity: int) -> dict[s
     existing = {i for i in facebank.entry_ids(storage, show) if i.startswith(prefix)}
     if not decided and not existing:
         return {"added": 0, "removed": 0}
-    faces = read_jsonl(storage, layout.manifest("faces.jsonl"), FaceRow)
-    vectors = read_npy(storage, layout.faces_npy) if decided else None
+    faces = FACES.read(storage, layout)
+    vectors = FACE_EMBEDDINGS.read(storage, layout) if decided else None
     excluded = set(a.face_exclusions)
     usable = [f for f in faces if f.face_id not in excluded]
     desired: dict[str, tuple[FacebankEntry, FaceRow]] = {}

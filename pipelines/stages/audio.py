@@ -21,18 +21,15 @@ import av
 import numpy as np
 import ray
 
-from ..artifacts import write_jsonl, write_model, write_npy
 from ..audio.decode import NoAudio, read_audio
 from ..audio.diarize import diarize_windows, speech_windows, turn_embeddings
 from ..audio.resegment import FrameFeatures, mfcc_features
+from ..registry import SPEECH, SPEECH_EMBEDDINGS, SPEECH_RTTM, VOICES
 from ..schemas import SpeechTurn, StageName, Voice, VoicesFile
 from ..storage import fetch_to_cache
 from .base import RunContext, StageSpec
 
 STAGE = StageName.audio
-SPEECH_FILE = "audio/speech.jsonl"
-VOICES_FILE = "audio/voices.json"
-RTTM_FILE = "audio/speech.rttm"
 SPEAKER_MODEL = "resemblyzer-0.1.4"
 
 
@@ -118,13 +115,13 @@ def run(ctx: RunContext) -> dict[str, float]:
                 centroid=[round(float(v), 5) for v in centroids[k]],
             )
         )
-    write_npy(ctx.storage, layout.speech_turns_npy, turn_embeddings(turns, windows, embeddings))  # before the turns: they mark the stage done
-    ctx.storage.write_text(layout.manifest(RTTM_FILE), rttm(layout.ep_id, rows))  # what diarization tools read
-    write_jsonl(ctx.storage, layout.manifest(SPEECH_FILE), rows)
+    SPEECH_EMBEDDINGS.write(ctx.storage, layout, turn_embeddings(turns, windows, embeddings))  # before the turns: they mark the stage done
+    SPEECH_RTTM.write_text(ctx.storage, layout, rttm(layout.ep_id, rows))  # what diarization tools read
+    SPEECH.write(ctx.storage, layout, rows)
     speech_s = round(sum(b - a for a, b in spans), 3)
-    write_model(
+    VOICES.write(
         ctx.storage,
-        layout.manifest(VOICES_FILE),
+        layout,
         VoicesFile(ep_id=layout.ep_id, run_id=layout.run_id, speaker_model=SPEAKER_MODEL, has_audio=note is None, note=note, speech_s=speech_s, voices=voices),
     )
     ctx.progress(STAGE, 1, 1, step="audio")
@@ -144,7 +141,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 SPEC = StageSpec(
     name=STAGE,
     version=4,
-    outputs=(SPEECH_FILE, VOICES_FILE, RTTM_FILE),
+    outputs=(SPEECH, VOICES, SPEECH_RTTM),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
     execution_only=frozenset({"segment_s"}),

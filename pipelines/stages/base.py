@@ -15,6 +15,7 @@ from typing import Any, Optional, Protocol
 
 from ..artifacts import dumps
 from ..layout import RunLayout
+from ..registry import Artifact
 from ..schemas import StageName, VideoMeta
 from ..stage_settings import PipelineConfig
 from ..storage import Storage
@@ -83,13 +84,13 @@ class StageSpec:
     """One pipeline stage, as the runner sees it.
 
     ``version``: bump it when the algorithm changes, so finished runs are recomputed.
-    ``outputs``: manifest files that must exist for the stage to be reused.
+    ``outputs``: the artifacts (:mod:`pipelines.registry`) that must exist for the stage to be reused.
     ``execution_only``: settings that change how fast, not what (kept out of the fingerprint).
     """
 
     name: StageName
     version: int
-    outputs: tuple[str, ...]
+    outputs: tuple[Artifact, ...]
     run: Callable[[RunContext], dict[str, float]]
     fingerprint_inputs: Callable[[RunContext], list[Any]] = lambda ctx: []
     execution_only: frozenset[str] = frozenset()

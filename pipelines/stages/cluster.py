@@ -8,19 +8,16 @@ import numpy as np
 
 from actors.models.registry import embedder_identity
 
-from ..artifacts import read_jsonl, read_model, read_npy, write_model
 from ..clustering import cluster_prototypes
+from ..registry import CLUSTER_CENTROIDS, DETECTIONS, FACES, IDENTITIES, TRACK_PROTOTYPES, TRACK_REPS, TRACKS, VIDEO
 from ..schemas import (
     ClusterCentroid,
     ClusterCentroidsFile,
     DetectionRow,
-    FaceRow,
     IdentitiesFile,
     Identity,
     StageName,
     TrackRep,
-    TrackRow,
-    VideoMeta,
 )
 from ..stage_settings import ClusterConfig
 from ..tracking.validity import ValidityRules, judge_tracks
@@ -59,12 +56,12 @@ def run(ctx: RunContext) -> dict[str, float]:
     layout = ctx.layout
     model_name, recommended = embedder_identity(ctx.config.models)
     threshold = cfg.similarity_threshold if cfg.similarity_threshold is not None else recommended
-    reps = read_jsonl(ctx.storage, layout.manifest("track_reps.jsonl"), TrackRep)
-    tracks = {t.track_id: t for t in read_jsonl(ctx.storage, layout.manifest("tracks.jsonl"), TrackRow)}
-    protos = read_npy(ctx.storage, layout.prototypes_npy)
-    detections = read_jsonl(ctx.storage, layout.manifest("detections.jsonl"), DetectionRow)
-    faces = read_jsonl(ctx.storage, layout.manifest("faces.jsonl"), FaceRow)
-    height = read_model(ctx.storage, layout.manifest("video.json"), VideoMeta).height
+    reps = TRACK_REPS.read(ctx.storage, layout)
+    tracks = {t.track_id: t for t in TRACKS.read(ctx.storage, layout)}
+    protos = TRACK_PROTOTYPES.read(ctx.storage, layout)
+    detections = DETECTIONS.read(ctx.storage, layout)
+    faces = FACES.read(ctx.storage, layout)
+    height = VIDEO.read(ctx.storage, layout).height
     ctx.progress(STAGE, 0, 1, step="cluster")
     verdicts = judge_tracks(list(tracks.values()), detections, faces, height, _rules(cfg))
     pairs = co_occurring_tracks(detections)
@@ -110,9 +107,9 @@ def run(ctx: RunContext) -> dict[str, float]:
         )
     grouped = {t for ids, _, _ in groups for t in ids}
     unclustered = sorted(t for t in tracks if t not in grouped)
-    write_model(
+    IDENTITIES.write(
         ctx.storage,
-        layout.manifest("identities.json"),
+        layout,
         IdentitiesFile(
             ep_id=layout.ep_id,
             run_id=layout.run_id,
@@ -123,7 +120,7 @@ def run(ctx: RunContext) -> dict[str, float]:
             co_occurring_tracks=[[a, b] for a, b in sorted(pairs)],
         ),
     )
-    write_model(ctx.storage, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile(ep_id=layout.ep_id, run_id=layout.run_id, centroids=centroids))
+    CLUSTER_CENTROIDS.write(ctx.storage, layout, ClusterCentroidsFile(ep_id=layout.ep_id, run_id=layout.run_id, centroids=centroids))
     ctx.progress(STAGE, 1, 1, step="cluster")
     kinds = [i.kind for i in identities]
     return {
@@ -151,4 +148,4 @@ def _cluster(
     return list(groups.values())
 
 
-SPEC = StageSpec(name=STAGE, version=5, outputs=("identities.json", "cluster_centroids.json"), run=run)
+SPEC = StageSpec(name=STAGE, version=5, outputs=(IDENTITIES, CLUSTER_CENTROIDS), run=run)

@@ -25,9 +25,9 @@ from actors.faces import FrameFaces
 from actors.models.config import effective_runtime
 from actors.pools import actor_pool, wants_gpu
 
-from ..artifacts import write_jsonl, write_model
 from ..frame_source import decode_segments
 from ..layout import RunLayout
+from ..registry import DETECTIONS, SHOTS, TRACK_METRICS, TRACKS, VIDEO
 from ..schemas import (
     DetectionRow,
     Segment,
@@ -315,10 +315,10 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
 
     driver["track_wall"] = round(time.time() - assemble_started, 3)
     write_started = time.time()
-    write_jsonl(ctx.storage, layout.manifest("detections.jsonl"), detections)
-    write_jsonl(ctx.storage, layout.manifest("tracks.jsonl"), tracks)
-    write_model(ctx.storage, layout.manifest("shots.json"), ShotsFile(ep_id=layout.ep_id, fps=meta.fps, shots=shots))
-    write_model(ctx.storage, layout.manifest("video.json"), meta)
+    DETECTIONS.write(ctx.storage, layout, detections)
+    TRACKS.write(ctx.storage, layout, tracks)
+    SHOTS.write(ctx.storage, layout, ShotsFile(ep_id=layout.ep_id, fps=meta.fps, shots=shots))
+    VIDEO.write(ctx.storage, layout, meta)
     driver["write_wall"] = round(time.time() - write_started, 3)
     metrics = TrackMetrics(
         ep_id=layout.ep_id,
@@ -336,14 +336,14 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         work_s={**_sum_work([seg.summary.work_s for seg in segs]), **driver},
         decoders=dict(Counter(seg.summary.decoder for seg in segs)),
     )
-    write_model(ctx.storage, layout.manifest("track_metrics.json"), metrics)
+    TRACK_METRICS.write(ctx.storage, layout, metrics)
     return {"detections": len(detections), "tracks": len(tracks), "shots": len(shots), "segments": len(segments), "frames_sampled": metrics.frames_sampled}
 
 
 SPEC = StageSpec(
     name=STAGE,
     version=3,
-    outputs=("detections.jsonl", "tracks.jsonl", "shots.json", "video.json", "track_metrics.json"),
+    outputs=(DETECTIONS, TRACKS, SHOTS, VIDEO, TRACK_METRICS),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
     execution_only=frozenset({"batch_size", "num_detectors", "decode_device", "nvdec_share"}),

@@ -19,9 +19,9 @@ import ray
 from actors.model_actors import start_embedder_pool
 from actors.models.registry import embedder_identity
 
-from ..artifacts import read_jsonl, read_model, write_jsonl, write_npy
 from ..ids import face_id
-from ..schemas import DetectionRow, FaceRow, StageName, TrackMetrics, TrackRep
+from ..registry import DETECTIONS, FACE_EMBEDDINGS, FACES, TRACK_METRICS, TRACK_PROTOTYPES, TRACK_REPS
+from ..schemas import DetectionRow, FaceRow, StageName, TrackRep
 from ..segment_store import read_chips, read_segment
 from ..video import plan_sampling
 from .base import RunContext, StageSpec, model_settings
@@ -51,7 +51,7 @@ def _best_per_run(scores: list[float], k: int) -> list[int]:
 
 def _segment_frames(ctx: RunContext) -> int:
     """Frames per detection segment, as detect_track recorded it (re-planned for runs that predate that)."""
-    metrics = read_model(ctx.storage, ctx.layout.manifest("track_metrics.json"), TrackMetrics)
+    metrics = TRACK_METRICS.read(ctx.storage, ctx.layout)
     if metrics.segment_frames:
         return metrics.segment_frames
     cfg = ctx.config.detect_track
@@ -67,7 +67,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     cfg = ctx.config.faces_embed
     layout = ctx.layout
     seg_len = _segment_frames(ctx)
-    detections = [d for d in read_jsonl(ctx.storage, layout.manifest("detections.jsonl"), DetectionRow) if d.track_id is not None]
+    detections = [d for d in DETECTIONS.read(ctx.storage, layout) if d.track_id is not None]
     model_name, _ = embedder_identity(ctx.config.models)
 
     quality: dict[tuple[int, int], tuple[float, float]] = {}
@@ -171,10 +171,10 @@ def run(ctx: RunContext) -> dict[str, float]:
         )
         prototypes.append(proto)
 
-    write_npy(ctx.storage, layout.faces_npy, embeddings.astype(np.float32))
-    write_npy(ctx.storage, layout.prototypes_npy, np.stack(prototypes).astype(np.float32) if prototypes else np.zeros((0, dim), np.float32))
-    write_jsonl(ctx.storage, layout.manifest("faces.jsonl"), faces)
-    write_jsonl(ctx.storage, layout.manifest("track_reps.jsonl"), reps)
+    FACE_EMBEDDINGS.write(ctx.storage, layout, embeddings.astype(np.float32))
+    TRACK_PROTOTYPES.write(ctx.storage, layout, np.stack(prototypes).astype(np.float32) if prototypes else np.zeros((0, dim), np.float32))
+    FACES.write(ctx.storage, layout, faces)
+    TRACK_REPS.write(ctx.storage, layout, reps)
     ctx.progress(STAGE, len(to_embed), len(to_embed), step="embed")
     return {
         "faces": len(faces),
@@ -213,4 +213,4 @@ def _embed(ctx: RunContext, items: list[dict], total: int, max_chunk: int = 32) 
     return np.concatenate([results[k] for k in range(len(chunks))]).astype(np.float32)
 
 
-SPEC = StageSpec(name=STAGE, version=2, outputs=("faces.jsonl", "track_reps.jsonl"), run=run, fingerprint_inputs=fingerprint_inputs)
+SPEC = StageSpec(name=STAGE, version=2, outputs=(FACES, TRACK_REPS), run=run, fingerprint_inputs=fingerprint_inputs)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..artifacts import read_model, write_model
+from ..artifacts import read_model
 from ..ids import parse_ep_id
 from ..layout import calibration_key
-from ..schemas import Calibration, ClusterCentroidsFile, IdentitiesFile, NamingFile, StageName
+from ..registry import CLUSTER_CENTROIDS, IDENTITIES, IDENTITY_NAMES
+from ..schemas import Calibration, NamingFile, StageName
 from ..shows import bank, facebank
 from ..shows.naming import NamingRules, decide, default_threshold, identity_pairs
 from ..storage import Storage
 from .base import RunContext, StageSpec
 
 STAGE = StageName.naming
-NAMING_FILE = "identity_names.json"
 
 
 def auto_threshold(storage: Storage, show_id: str, embedding_model: str, configured: float | None) -> float:
@@ -40,8 +40,8 @@ def run(ctx: RunContext) -> dict[str, float]:
     layout, storage = ctx.layout, ctx.storage
     show = parse_ep_id(layout.ep_id).show
     ctx.progress(STAGE, 0, 1, step="naming")
-    identities = read_model(storage, layout.manifest("identities.json"), IdentitiesFile)
-    centroids = {c.identity_id: c.centroid for c in read_model(storage, layout.manifest("cluster_centroids.json"), ClusterCentroidsFile).centroids}
+    identities = IDENTITIES.read(storage, layout)
+    centroids = {c.identity_id: c.centroid for c in CLUSTER_CENTROIDS.read(storage, layout).centroids}
     model = identities.embedding_model
     rules = NamingRules.from_config(cfg, auto_threshold(storage, show, model, cfg.auto_threshold))
     ids = [i.identity_id for i in identities.identities if i.identity_id in centroids and i.kind == "face"]  # extras and junk: a reviewer's call
@@ -51,9 +51,9 @@ def run(ctx: RunContext) -> dict[str, float]:
         faces, scores = bank.score(storage, show, model, np.asarray([centroids[i] for i in ids], np.float32))
     identity_of = {t: i.identity_id for i in identities.identities for t in i.track_ids}
     namings = decide(ids, scores, identity_pairs(identities.co_occurring_tracks, identity_of), rules)
-    write_model(
+    IDENTITY_NAMES.write(
         storage,
-        layout.manifest(NAMING_FILE),
+        layout,
         NamingFile(
             ep_id=layout.ep_id,
             run_id=layout.run_id,
@@ -82,4 +82,4 @@ def fingerprint_inputs(ctx: RunContext) -> list:
     return [facebank.bank_version(ctx.storage, show), ctx.storage.read_text(key) if ctx.storage.exists(key) else None]
 
 
-SPEC = StageSpec(name=STAGE, version=1, outputs=(NAMING_FILE,), run=run, fingerprint_inputs=fingerprint_inputs)
+SPEC = StageSpec(name=STAGE, version=1, outputs=(IDENTITY_NAMES,), run=run, fingerprint_inputs=fingerprint_inputs)

@@ -3,10 +3,10 @@ analyst's tidy table beside it (analytics/export.{csv,parquet}, :mod:`pipelines.
 
 from __future__ import annotations
 
-from ..artifacts import write_csv, write_model
-from ..corrections import CORRECTIONS_FILE
-from ..exports import EXPORT_FILES, write_episode_export
+from ..artifacts import write_csv
+from ..exports import write_episode_export
 from ..ids import parse_ep_id
+from ..registry import CORRECTIONS, EXPORT_CSV, EXPORT_PARQUET, SCREENTIME, SCREENTIME_CSV
 from ..review.inputs import resolved_inputs
 from ..schemas import CSV_COLUMNS, StageName
 from ..screentime import compute_screentime, csv_rows
@@ -23,8 +23,8 @@ def run(ctx: RunContext) -> dict[str, float]:
     inputs, resolved = resolved_inputs(storage, layout, with_detections=cfg.mode == "faces", audio=ctx.config.audio)
     report = compute_screentime(inputs, cfg, show_cast_names(ctx))
     report.diagnostics["corrections_unattached"] = len(resolved.unattached)
-    write_model(storage, layout.screentime_json, report)
-    write_csv(storage, layout.screentime_csv, CSV_COLUMNS, csv_rows(report))
+    SCREENTIME.write(storage, layout, report)
+    write_csv(storage, SCREENTIME_CSV.key(layout), CSV_COLUMNS, csv_rows(report))
     write_episode_export(storage, report)
     voices.share_episode(storage, report, inputs)  # the show's other episodes link their voices with this one's evidence
     ctx.progress(STAGE, 1, 1, step="screentime")
@@ -38,7 +38,7 @@ def show_cast_names(ctx: RunContext) -> dict[str, str]:
 def fingerprint_inputs(ctx: RunContext) -> list:
     """Screen time honours the human corrections, the cast's names and (for speaking time) the show's
     other episodes' voices: a change recomputes it."""
-    key = ctx.layout.manifest(CORRECTIONS_FILE)
+    key = CORRECTIONS.key(ctx.layout)
     audio = ctx.config.audio
     season = voices.season_version(ctx.storage, parse_ep_id(ctx.layout.ep_id).show, ctx.layout.ep_id)
     return [ctx.storage.read_text(key) if ctx.storage.exists(key) else None, show_cast_names(ctx), audio.link_min_s, audio.season_similarity, season]
@@ -47,7 +47,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 SPEC = StageSpec(
     name=STAGE,
     version=3,
-    outputs=("analytics/screentime.json", "analytics/screentime.csv", *EXPORT_FILES),
+    outputs=(SCREENTIME, SCREENTIME_CSV, EXPORT_CSV, EXPORT_PARQUET),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
 )

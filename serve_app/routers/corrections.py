@@ -195,7 +195,15 @@ def list_corrections(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
     log = load_corrections(ctx.storage, ctx.run(ep_id, run_id))
     undone = undone_seqs(log)
     entries = [
-        {"seq": c.seq, "op": c.op, "cast_id": c.cast_id, "created_at": c.created_at, "undone": c.seq in undone, "target_seq": c.target_seq, "group": c.group}
+        {
+            "seq": c.seq,
+            "op": c.op,
+            "cast_id": getattr(c, "cast_id", None),
+            "created_at": c.created_at,
+            "undone": c.seq in undone,
+            "target_seq": getattr(c, "target_seq", None),
+            "group": c.group,
+        }
         for c in log.corrections
     ]
     return {"ep_id": ep_id, "run_id": run_id, "corrections": entries[::-1], "next_undo": last_undoable(log)}

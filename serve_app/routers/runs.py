@@ -9,9 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
 
-from pipelines.artifacts import csv_text, read_jsonl
+from pipelines.artifacts import csv_text
 from pipelines.config import resolve_config
 from pipelines.layout import RunLayout, crop_url, runs_prefix
+from pipelines.registry import FACES, IDENTITIES, SPEECH_RTTM
 from pipelines.review import assist, frames, view
 from pipelines.review.faces import identity_faces
 from pipelines.review.integrity import IntegrityReport, validate_run
@@ -62,7 +63,7 @@ def run_screentime_csv(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, preset: str
 @router.get("/episodes/{ep_id}/runs/{run_id}/speech.rttm", response_class=PlainTextResponse, responses=binary("text/plain", "the run's speech turns in RTTM"))
 def run_speech_rttm(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> PlainTextResponse:
     """Who speaks when, as the audio stage found it, in RTTM (what diarization tools read and score)."""
-    key = ctx.run(ep_id, run_id).manifest("audio/speech.rttm")
+    key = SPEECH_RTTM.key(ctx.run(ep_id, run_id))
     if not ctx.storage.exists(key):
         raise HTTPException(404, f"no speech turns for {ep_id}/{run_id}: run the audio stage (with its speech models installed)")
     return PlainTextResponse(ctx.storage.read_text(key), media_type="text/plain")
@@ -78,15 +79,15 @@ def cluster_tracks(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
 def run_integrity(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> IntegrityReport:
     layout = ctx.run(ep_id, run_id)
     unattached = []
-    if ctx.storage.exists(layout.manifest("identities.json")):
+    if IDENTITIES.exists(ctx.storage, layout):
         unattached = [u.seq for u in view.load_view(ctx.storage, layout).resolved.unattached]
     return validate_run(ctx.storage, layout, unattached)
 
 
 def _faces_of_track(ctx: ApiContext, layout: RunLayout, track_id: int) -> list[FaceRow]:
-    if not ctx.storage.exists(layout.manifest("faces.jsonl")):
+    if not FACES.exists(ctx.storage, layout):
         raise HTTPException(409, f"no faces for {layout.ep_id}/{layout.run_id} yet: run the faces_embed stage")
-    faces = [f for f in read_jsonl(ctx.storage, layout.manifest("faces.jsonl"), FaceRow) if f.track_id == track_id]
+    faces = [f for f in FACES.read(ctx.storage, layout) if f.track_id == track_id]
     if not faces:
         raise HTTPException(404, f"Track {track_id} not found in {layout.ep_id}/{layout.run_id}")
     return faces
@@ -161,7 +162,7 @@ def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q, faces: i
 
 
 def _labels(ctx: ApiContext, layout: RunLayout) -> dict[int, str]:
-    if not ctx.storage.exists(layout.manifest("identities.json")):
+    if not IDENTITIES.exists(ctx.storage, layout):
         return {}
     return view.track_labels(view.load_view(ctx.storage, layout), ctx.cast_names(layout.ep_id))
 

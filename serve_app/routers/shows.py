@@ -80,7 +80,7 @@ def runs_naming(ctx: ApiContext, show_id: str, cast_id: str) -> list[str]:
             continue
         for run_id in ctx.storage.children(runs_prefix(ep_id)):
             layout = RunLayout(ep_id, run_id)
-            if not any(c.cast_id == cast_id for c in load_corrections(ctx.storage, layout).corrections):
+            if not any(getattr(c, "cast_id", None) == cast_id for c in load_corrections(ctx.storage, layout).corrections):
                 continue
             try:
                 a = load_view(ctx.storage, layout).resolved.assignments
