@@ -177,7 +177,8 @@ def check_models(sprites) -> None:
 def _decode_whole(path: str, frames: int, fps: float, hw: bool) -> dict:
     """Decode ``[0, frames)`` as the pipeline does (skipping, thumbnails, sampled frames to BGR)."""
     from pipelines.schemas import Segment
-    from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment
+    from pipelines.segment_decode import decode_segment
+    from pipelines.video import DecodeOptions, SegmentDecodeResult
 
     result = SegmentDecodeResult()
     t = time.perf_counter()
@@ -194,7 +195,8 @@ def check_nvdec(video: Path, processes: int) -> bool:
     import multiprocessing
 
     from pipelines.schemas import Segment
-    from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment, probe_video
+    from pipelines.segment_decode import decode_segment
+    from pipelines.video import DecodeOptions, SegmentDecodeResult, probe_video
 
     libs = {}
     for name in ("libcuda.so.1", "libnvcuvid.so.1"):

@@ -212,7 +212,7 @@ def write_season_tables(storage, base: str, ep_ids: list[str]) -> None:
 
 def season_pass(data_uri: str, ep_ids: list[str], profile: str | None, overrides: dict) -> list[str]:
     """Screen time again where it is stale: an episode that finished early linked its voices with fewer of
-    its show's other episodes than there are now (:mod:`pipelines.shows.voices`). Only the screentime
+    its show's other episodes than there are now (:mod:`pipelines.audio.season_voices`). Only the screentime
     stage runs, and only where its fingerprint changed, so a catalog's result does not depend on the
     order its episodes finished in. Returns the episodes recomputed."""
     from .runner import run_pipeline

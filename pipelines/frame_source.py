@@ -1,5 +1,5 @@
 """The Ray Data source of sampled frames: one task per time segment decodes it (see
-:func:`pipelines.video.decode_segment`) and streams batches of full-resolution frames."""
+:func:`pipelines.segment_decode.decode_segment`) and streams batches of full-resolution frames."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from .schemas import Segment
+from .segment_decode import decode_segment
 from .storage import fetch_to_cache
-from .video import DecodeOptions, SampledFrame, SegmentDecodeResult, decode_segment
+from .video import DecodeOptions, SampledFrame, SegmentDecodeResult
 
 DECODE_WORK = ("decode", "decode_nvdec", "cuts", "convert")
 """Kinds of decoding work each batch reports per frame, as ``work_{kind}_s`` columns."""

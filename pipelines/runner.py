@@ -34,6 +34,7 @@ from .schemas import (
     VideoMeta,
     utc_now,
 )
+from .stage_settings import PipelineConfig
 from .stages import audio, cluster, detect_track, faces_embed, naming, screentime
 from .stages.base import (
     Canceled,
@@ -109,36 +110,14 @@ def run_pipeline(
     resolved = resolve_config(profile, overrides, environ)
     config = resolved.config
     check_models(config.models)
-    wanted = list(STAGE_ORDER) if not stages else [s for s in STAGE_ORDER if s in set(stages)]
-    notes = []
-    if config.models.backend == "yunet_sface" and config.models.runtime == "auto" and effective_runtime(config.models) == "opencv":
-        notes.append("onnxruntime is not installed: faces run on OpenCV's DNN (same results, about 3x slower); pip install 'screenalytics[cpu]' (or [gpu])")
-    if StageName.audio in wanted and config.audio.enabled:
-        from actors.models.speech import SPEECH_INSTALL, missing_speech_models
-
-        missing = missing_speech_models()
-        if missing and stages:  # asked for by name: a clear error before any work
-            raise ModelFilesMissing(f"the audio stage needs {', '.join(missing)}: {SPEECH_INSTALL}")
-        if missing:  # a whole run: faces and screen time do not need speech
-            wanted.remove(StageName.audio)
-            notes.append(f"the audio stage was skipped, so speaking time is not measured ({', '.join(missing)} missing): {SPEECH_INSTALL}")
+    wanted, notes = _stages_to_run(config, stages)
     layout = RunLayout(ep_id, run_id)
-
     meta = _run_video(storage, layout, video, wanted)
 
     from .ray_env import ensure_ray
 
     ensure_ray(ray_address, **(ray_options or {}))  # only once every input has been checked: bad input starts nothing
-    if StageName.faces_embed in wanted:
-        from actors.model_actors import start_embedder_pool
-
-        start_embedder_pool(config.models.model_dump())  # loads while detect_track runs
-    if StageName.naming in wanted and config.naming.enabled:
-        from actors.models.registry import embedder_identity
-
-        from .shows.bank import warm_up
-
-        warm_up(storage, ep_id, embedder_identity(config.models)[0])  # the show's facebank actor starts while the earlier stages run
+    _warm_up_models(storage, ep_id, config, wanted)
     ctx = RunContext(
         storage=storage, layout=layout, config=config, video=meta, video_source=video, progress=progress, cancel_event=cancel_event, cast_names=cast_names or {}
     )
@@ -149,43 +128,77 @@ def run_pipeline(
         marker = read_marker(storage, layout, stage)
         if stage not in wanted:  # not run now: later stages chain to its recorded fingerprint, if any
             finished = marker.fingerprint if marker is not None and marker.state is StageState.succeeded else None
-            if spec.independent:
-                upstream = spec.chain(upstream, finished) if finished and upstream else upstream
-            else:
-                upstream = finished
+            upstream = (spec.chain(upstream, finished) if finished and upstream else upstream) if spec.independent else finished
             continue
         if stage is not StageName.detect_track and upstream is None and not spec.independent:
             prev = STAGE_ORDER[STAGE_ORDER.index(stage) - 1]
             raise MissingInputs(stage, [f"a finished {prev.value} stage for {ep_id}/{run_id}"])
         fp = spec.fingerprint(ctx, upstream)
-        started = time.time()
         if not force and marker and marker.state is StageState.succeeded and marker.fingerprint == fp and _outputs_exist(storage, layout, spec):
             outcomes.append(StageOutcome(stage, "reused", 0.0, dict(marker.counts)))
             metrics.stage_finished(stage.value, "reused", 0.0, marker.counts)
             progress(stage, 1, 1, step="reused")
-            upstream = spec.chain(upstream, fp)
-            continue
-        for later in STAGE_ORDER[STAGE_ORDER.index(stage) + 1 :]:
-            if not STAGES[later].independent:  # an independent stage's result stands whatever came before
-                _invalidate(storage, layout, later)
-        running = StageMarker(stage=stage, state=StageState.running, fingerprint=fp, config=spec.settings(config), started_at=utc_now())
-        write_model(storage, layout.marker(stage), running)
-        try:
-            counts = spec.run(ctx)
-        except BaseException as exc:
-            state = StageState.canceled if isinstance(exc, (Canceled, KeyboardInterrupt)) else StageState.failed
-            write_model(storage, layout.marker(stage), running.model_copy(update={"state": state, "finished_at": utc_now(), "error": str(exc)[:2000]}))
-            raise
-        done = running.model_copy(update={"state": StageState.succeeded, "finished_at": utc_now(), "counts": counts})
-        write_model(storage, layout.marker(stage), done)
-        outcomes.append(StageOutcome(stage, "computed", time.time() - started, counts))
-        metrics.stage_finished(stage.value, "computed", outcomes[-1].seconds, counts)
+        else:
+            outcomes.append(_run_stage(ctx, spec, fp))
         upstream = spec.chain(upstream, fp)
 
-    report = None
-    if SCREENTIME.exists(storage, layout) and StageName.screentime in wanted:
-        report = SCREENTIME.read(storage, layout)
+    report = SCREENTIME.read(storage, layout) if StageName.screentime in wanted and SCREENTIME.exists(storage, layout) else None
     return RunResult(ep_id, run_id, storage.uri, layout.manifests, outcomes, report, resolved, notes)
+
+
+def _stages_to_run(config: PipelineConfig, stages: Sequence[StageName] | None) -> tuple[list[StageName], list[str]]:
+    """(the stages to run, in order; notes for the user). A whole run passes over the audio stage when
+    its models are missing (faces and screen time do not need speech); asked for by name, it is an error."""
+    wanted = list(STAGE_ORDER) if not stages else [s for s in STAGE_ORDER if s in set(stages)]
+    notes = []
+    if config.models.backend == "yunet_sface" and config.models.runtime == "auto" and effective_runtime(config.models) == "opencv":
+        notes.append("onnxruntime is not installed: faces run on OpenCV's DNN (same results, about 3x slower); pip install 'screenalytics[cpu]' (or [gpu])")
+    if StageName.audio in wanted and config.audio.enabled:
+        from actors.models.speech import SPEECH_INSTALL, missing_speech_models
+
+        missing = missing_speech_models()
+        if missing and stages:  # asked for by name: a clear error before any work
+            raise ModelFilesMissing(f"the audio stage needs {', '.join(missing)}: {SPEECH_INSTALL}")
+        if missing:
+            wanted.remove(StageName.audio)
+            notes.append(f"the audio stage was skipped, so speaking time is not measured ({', '.join(missing)} missing): {SPEECH_INSTALL}")
+    return wanted, notes
+
+
+def _warm_up_models(storage: Storage, ep_id: str, config: PipelineConfig, wanted: list[StageName]) -> None:
+    """Start the long-running model actors the later stages need, so they load while detect_track runs."""
+    if StageName.faces_embed in wanted:
+        from actors.model_actors import start_embedder_pool
+
+        start_embedder_pool(config.models.model_dump())
+    if StageName.naming in wanted and config.naming.enabled:
+        from actors.models.registry import embedder_identity
+
+        from .shows.bank import warm_up
+
+        warm_up(storage, ep_id, embedder_identity(config.models)[0])  # the show's facebank actor
+
+
+def _run_stage(ctx: RunContext, spec: StageSpec, fp: str) -> StageOutcome:
+    """Run one stage under its marker (running, then succeeded, failed or canceled); later stages that
+    depend on it are invalidated first, so nobody mistakes their outputs for current ones."""
+    storage, layout, stage = ctx.storage, ctx.layout, spec.name
+    started = time.time()
+    for later in STAGE_ORDER[STAGE_ORDER.index(stage) + 1 :]:
+        if not STAGES[later].independent:  # an independent stage's result stands whatever came before
+            _invalidate(storage, layout, later)
+    running = StageMarker(stage=stage, state=StageState.running, fingerprint=fp, config=spec.settings(ctx.config), started_at=utc_now())
+    write_model(storage, layout.marker(stage), running)
+    try:
+        counts = spec.run(ctx)
+    except BaseException as exc:
+        state = StageState.canceled if isinstance(exc, (Canceled, KeyboardInterrupt)) else StageState.failed
+        write_model(storage, layout.marker(stage), running.model_copy(update={"state": state, "finished_at": utc_now(), "error": str(exc)[:2000]}))
+        raise
+    write_model(storage, layout.marker(stage), running.model_copy(update={"state": StageState.succeeded, "finished_at": utc_now(), "counts": counts}))
+    outcome = StageOutcome(stage, "computed", time.time() - started, counts)
+    metrics.stage_finished(stage.value, "computed", outcome.seconds, counts)
+    return outcome
 
 
 def settle_running_markers(storage: Storage, layout: RunLayout, state: StageState, reason: str) -> list[StageName]:

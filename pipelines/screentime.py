@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -134,57 +135,70 @@ def _junk_seconds(inputs: ScreentimeInputs) -> float:
     return iv.total(iv.union((t.start_s, t.end_s) for t in inputs.tracks if t.track_id in junk))
 
 
-def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_names: dict[str, str] | None = None) -> ScreentimeReport:
-    cast_names = cast_names or {}
-    cut_times = [s.start_s for s in inputs.shots[1:]]
-    excluded = set(inputs.assignments.face_exclusions)
+@dataclass
+class _Tally:
+    """The tracks that count, grouped: by identity, by cast member, unnamed, extras (read by the report's parts)."""
+
+    inputs: ScreentimeInputs
+    cfg: ScreentimeConfig
+    cast_of: dict[int, Optional[str]]
+    identity_of: dict[int, str]
+    counted: list[TrackRow]
+    low_quality: int
+    spans_of: dict[int, list[iv.Span]]
+    by_identity: dict[str, list[TrackRow]] = field(default_factory=lambda: defaultdict(list))
+    by_cast: dict[str, list[TrackRow]] = field(default_factory=lambda: defaultdict(list))
+    unassigned: list[TrackRow] = field(default_factory=list)
+    extras: list[TrackRow] = field(default_factory=list)
+
+    def spans(self, tracks: list[TrackRow]) -> list[iv.Span]:
+        """The tracks' spans merged (gaps under ``gap_tolerance_s`` bridged, never across a cut), padded."""
+        cut_times = [s.start_s for s in self.inputs.shots[1:]]
+        merged = iv.bridge_gaps([s for t in tracks for s in self.spans_of[t.track_id]], self.cfg.gap_tolerance_s, cut_times)
+        return iv.pad(merged, self.cfg.edge_padding_s, 0.0, self.inputs.duration_s) if self.cfg.edge_padding_s else merged
+
+
+def _tally(inputs: ScreentimeInputs, cfg: ScreentimeConfig) -> _Tally:
     cast_of = resolve_cast(inputs)
-    identity_of = {t: ident.identity_id for ident in inputs.identities.identities for t in ident.track_ids}
+    counted = [t for t in inputs.tracks if t.track_id in cast_of and t.mean_conf >= cfg.quality_min]
+    low_quality = sum(1 for t in inputs.tracks if t.track_id in cast_of and t.mean_conf < cfg.quality_min)
+    excluded = set(inputs.assignments.face_exclusions)
+    tally = _Tally(
+        inputs,
+        cfg,
+        cast_of,
+        {t: ident.identity_id for ident in inputs.identities.identities for t in ident.track_ids},
+        counted,
+        low_quality,
+        {t.track_id: _track_spans(inputs, t, cfg, excluded) for t in counted},
+    )
     base_kinds: dict[str, str] = {ident.identity_id: ident.kind for ident in inputs.identities.identities}
-    rep_faces = {ident.identity_id: ident.rep_face_id for ident in inputs.identities.identities}
-    faces_per_track: dict[int, int] = defaultdict(int)
-    for t in inputs.tracks:
-        faces_per_track[t.track_id] = t.frame_count
-
-    def finish(spans: list[iv.Span]) -> list[iv.Span]:
-        merged = iv.bridge_gaps(spans, cfg.gap_tolerance_s, cut_times)
-        return iv.pad(merged, cfg.edge_padding_s, 0.0, inputs.duration_s) if cfg.edge_padding_s else merged
-
-    counted: list[TrackRow] = []
-    low_quality = 0
-    for t in inputs.tracks:
-        if t.track_id not in cast_of:
-            continue
-        if t.mean_conf < cfg.quality_min:
-            low_quality += 1
-            continue
-        counted.append(t)
-    spans_of = {t.track_id: _track_spans(inputs, t, cfg, excluded) for t in counted}
-
-    ident_tracks: dict[str, list[TrackRow]] = defaultdict(list)
-    cast_tracks: dict[str, list[TrackRow]] = defaultdict(list)
-    unassigned_tracks: list[TrackRow] = []
-    extra_tracks: list[TrackRow] = []
     for t in counted:
-        ident = identity_of.get(t.track_id, f"track_{t.track_id:04d}")
-        ident_tracks[ident].append(t)
+        ident = tally.identity_of.get(t.track_id, f"track_{t.track_id:04d}")
+        tally.by_identity[ident].append(t)
         cast = cast_of[t.track_id]
         if cast:
-            cast_tracks[cast].append(t)
+            tally.by_cast[cast].append(t)
         elif _kind(inputs, ident, base_kinds) == "extra":
-            extra_tracks.append(t)  # reported apart, not as someone unnamed
+            tally.extras.append(t)  # reported apart, not as someone unnamed
         else:
-            unassigned_tracks.append(t)
+            tally.unassigned.append(t)
+    return tally
 
-    identities: list[IdentityScreentime] = []
-    for ident, ts in ident_tracks.items():
-        spans = finish([s for t in ts for s in spans_of[t.track_id]])
-        casts = {cast_of[t.track_id] for t in ts}
+
+def _identity_rows(tally: _Tally) -> list[IdentityScreentime]:
+    inputs = tally.inputs
+    base_kinds: dict[str, str] = {ident.identity_id: ident.kind for ident in inputs.identities.identities}
+    rep_faces = {ident.identity_id: ident.rep_face_id for ident in inputs.identities.identities}
+    rows = []
+    for ident, ts in tally.by_identity.items():
+        spans = tally.spans(ts)
+        casts = {tally.cast_of[t.track_id] for t in ts}
         cast_id = casts.pop() if len(casts) == 1 else None
         named, source = name_of(inputs.assignments, ident)
         naming = inputs.naming.get(ident)
         rejected = set(inputs.assignments.rejected.get(ident, []))
-        identities.append(
+        rows.append(
             IdentityScreentime(
                 identity_id=ident,
                 cast_id=cast_id,
@@ -194,21 +208,30 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
                 confidence=naming.confidence if naming and source == "auto" else None,
                 suggestions=[sg.model_copy(update={"rejected": sg.cast_id in rejected}) for sg in naming.suggestions] if naming else [],
                 visual_s=round(iv.total(spans), 3),
-                intervals=[[round(a, 3), round(b, 3)] for a, b in spans],
+                intervals=_rounded(spans),
                 track_ids=sorted(t.track_id for t in ts),
                 rep_face_id=rep_faces.get(ident),
             )
         )
-    identities.sort(key=lambda i: (-i.visual_s, i.identity_id))
+    rows.sort(key=lambda i: (-i.visual_s, i.identity_id))
+    return rows
 
+
+def _rounded(spans: list[iv.Span]) -> list[list[float]]:
+    return [[round(a, 3), round(b, 3)] for a, b in spans]
+
+
+def _cast_rows(
+    tally: _Tally, identities: list[IdentityScreentime], cast_names: dict[str, str]
+) -> tuple[list[CastMetrics], list[TimelineRow], dict[str, list[iv.Span]]]:
+    """(metrics per cast member, timeline rows, each member's spans)."""
     metrics: list[CastMetrics] = []
     timeline: list[TimelineRow] = []
     cast_spans: dict[str, list[iv.Span]] = {}
     source_of = {i.identity_id: i.name_source for i in identities}
-    for cast, ts in cast_tracks.items():
-        spans = finish([s for t in ts for s in spans_of[t.track_id]])
-        sources = {source_of.get(identity_of.get(t.track_id, ""), "manual") or "manual" for t in ts}
-        cast_spans[cast] = spans
+    for cast, ts in tally.by_cast.items():
+        spans = cast_spans[cast] = tally.spans(ts)
+        sources = {source_of.get(tally.identity_of.get(t.track_id, ""), "manual") or "manual" for t in ts}
         seconds = iv.total(spans)
         weight = sum(t.end_s - t.start_s for t in ts) or 1.0
         metrics.append(
@@ -223,15 +246,37 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
                 both_s=None,
                 confidence=round(sum(t.mean_conf * (t.end_s - t.start_s) for t in ts) / weight, 4),
                 tracks_count=len(ts),
-                faces_count=sum(faces_per_track[t.track_id] for t in ts),
+                faces_count=sum(t.frame_count for t in ts),
             )
         )
-        timeline.append(TimelineRow(name=cast_names.get(cast, cast), cast_id=cast, intervals=[[round(a, 3), round(b, 3)] for a, b in spans]))
+        timeline.append(TimelineRow(name=cast_names.get(cast, cast), cast_id=cast, intervals=_rounded(spans)))
     metrics.sort(key=lambda m: (-m.visual_s, m.name))
     timeline.sort(key=lambda r: r.name)
-    unassigned = finish([s for t in unassigned_tracks for s in spans_of[t.track_id]])
-    timeline.append(TimelineRow(name=UNASSIGNED, cast_id=None, intervals=[[round(a, 3), round(b, 3)] for a, b in unassigned]))
+    timeline.append(TimelineRow(name=UNASSIGNED, cast_id=None, intervals=_rounded(tally.spans(tally.unassigned))))
+    return metrics, timeline, cast_spans
 
+
+def _diagnostics(tally: _Tally, identities: int) -> dict[str, float]:
+    inputs = tally.inputs
+    return {
+        "tracks_total": len(inputs.tracks),
+        "tracks_counted": len(tally.counted),
+        "tracks_below_quality_min": tally.low_quality,
+        "tracks_excluded_by_faces": sum(1 for t in inputs.tracks if t.track_id not in tally.cast_of),
+        "tracks_without_identity": sum(1 for t in tally.counted if t.track_id not in tally.identity_of),
+        "identities": identities,
+        "unassigned_s": round(iv.total(tally.spans(tally.unassigned)), 3),
+        "extras_s": round(iv.total(tally.spans(tally.extras)), 3),
+        "junk_s": round(_junk_seconds(inputs), 3),
+    }
+
+
+def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_names: dict[str, str] | None = None) -> ScreentimeReport:
+    """Seconds on screen per cast member and per identity (and, with speech, speaking seconds)."""
+    cast_names = cast_names or {}
+    tally = _tally(inputs, cfg)
+    identities = _identity_rows(tally)
+    metrics, timeline, cast_spans = _cast_rows(tally, identities, cast_names)
     union_all = iv.union(s for spans in cast_spans.values() for s in spans)
     cast_sum = sum(iv.total(s) for s in cast_spans.values())
     math = ScreentimeMath(
@@ -240,17 +285,6 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
         multi_cast_overlap_s=round(cast_sum - iv.total(union_all), 3),
         video_duration_s=round(inputs.duration_s, 3),
     )
-    diagnostics = {
-        "tracks_total": len(inputs.tracks),
-        "tracks_counted": len(counted),
-        "tracks_below_quality_min": low_quality,
-        "tracks_excluded_by_faces": sum(1 for t in inputs.tracks if t.track_id not in cast_of),
-        "tracks_without_identity": sum(1 for t in counted if t.track_id not in identity_of),
-        "identities": len(identities),
-        "unassigned_s": round(iv.total(unassigned), 3),
-        "extras_s": round(iv.total(finish([s for t in extra_tracks for s in spans_of[t.track_id]])), 3),
-        "junk_s": round(_junk_seconds(inputs), 3),
-    }
     report = ScreentimeReport(
         ep_id=inputs.ep_id,
         run_id=inputs.run_id,
@@ -260,7 +294,7 @@ def compute_screentime(inputs: ScreentimeInputs, cfg: ScreentimeConfig, cast_nam
         identities=identities,
         timeline=timeline,
         math=math,
-        diagnostics=diagnostics,
+        diagnostics=_diagnostics(tally, len(identities)),
     )
     if inputs.speech is not None:
         _add_speech(report, inputs, cast_spans, cast_names)

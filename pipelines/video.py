@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,138 +225,7 @@ def open_video(path: str, hw_decode: bool = False):
     return av.open(path)
 
 
-class WorkClock:
-    """Seconds of work by kind, handed out and reset with :meth:`take`."""
-
-    def __init__(self) -> None:
-        self._seconds: dict[str, float] = {}
-
-    def add(self, kind: str, started: float) -> None:
-        self._seconds[kind] = self._seconds.get(kind, 0.0) + time.perf_counter() - started
-
-    def take(self) -> dict[str, float]:
-        out, self._seconds = self._seconds, {}
-        return out
-
-
-def decode_segment(
-    path: str,
-    segment: Segment,
-    fps: float,
-    options: DecodeOptions,
-    is_last: bool,
-    result: SegmentDecodeResult | None = None,
-) -> Iterator[SampledFrame]:
-    """Yield the sampled frames of ``segment``, each carrying the shot cuts up to the next sample.
-
-    Unless ``options.all_frames`` (or the codec is not in ``SKIPPABLE_CODECS``), frames that no other
-    frame references and no sample needs are not decoded at all (the decoder drops them before any
-    work): with x264's default B-frames that is about a third of the frames and 20% of decoding time.
-    Cuts are then found between the frames that are decoded, so a cut that falls on a skipped frame is
-    placed on the next decoded one, at most the run of skipped frames late (two frames with x264's
-    defaults); where the encoder starts a new picture group at the cut (x264 does by default) the
-    decoded frame is the cut itself. Sampled frames are always decoded, so which shot a detection
-    belongs to never changes.
-
-    A segment counts as complete when packets reach its last frame and every sampled frame in it was
-    decoded (the last segment may fall short by a second: container durations round up).
-
-    Raises :class:`VideoError` when the segment cannot be decoded fully (corrupt or truncated data).
-    """
-    result = result if result is not None else SegmentDecodeResult()
-    start, end = segment.start_frame, segment.end_frame
-    stride = options.stride
-    pending: SampledFrame | None = None
-    prev_thumb: np.ndarray | None = None
-    last_cut = -(10**9)
-    last_idx = covered = start - 1
-    sampled = 0
-    clock = WorkClock()
-    decode_kind = "decode"
-    try:
-        container = open_video(path, segment_on_nvdec(segment.index, options))
-    except av.error.FFmpegError as exc:
-        raise VideoError(f"cannot open {path}: {exc}") from None
-    with container:
-        stream = container.streams.video[0]
-        stream.thread_type = "SLICE"
-        codec = stream.codec_context
-        seek_frame = max(0, start - 1)
-        if seek_frame > 0:
-            container.seek(int(seek_frame / fps / stream.time_base), stream=stream, backward=True, any_frame=False)  # type: ignore[operator]  # a video stream always has a time base
-        t0 = _stream_start(container, stream)
-        skipping = not options.all_frames and t0 is not None and codec.name in SKIPPABLE_CODECS
-        try:
-            for packet in container.demux(stream):
-                if skipping:
-                    if packet.pts is None:
-                        codec.skip_frame = "DEFAULT"
-                    else:
-                        idx = int(round((float(packet.pts * stream.time_base) - t0) * fps))  # type: ignore[operator]  # skipping implies t0
-                        codec.skip_frame = "DEFAULT" if ((idx >= start and idx % stride == 0) or idx == start - 1) else "NONREF"
-                        if idx < end:
-                            covered = max(covered, idx)  # a skipped frame's data is there all the same
-                began = time.perf_counter()
-                frames = codec.decode(packet)
-                clock.add(decode_kind, began)
-                stop = False
-                for frame in frames:
-                    if frame.time is None:
-                        continue
-                    if result.frames_decoded == 0 and frame.format.name in NVDEC_OUTPUT_FORMATS:
-                        result.decoder, decode_kind = "nvdec", "decode_nvdec"
-                    if t0 is None:
-                        t0 = float(frame.time)
-                    idx = int(round((float(frame.time) - t0) * fps))
-                    if idx < seek_frame:
-                        continue
-                    if idx >= end:
-                        stop = True
-                        break
-                    began = time.perf_counter()
-                    thumb = hsv_thumb(frame)
-                    if idx == start - 1:
-                        prev_thumb = thumb
-                        clock.add("cuts", began)
-                        continue
-                    result.frames_decoded += 1
-                    last_idx = idx
-                    covered = max(covered, idx)
-                    is_cut = prev_thumb is not None and idx - last_cut >= options.min_shot_frames and cut_score(prev_thumb, thumb) > options.cut_threshold
-                    prev_thumb = thumb
-                    clock.add("cuts", began)
-                    if is_cut:
-                        last_cut = idx
-                        result.cut_frames.append(idx)
-                    if idx % stride == 0:
-                        sampled += 1
-                        if pending is not None:
-                            yield pending
-                        began = time.perf_counter()
-                        image = frame.to_ndarray(format="bgr24", threads=SCALER_THREADS)
-                        clock.add("convert", began)
-                        pending = SampledFrame(idx, idx / fps, image, [idx] if is_cut else [], clock.take())
-                    elif is_cut and pending is not None:
-                        pending.cuts.append(idx)
-                if stop:
-                    break
-        except av.error.FFmpegError as exc:
-            raise VideoError(f"{path}: decoding failed near frame {last_idx + 1} ({exc}); the file is corrupt") from None
-    if pending is not None:
-        for kind, seconds in clock.take().items():
-            pending.work_s[kind] = pending.work_s.get(kind, 0.0) + seconds
-        yield pending
-    shortfall = end - 1 - covered
-    missing_samples = len(range(start, covered + 1, stride)) - sampled
-    tolerance = max(2, int(round(fps))) if is_last else 1
-    if shortfall > tolerance or missing_samples > (1 if is_last else 0):
-        raise VideoError(
-            f"{path}: segment {segment.index} (frames {start}-{end - 1}) ends at frame {covered} with "
-            f"{missing_samples} sampled frames undecodable; the file is truncated or corrupt"
-        )
-
-
-def _stream_start(container, stream) -> float | None:
+def stream_start(container, stream) -> float | None:
     """Presentation time of the first frame (videos need not start at t=0)."""
     if stream.start_time is not None:
         return float(stream.start_time * stream.time_base)
@@ -369,7 +236,7 @@ def read_frame_at(path: str, ts: float) -> np.ndarray:
     """The BGR frame shown at time ``ts`` (for previews and clips)."""
     with av.open(path) as container:
         stream = container.streams.video[0]
-        start = _stream_start(container, stream) or 0.0
+        start = stream_start(container, stream) or 0.0
         container.seek(int((start + ts) / stream.time_base), stream=stream, backward=True, any_frame=False)  # type: ignore[operator]  # a video stream always has a time base
         last = None
         for frame in container.decode(stream):

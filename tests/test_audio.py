@@ -295,9 +295,9 @@ def test_a_reviewer_s_voice_assignment_carries_to_the_same_voice_elsewhere_and_u
 
 def test_season_voices_are_read_from_the_other_episodes_only(tmp_path):
     from pipelines.artifacts import write_model
+    from pipelines.audio import season_voices as voices
     from pipelines.layout import episode_voices_key
     from pipelines.schemas import EpisodeVoices, VoiceEvidence
-    from pipelines.shows import voices
     from pipelines.storage import LocalStorage
 
     storage = LocalStorage(tmp_path)
@@ -367,9 +367,9 @@ def test_a_host_heard_over_reaction_shots_is_named_by_the_season_on_real_voices(
     from pipelines import intervals as iv
     from pipelines.audio.diarize import RATE, diarize_windows, speech_windows, turn_embeddings
     from pipelines.audio.link import link_voices
+    from pipelines.audio.season_voices import voice_evidence
     from pipelines.audio.split import split_merged_voices
     from pipelines.schemas import SpeechTurn
-    from pipelines.shows.voices import voice_evidence
 
     cast = {"id_host": "host", "id_guest": "guest", "id_rival": "rival"}
     voice_of = {"host": "obama", "guest": "t1_a", "rival": "hanks"}

@@ -9,8 +9,9 @@ import pytest
 
 from pipelines.registry import SHOTS, TRACK_METRICS
 from pipelines.schemas import Segment
+from pipelines.segment_decode import decode_segment
 from pipelines.stages.faces_embed import _best_per_run
-from pipelines.video import DecodeOptions, SegmentDecodeResult, decode_segment, probe_video, segment_on_nvdec
+from pipelines.video import DecodeOptions, SegmentDecodeResult, probe_video, segment_on_nvdec
 
 FPS = 24
 CUTS = [37, 81, 130, 171]  # none on a multiple of 5, none where x264 would put a key frame (scenecut off)

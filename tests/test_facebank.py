@@ -11,11 +11,11 @@ import pytest
 
 from actors.facebank_actor import FacebankIndex
 from actors.models.config import ModelConfig
+from pipelines.naming import NamingRules, apply_names, decide
 from pipelines.registry import IDENTITY_NAMES
 from pipelines.schemas import Assignments, IdentityNaming, Suggestion
 from pipelines.shows import bank, facebank, roster
 from pipelines.shows.errors import CastIdTaken, PhotoError
-from pipelines.shows.naming import NamingRules, apply_names, decide
 from pipelines.stage_settings import NamingConfig
 from pipelines.storage import LocalStorage
 

@@ -21,9 +21,9 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
+from ..naming import identity_pairs
 from ..registry import TRACK_PROTOTYPES, TRACK_REPS
 from ..schemas import TrackRow
-from ..shows.naming import identity_pairs
 from ..storage import Storage
 from .view import RunView
 

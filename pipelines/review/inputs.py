@@ -6,10 +6,12 @@ The screentime stage, the review API and the evaluator read a run through these 
 from __future__ import annotations
 
 from ..artifacts import read_jsonl, read_model
+from ..audio.season_voices import season_voices
 from ..config import resolve_config
 from ..corrections import Resolved, load_corrections, resolve
 from ..ids import parse_ep_id
 from ..layout import RunLayout
+from ..naming import apply_names, identity_pairs
 from ..registry import CLUSTER_CENTROIDS, DETECTIONS, FACES, IDENTITIES, IDENTITY_NAMES, SHOTS, SPEECH, SPEECH_EMBEDDINGS, TRACK_METRICS, TRACKS, VIDEO, VOICES
 from ..schemas import (
     Assignments,
@@ -19,8 +21,6 @@ from ..schemas import (
     VoicesFile,
 )
 from ..screentime import ScreentimeInputs
-from ..shows.naming import apply_names, identity_pairs
-from ..shows.voices import season_voices
 from ..stage_settings import AudioConfig
 from ..storage import Storage
 

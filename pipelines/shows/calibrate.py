@@ -20,6 +20,7 @@ from actors.facebank_actor import FacebankIndex
 from ..artifacts import write_model
 from ..ids import parse_ep_id
 from ..layout import RunLayout, calibration_key, episodes_with_runs, runs_prefix
+from ..naming import NamingRules, decide, default_threshold, identity_pairs
 from ..review.errors import Conflict
 from ..review.live import view_screentime
 from ..review.view import load_view
@@ -27,7 +28,6 @@ from ..schemas import Calibration
 from ..storage import Storage
 from . import facebank
 from .errors import NothingToCalibrate
-from .naming import NamingRules, decide, default_threshold, identity_pairs
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.86, 0.02))
 TARGET_PRECISION = 0.98

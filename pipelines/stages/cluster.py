@@ -18,6 +18,7 @@ from ..schemas import (
     Identity,
     StageName,
     TrackRep,
+    TrackRow,
 )
 from ..stage_settings import ClusterConfig
 from ..tracking.validity import ValidityRules, judge_tracks
@@ -67,7 +68,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     pairs = co_occurring_tracks(detections)
     rep_of = {r.track_id: r for r in reps if r.prototype_row is not None}
 
-    groups: list[tuple[list[int], str, str | None]] = []  # (tracks, kind, reason)
+    groups: list[Group] = []
     small = {t for t in rep_of if verdicts[t].kind == "extra" and "small" in verdicts[t].reasons}
     members = [t for t in sorted(rep_of) if verdicts[t].kind != "junk" and t not in small]
     for ids in _cluster(members, rep_of, protos, pairs, threshold, cfg):
@@ -80,31 +81,7 @@ def run(ctx: RunContext) -> dict[str, float]:
     groups += [([t], "junk", verdicts[t].reason) for t in sorted(tracks) if verdicts[t].kind == "junk"]
     groups.sort(key=lambda g: (min(tracks[t].first_ts for t in g[0]), g[0][0]))
 
-    identities: list[Identity] = []
-    centroids: list[ClusterCentroid] = []
-    for k, (ids, kind, reason) in enumerate(groups, start=1):
-        ids = sorted(ids, key=lambda t: tracks[t].first_ts)
-        embedded = [t for t in ids if t in rep_of]
-        vecs = protos[[int(rep_of[t].prototype_row or 0) for t in embedded]] if embedded else np.zeros((0, 1), np.float32)
-        cohesion = 0.0
-        if len(vecs):
-            vec = vecs.sum(axis=0)
-            vec /= max(float(np.linalg.norm(vec)), 1e-12)
-            cohesion = float(np.mean(vecs @ vec))
-            centroids.append(ClusterCentroid(identity_id=identity_id(k), centroid=[round(float(v), 6) for v in vec]))
-        best = max(embedded or ids, key=lambda t: tracks[t].frame_count * tracks[t].mean_conf)
-        identities.append(
-            Identity(
-                identity_id=identity_id(k),
-                track_ids=ids,
-                size=len(ids),
-                cohesion=round(cohesion, 4),
-                rep_face_id=rep_of[best].rep_face_id if best in rep_of else None,
-                first_ts=tracks[ids[0]].first_ts,
-                kind=kind,  # type: ignore[arg-type]
-                reason=reason,
-            )
-        )
+    identities, centroids = _identities(groups, tracks, rep_of, protos)
     grouped = {t for ids, _, _ in groups for t in ids}
     unclustered = sorted(t for t in tracks if t not in grouped)
     IDENTITIES.write(
@@ -131,6 +108,43 @@ def run(ctx: RunContext) -> dict[str, float]:
         "unclustered": len(unclustered),
         "cannot_link_pairs": len(pairs),
     }
+
+
+Group = tuple[list[int], str, "str | None"]
+"""(tracks, kind, reason) of one identity-to-be."""
+
+
+def _identities(
+    groups: list[Group], tracks: dict[int, TrackRow], rep_of: dict[int, TrackRep], protos: np.ndarray
+) -> tuple[list[Identity], list[ClusterCentroid]]:
+    """Numbered identities (in the groups' order), each with its centroid (mean of its tracks' prototypes,
+    unit length), cohesion (mean cosine to it) and representative face (its longest confident track's)."""
+    identities: list[Identity] = []
+    centroids: list[ClusterCentroid] = []
+    for k, (ids, kind, reason) in enumerate(groups, start=1):
+        ids = sorted(ids, key=lambda t: tracks[t].first_ts)
+        embedded = [t for t in ids if t in rep_of]
+        vecs = protos[[int(rep_of[t].prototype_row or 0) for t in embedded]] if embedded else np.zeros((0, 1), np.float32)
+        cohesion = 0.0
+        if len(vecs):
+            vec = vecs.sum(axis=0)
+            vec /= max(float(np.linalg.norm(vec)), 1e-12)
+            cohesion = float(np.mean(vecs @ vec))
+            centroids.append(ClusterCentroid(identity_id=identity_id(k), centroid=[round(float(v), 6) for v in vec]))
+        best = max(embedded or ids, key=lambda t: tracks[t].frame_count * tracks[t].mean_conf)
+        identities.append(
+            Identity(
+                identity_id=identity_id(k),
+                track_ids=ids,
+                size=len(ids),
+                cohesion=round(cohesion, 4),
+                rep_face_id=rep_of[best].rep_face_id if best in rep_of else None,
+                first_ts=tracks[ids[0]].first_ts,
+                kind=kind,  # type: ignore[arg-type]
+                reason=reason,
+            )
+        )
+    return identities, centroids
 
 
 def _cluster(

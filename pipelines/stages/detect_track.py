@@ -14,7 +14,7 @@ import time
 import warnings
 from collections import Counter
 from functools import partial
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import ray
@@ -32,6 +32,7 @@ from ..schemas import (
     DetectionRow,
     Segment,
     SegmentSummary,
+    Shot,
     ShotsFile,
     StageName,
     TrackMetrics,
@@ -227,57 +228,44 @@ def segment_appearance(storage: Storage, key: str, segment: SegmentDetections) -
     return np.asarray([chip_descriptor(c) for c in chips], np.float32).reshape(-1, DIM)
 
 
-def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], started: float, driver: dict[str, float]) -> dict[str, float]:
-    assemble_started = time.time()
-    cfg = ctx.config.detect_track
-    layout: RunLayout = ctx.layout
-    segs = [read_segment(ctx.storage, layout.segment(s.index)) for s in segments]
-    appearance = (
-        [segment_appearance(ctx.storage, layout.segment(s.index), seg) for s, seg in zip(segments, segs)]
-        if cfg.track_appearance_min > 0
-        else [None] * len(segs)
-    )
-    cuts = summarize_cuts([c for s in segs for c in s.summary.cut_frames], cfg.min_shot_frames)
-    shots = build_shots(cuts, meta.frame_count, meta.fps)
-    shot_starts = [s.start_frame for s in shots]
-
+def _frames_to_track(segs: list[SegmentDetections], appearance: list[Optional[np.ndarray]]) -> tuple[list[list[FrameDetections]], list[list[np.ndarray]]]:
+    """Per segment, each sampled frame's detections as the tracker takes them, and which segment rows they are."""
     per_segment_frames: list[list[FrameDetections]] = []
     det_rows: list[list[np.ndarray]] = []
     for s, seg_appearance in zip(segs, appearance):
-        frames = []
-        rows_per_frame = []
-        order = np.argsort(s.frame_idx, kind="stable")
+        frames, rows_per_frame = [], []
         by_frame: dict[int, list[int]] = {}
-        for i in order:
+        for i in np.argsort(s.frame_idx, kind="stable"):
             by_frame.setdefault(int(s.frame_idx[i]), []).append(int(i))
         for f in s.summary.sampled_frames:
             idx = np.array(by_frame.get(f, []), dtype=np.int64)
-            frames.append(
-                FrameDetections(
-                    f,
-                    s.bbox[idx] if len(idx) else np.zeros((0, 4)),
-                    s.conf[idx] if len(idx) else np.zeros(0),
-                    (seg_appearance[idx] if len(idx) else np.zeros((0, DIM), np.float32)) if seg_appearance is not None else None,
-                )
-            )
+            colours = (seg_appearance[idx] if len(idx) else np.zeros((0, DIM), np.float32)) if seg_appearance is not None else None
+            frames.append(FrameDetections(f, s.bbox[idx] if len(idx) else np.zeros((0, 4)), s.conf[idx] if len(idx) else np.zeros(0), colours))
             rows_per_frame.append(idx)
         per_segment_frames.append(frames)
         det_rows.append(rows_per_frame)
+    return per_segment_frames, det_rows
 
-    params = TrackerParams.from_config(cfg, meta.fps)
-    tracked = track_episode(per_segment_frames, cuts, params)
 
+Observation = tuple[int, float, np.ndarray, float]
+"""A track's detection: (frame, seconds, box, score)."""
+
+
+def _detection_rows(
+    ep_id: str, fps: float, segs: list[SegmentDetections], frames: list[list[FrameDetections]], det_rows: list[list[np.ndarray]], ids: list[list[np.ndarray]]
+) -> tuple[list[DetectionRow], dict[int, list[Observation]]]:
+    """Every detection as written (with its track), and each track's observations."""
     detections: list[DetectionRow] = []
-    per_track: dict[int, list[tuple[int, float, np.ndarray, float]]] = {}
-    for s, frames, rows_per_frame, ids_per_frame in zip(segs, per_segment_frames, det_rows, tracked.ids):
-        for fd, rows, ids in zip(frames, rows_per_frame, ids_per_frame):
-            for row, tid in zip(rows, ids):
+    per_track: dict[int, list[Observation]] = {}
+    for s, seg_frames, rows_per_frame, ids_per_frame in zip(segs, frames, det_rows, ids):
+        for fd, rows, frame_ids in zip(seg_frames, rows_per_frame, ids_per_frame):
+            for row, tid in zip(rows, frame_ids):
                 box = s.bbox[row]
                 track_id = int(tid) if tid >= 0 else None
                 detections.append(
                     DetectionRow(
-                        ep_id=layout.ep_id,
-                        ts=round(fd.frame_idx / meta.fps, 4),
+                        ep_id=ep_id,
+                        ts=round(fd.frame_idx / fps, 4),
                         frame_idx=fd.frame_idx,
                         det_idx=int(s.det_idx[row]),
                         conf=round(float(s.conf[row]), 4),
@@ -287,14 +275,18 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
                     )
                 )
                 if track_id is not None:
-                    per_track.setdefault(track_id, []).append((fd.frame_idx, fd.frame_idx / meta.fps, box, float(s.conf[row])))
+                    per_track.setdefault(track_id, []).append((fd.frame_idx, fd.frame_idx / fps, box, float(s.conf[row])))
+    return detections, per_track
 
+
+def _track_rows(per_track: dict[int, list[Observation]], shots: list[Shot], stride: int, fps: float) -> list[TrackRow]:
+    shot_starts = [s.start_frame for s in shots]
     tracks: list[TrackRow] = []
     for track_id in sorted(per_track):
         obs = sorted(per_track[track_id], key=lambda o: o[0])
         first, last = obs[0][0], obs[-1][0]
         shot = shots[shot_index(shots, first, shot_starts)]
-        start_s, end_s = detection_span(first, last, shot, stride, meta.fps)
+        start_s, end_s = detection_span(first, last, shot, stride, fps)
         pick = np.linspace(0, len(obs) - 1, min(MAX_BBOXES_SAMPLED, len(obs))).round().astype(int)
         tracks.append(
             TrackRow(
@@ -312,7 +304,22 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
                 bboxes_sampled=[[round(float(v), 1) for v in obs[i][2]] + [obs[i][0]] for i in pick],
             )
         )
+    return tracks
 
+
+def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segment], started: float, driver: dict[str, float]) -> dict[str, float]:
+    """Read the segments' detections, track them over the episode, write detections, tracks and shots."""
+    assemble_started = time.time()
+    cfg = ctx.config.detect_track
+    layout: RunLayout = ctx.layout
+    segs = [read_segment(ctx.storage, layout.segment(s.index)) for s in segments]
+    appearance = [segment_appearance(ctx.storage, layout.segment(s.index), seg) if cfg.track_appearance_min > 0 else None for s, seg in zip(segments, segs)]
+    cuts = summarize_cuts([c for s in segs for c in s.summary.cut_frames], cfg.min_shot_frames)
+    shots = build_shots(cuts, meta.frame_count, meta.fps)
+    frames, det_rows = _frames_to_track(segs, appearance)
+    tracked = track_episode(frames, cuts, TrackerParams.from_config(cfg, meta.fps))
+    detections, per_track = _detection_rows(layout.ep_id, meta.fps, segs, frames, det_rows, tracked.ids)
+    tracks = _track_rows(per_track, shots, stride, meta.fps)
     driver["track_wall"] = round(time.time() - assemble_started, 3)
     write_started = time.time()
     DETECTIONS.write(ctx.storage, layout, detections)

@@ -11,7 +11,7 @@ faces.jsonl.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import ray
@@ -20,9 +20,11 @@ from actors.model_actors import start_embedder_pool
 from actors.models.registry import embedder_identity
 
 from ..ids import face_id
+from ..layout import RunLayout
 from ..registry import DETECTIONS, FACE_EMBEDDINGS, FACES, TRACK_METRICS, TRACK_PROTOTYPES, TRACK_REPS
 from ..schemas import DetectionRow, FaceRow, StageName, TrackRep
 from ..segment_store import read_chips, read_segment
+from ..stage_settings import FacesEmbedConfig
 from ..video import plan_sampling
 from .base import RunContext, StageSpec, model_settings
 
@@ -63,44 +65,48 @@ def fingerprint_inputs(ctx: RunContext) -> list:
     return [embedder_identity(ctx.config.models)[0], model_settings(ctx.config)]
 
 
-def run(ctx: RunContext) -> dict[str, float]:
-    cfg = ctx.config.faces_embed
-    layout = ctx.layout
-    seg_len = _segment_frames(ctx)
-    detections = [d for d in DETECTIONS.read(ctx.storage, layout) if d.track_id is not None]
-    model_name, _ = embedder_identity(ctx.config.models)
-
+def _chip_quality(ctx: RunContext, detections: list[DetectionRow], seg_len: int) -> dict[tuple[int, int], tuple[float, float]]:
+    """(blur, contrast) per (frame, detection), as detect_track measured them on the chips."""
     quality: dict[tuple[int, int], tuple[float, float]] = {}
     for seg in {d.frame_idx // seg_len for d in detections}:
-        sd = read_segment(ctx.storage, layout.segment(seg))
+        sd = read_segment(ctx.storage, ctx.layout.segment(seg))
         for f, k, b, c in zip(sd.frame_idx, sd.det_idx, sd.blur, sd.contrast):
             quality[(int(f), int(k))] = (float(b), float(c))
+    return quality
 
-    by_track: dict[int, list[DetectionRow]] = defaultdict(list)
-    for d in detections:
-        by_track[d.track_id].append(d)  # type: ignore[index]
 
+def _gate(d: DetectionRow, blur: float, contrast: float, cfg: FacesEmbedConfig) -> Optional[str]:
+    """Why a face is not embedded (None: it passes every gate)."""
+    if d.conf < cfg.min_conf:
+        return "low_conf"
+    if contrast < cfg.min_contrast:
+        return "low_contrast"
+    if blur < cfg.min_blur:
+        return "blurry"
+    return None
+
+
+def choose_faces(
+    by_track: dict[int, list[DetectionRow]],
+    quality: dict[tuple[int, int], tuple[float, float]],
+    cfg: FacesEmbedConfig,
+    model_name: str,
+    layout: RunLayout,
+) -> tuple[list[FaceRow], list[int]]:
+    """(faces listed, indices of those to embed): per track, the faces spread over it (shown), and the
+    best passing face of each of ``max_faces_per_track`` stretches (embedded); its single best face when
+    none passes."""
     faces: list[FaceRow] = []
-    to_embed: list[int] = []  # indices into faces
+    to_embed: list[int] = []
     for track_id in sorted(by_track):
-        dets = sorted(by_track[track_id], key=lambda d: d.frame_idx)
         rows = []
-        for d in dets:
+        for d in sorted(by_track[track_id], key=lambda d: d.frame_idx):
             blur, contrast = quality[(d.frame_idx, d.det_idx)]
-            skip = None
-            if d.conf < cfg.min_conf:
-                skip = "low_conf"
-            elif contrast < cfg.min_contrast:
-                skip = "low_contrast"
-            elif blur < cfg.min_blur:
-                skip = "blurry"
-            score = d.conf * min(1.0, blur / SHARPNESS_FULL)
-            rows.append((d, blur, contrast, score, skip))
-        shown = {i for i in _spread_pick(len(rows), cfg.max_faces_per_track)}
+            rows.append((d, blur, contrast, d.conf * min(1.0, blur / SHARPNESS_FULL), _gate(d, blur, contrast, cfg)))
+        shown = set(_spread_pick(len(rows), cfg.max_faces_per_track))
         passing = [i for i, r in enumerate(rows) if r[4] is None]
         chosen = [passing[i] for i in _best_per_run([rows[p][3] for p in passing], cfg.max_faces_per_track)] if passing else []
-        if not chosen:
-            chosen = [max(range(len(rows)), key=lambda i: rows[i][3])]
+        chosen = chosen or [max(range(len(rows)), key=lambda i: rows[i][3])]
         for i in sorted(shown | set(chosen)):
             d, blur, contrast, score, skip = rows[i]
             embed = i in chosen
@@ -123,54 +129,74 @@ def run(ctx: RunContext) -> dict[str, float]:
             )
             if embed:
                 to_embed.append(len(faces) - 1)
-    ctx.progress(STAGE, 0, len(to_embed), step="embed")
+    return faces, to_embed
 
-    # Chips for the faces to embed, segment by segment.
+
+def _chips(ctx: RunContext, faces: list[FaceRow], to_embed: list[int], detections: list[DetectionRow], seg_len: int) -> list[bytes]:
+    """The stored aligned chip (JPEG) of each face to embed, read segment by segment."""
     det_of_face = {(d.track_id, d.frame_idx): d.det_idx for d in detections}
+    keys = [(faces[fi].frame_idx, det_of_face[(faces[fi].track_id, faces[fi].frame_idx)]) for fi in to_embed]
     wanted: dict[int, set[tuple[int, int]]] = defaultdict(set)
-    for fi in to_embed:
-        f = faces[fi]
-        wanted[f.frame_idx // seg_len].add((f.frame_idx, det_of_face[(f.track_id, f.frame_idx)]))
+    for key in keys:
+        wanted[key[0] // seg_len].add(key)
     chips: dict[tuple[int, int], bytes] = {}
-    for seg, keys in wanted.items():
-        chips.update(read_chips(ctx.storage, layout.segment(seg), keys))
+    for seg, seg_keys in wanted.items():
+        chips.update(read_chips(ctx.storage, ctx.layout.segment(seg), seg_keys))
+    return [chips[key] for key in keys]
 
-    items = [{"face_row": fi, "chip_jpeg": chips[(faces[fi].frame_idx, det_of_face[(faces[fi].track_id, faces[fi].frame_idx)])]} for fi in to_embed]
-    embeddings = _embed(ctx, items, len(to_embed))
-    ctx.check_canceled()
 
-    dim = embeddings.shape[1] if len(embeddings) else 0
-    for row, fi in enumerate(to_embed):
-        faces[fi].embedding_row = row
-        if cfg.write_crops:
-            ctx.storage.write_bytes(faces[fi].crop_path, items[row]["chip_jpeg"])  # type: ignore[arg-type]
-
+def track_prototypes(
+    by_track: dict[int, list[DetectionRow]], faces: list[FaceRow], embeddings: np.ndarray, mixed_spread: float
+) -> tuple[list[TrackRep], list[np.ndarray]]:
+    """Per track, the quality-weighted mean of its embedded faces (unit length), its representative face
+    and how spread its faces are (``mixed`` above ``mixed_spread``: maybe two people)."""
     reps: list[TrackRep] = []
     prototypes: list[np.ndarray] = []
     faces_by_track: dict[int, list[FaceRow]] = defaultdict(list)
     for f in faces:
-        faces_by_track[f.track_id].append(f)
+        if f.embedding_row is not None:
+            faces_by_track[f.track_id].append(f)
     for track_id in sorted(by_track):
-        tf = [f for f in faces_by_track[track_id] if f.embedding_row is not None]
+        tf = faces_by_track[track_id]
         vecs = embeddings[[int(f.embedding_row) for f in tf if f.embedding_row is not None]]
         weights = np.array([max(f.quality, 1e-3) for f in tf], np.float32)
         proto = (vecs * weights[:, None]).sum(axis=0)
         proto /= max(float(np.linalg.norm(proto)), 1e-12)
         spread = float(np.mean(1.0 - vecs @ proto))
-        best = max(tf, key=lambda f: f.quality)
         reps.append(
             TrackRep(
                 track_id=track_id,
                 faces_count=len(by_track[track_id]),
                 embedded_count=len(tf),
-                rep_face_id=best.face_id,
+                rep_face_id=max(tf, key=lambda f: f.quality).face_id,
                 prototype_row=len(prototypes),
                 spread=round(spread, 4),
-                mixed=spread > cfg.mixed_spread,
+                mixed=spread > mixed_spread,
             )
         )
         prototypes.append(proto)
+    return reps, prototypes
 
+
+def run(ctx: RunContext) -> dict[str, float]:
+    cfg = ctx.config.faces_embed
+    layout = ctx.layout
+    seg_len = _segment_frames(ctx)
+    detections = [d for d in DETECTIONS.read(ctx.storage, layout) if d.track_id is not None]
+    by_track: dict[int, list[DetectionRow]] = defaultdict(list)
+    for d in detections:
+        by_track[d.track_id].append(d)  # type: ignore[index]
+    faces, to_embed = choose_faces(by_track, _chip_quality(ctx, detections, seg_len), cfg, embedder_identity(ctx.config.models)[0], layout)
+    ctx.progress(STAGE, 0, len(to_embed), step="embed")
+    chips = _chips(ctx, faces, to_embed, detections, seg_len)
+    embeddings = _embed(ctx, [{"face_row": fi, "chip_jpeg": chip} for fi, chip in zip(to_embed, chips)], len(to_embed))
+    ctx.check_canceled()
+    for row, fi in enumerate(to_embed):
+        faces[fi].embedding_row = row
+        if cfg.write_crops:
+            ctx.storage.write_bytes(faces[fi].crop_path, chips[row])  # type: ignore[arg-type]
+    reps, prototypes = track_prototypes(by_track, faces, embeddings, cfg.mixed_spread)
+    dim = embeddings.shape[1] if len(embeddings) else 0
     FACE_EMBEDDINGS.write(ctx.storage, layout, embeddings.astype(np.float32))
     TRACK_PROTOTYPES.write(ctx.storage, layout, np.stack(prototypes).astype(np.float32) if prototypes else np.zeros((0, dim), np.float32))
     FACES.write(ctx.storage, layout, faces)

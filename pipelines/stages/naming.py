@@ -1,4 +1,4 @@
-"""Stage 4: name identities from the show's facebank (see :mod:`pipelines.shows.naming` for the rules).
+"""Stage 4: name identities from the show's facebank (see :mod:`pipelines.naming` for the rules).
 
 The show is the ``ep_id``'s prefix. Each identity's centroid is scored against the bank by the show's
 facebank actor; ``identity_names.json`` keeps every identity's top suggestions and the automatic name, if the
@@ -13,10 +13,10 @@ import numpy as np
 from ..artifacts import read_model
 from ..ids import parse_ep_id
 from ..layout import calibration_key
+from ..naming import NamingRules, decide, default_threshold, identity_pairs
 from ..registry import CLUSTER_CENTROIDS, IDENTITIES, IDENTITY_NAMES
 from ..schemas import Calibration, NamingFile, StageName
 from ..shows import bank, facebank
-from ..shows.naming import NamingRules, decide, default_threshold, identity_pairs
 from ..storage import Storage
 from .base import RunContext, StageSpec
 

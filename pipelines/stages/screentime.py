@@ -4,13 +4,14 @@ analyst's tidy table beside it (analytics/export.{csv,parquet}, :mod:`pipelines.
 from __future__ import annotations
 
 from ..artifacts import write_csv
+from ..audio import season_voices as voices
 from ..exports import write_episode_export
 from ..ids import parse_ep_id
 from ..registry import CORRECTIONS, EXPORT_CSV, EXPORT_PARQUET, SCREENTIME, SCREENTIME_CSV
 from ..review.inputs import resolved_inputs
 from ..schemas import CSV_COLUMNS, StageName
-from ..screentime import compute_screentime, csv_rows
-from ..shows import roster, voices
+from ..screentime import compute_screentime, csv_rows, effective_speech
+from ..shows import roster
 from .base import RunContext, StageSpec
 
 STAGE = StageName.screentime
@@ -26,7 +27,9 @@ def run(ctx: RunContext) -> dict[str, float]:
     SCREENTIME.write(storage, layout, report)
     write_csv(storage, SCREENTIME_CSV.key(layout), CSV_COLUMNS, csv_rows(report))
     write_episode_export(storage, report)
-    voices.share_episode(storage, report, inputs)  # the show's other episodes link their voices with this one's evidence
+    voices.share_episode(
+        storage, report, effective_speech(inputs)[1], inputs.speaker_model
+    )  # the show's other episodes link their voices with this one's evidence
     ctx.progress(STAGE, 1, 1, step="screentime")
     return {"cast_members": len(report.metrics), "identities": len(report.identities)}
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, HTTPException
 from fastapi import Path as PathParam
 
 from pipelines import metrics
+from pipelines.audio.season_voices import share_episode
 from pipelines.config import resolve_config
 from pipelines.corrections import last_undoable, load_corrections, undo_targets, undone_seqs
 from pipelines.ids import parse_face_id
@@ -22,7 +23,6 @@ from pipelines.review.view import assignments_summary, load_view
 from pipelines.screentime import effective_speech
 from pipelines.shows import roster
 from pipelines.shows.confirmed import sync_run
-from pipelines.shows.voices import share_episode
 
 from ..context import EP, IDENTITY, RUN_Q, VOICE, Ctx
 from ..models import (
@@ -88,7 +88,7 @@ def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder, request
     with ctx.store.mutex():
         synced = sync_run(ctx.storage, view, resolve_config(None, None).config.naming.faces_per_identity)
         if view.inputs.speaker_model:  # an episode with voices: what they are evidence for may have changed
-            share_episode(ctx.storage, view_screentime(view, {}), view.inputs)
+            share_episode(ctx.storage, view_screentime(view, {}), effective_speech(view.inputs)[1], view.inputs.speaker_model)
     return {**assignments_summary(ctx.storage, view), "facebank": synced}
 
 

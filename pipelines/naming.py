@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Optional, cast
 
-from ..schemas import Assignments, IdentityNaming, Suggestion
-from ..stage_settings import NamingConfig
+from .schemas import Assignments, IdentityNaming, Suggestion
+from .stage_settings import NamingConfig
 
 DEFAULT_AUTO_THRESHOLD = {"sface": 0.50, "arcface": 0.40}
 """Before calibration. Measured on bench/naming (README): SFace faces of one person score 0.5-0.9

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -28,18 +27,15 @@ from ..layout import episode_voices_key, voices_prefix
 from ..schemas import EpisodeVoices, ScreentimeReport, SpeakerLink, VoiceEvidence
 from ..storage import Storage
 
-if TYPE_CHECKING:
-    from ..screentime import ScreentimeInputs
 
-
-def share_episode(storage: Storage, report: ScreentimeReport, inputs: ScreentimeInputs) -> None:
+def share_episode(storage: Storage, report: ScreentimeReport, centroids: dict[str, list[float]], speaker_model: str | None) -> None:
     """Write (atomically) what the episode tells the rest of its show, after its screen time was computed:
     by the screentime stage, and after every correction (a reviewer's voice assignment or a name changes
-    what its voices are evidence for). An unchanged file is not rewritten, so no other episode goes stale."""
-    from ..screentime import effective_speech
-
-    if inputs.speaker_model:
-        voices = episode_voices(report, effective_speech(inputs)[1], inputs.speaker_model)
+    what its voices are evidence for). An unchanged file is not rewritten, so no other episode goes stale.
+    ``centroids``: the episode's voices as screen time counted them (``screentime.effective_speech``);
+    ``speaker_model``: what embedded them (None: the episode had no speech analysis, nothing to share)."""
+    if speaker_model:
+        voices = episode_voices(report, centroids, speaker_model)
         key = episode_voices_key(voices.show_id, voices.ep_id)
         try:
             unchanged = read_model(storage, key, EpisodeVoices) == voices
