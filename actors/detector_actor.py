@@ -3,12 +3,11 @@
 It resizes each sampled frame for detection, maps boxes back to source pixels, aligns a 112x112 chip
 for every face from the full-resolution frame, measures its quality and JPEG-encodes it, so faces are
 later embedded without decoding the video again. Its output is one :class:`~actors.faces.FrameFaces`
-per sampled frame.
+(the frame's :class:`~actors.detections.Detections`) per sampled frame.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -19,15 +18,15 @@ import cv2
 import numpy as np
 
 from actors.appearance import DIM, chip_descriptor
-from actors.faces import FrameFaces
+from actors.detections import Detections
+from actors.faces import FrameBatch, FrameFaces
 from actors.models.align import CHIP_JPEG_QUALITY, align_face, chip_quality
 from actors.models.config import ModelConfig
 from actors.models.registry import load_detector
 
-FrameSource = Callable[[dict[str, np.ndarray]], Iterator[dict[str, np.ndarray]]]
-"""Segment descriptors in, batches of decoded frames out (``segment``, ``frame_idx``, ``ts``, ``cuts``,
-``segment_sampled_total``, ``image`` and ``work_{kind}_s``):
-:func:`pipelines.frame_source.decode_segments`, bound to a video."""
+FrameSource = Callable[[dict[str, np.ndarray]], Iterator[FrameBatch]]
+"""Segment descriptors in, batches of decoded frames out: :func:`pipelines.frame_source.decode_segments`,
+bound to a video."""
 
 
 CRASH_ONCE_ENV = "SCREENALYTICS_TEST_DETECTOR_CRASH_ONCE"
@@ -87,18 +86,17 @@ class FaceDetectorWorker:
             raise RuntimeError("FaceDetectorWorker was built without a frame source")
         self._segments_started += 1
         _die_if_asked(self._segments_started)
-        for frames in self.frame_source(segments):
-            yield {"frame": np.array([f.to_bytes() for f in self.detect_frames(frames)], dtype=object)}
+        for batch in self.frame_source(segments):
+            yield {"frame": np.array([f.to_bytes() for f in self.detect_frames(batch)], dtype=object)}
 
-    def detect_frames(self, batch: dict[str, np.ndarray]) -> list[FrameFaces]:
+    def detect_frames(self, batch: FrameBatch) -> list[FrameFaces]:
         """Faces of each frame of ``batch``, detected at ``det_long_side``; chips are cut from the
         full-size frame.
 
         See ``RESIZE_FILTER`` for how frames are scaled."""
-        images = batch["image"]
+        images = [f.image for f in batch.frames]
         n = len(images)
-        h, w = images.shape[1:3]
-        work = {key[len("work_") : -len("_s")]: batch[key] for key in batch if key.startswith("work_")}
+        h, w = images[0].shape[:2]
         began = time.perf_counter()
         scale = min(1.0, self.settings.det_long_side / max(h, w))
         small = [cv2.resize(im, (round(w * scale), round(h * scale)), interpolation=RESIZE_FILTER) if scale < 1 else im for im in images]
@@ -107,7 +105,7 @@ class FaceDetectorWorker:
         results = self.detector.detect(small, self.settings.det_thresh)
         detect_s = (time.perf_counter() - began) / n
         out = []
-        for i, (image, dets) in enumerate(zip(images, results)):
+        for frame, dets in zip(batch.frames, results):
             began = time.perf_counter()
             dets = dets.copy()
             dets[:, :4] /= scale
@@ -119,30 +117,14 @@ class FaceDetectorWorker:
             appearance = np.zeros((len(dets), DIM), np.float32)
             chips = []
             for k, det in enumerate(dets):
-                chip = align_face(image, det[5:15])
+                chip = align_face(frame.image, det[5:15])
                 quality[k] = chip_quality(chip)
                 ok, jpeg = cv2.imencode(".jpg", chip, [cv2.IMWRITE_JPEG_QUALITY, CHIP_JPEG_QUALITY])
                 chips.append(jpeg.tobytes())
                 appearance[k] = chip_descriptor(chips[-1])
-            work_s = {kind: float(seconds[i]) for kind, seconds in work.items()}
-            work_s["resize"] = resize_s
-            work_s["detect"] = detect_s
-            work_s["chips"] = time.perf_counter() - began
-            out.append(
-                FrameFaces(
-                    segment=int(batch["segment"][i]),
-                    frame_idx=int(batch["frame_idx"][i]),
-                    ts=float(batch["ts"][i]),
-                    cuts=[int(c) for c in json.loads(batch["cuts"][i])],
-                    segment_sampled_total=int(batch["segment_sampled_total"][i]),
-                    boxes=dets[:, :4],
-                    scores=dets[:, 4],
-                    landmarks=dets[:, 5:15],
-                    blur=quality[:, 0],
-                    contrast=quality[:, 1],
-                    chips=chips,
-                    appearance=appearance,
-                    work_s=work_s,
-                )
+            faces = Detections.from_detector(
+                frame.frame_idx, dets, ts=np.full(len(dets), frame.ts), blur=quality[:, 0], contrast=quality[:, 1], appearance=appearance, chip_jpeg=chips
             )
+            work_s = {**frame.work_s, "resize": resize_s, "detect": detect_s, "chips": time.perf_counter() - began}
+            out.append(FrameFaces(batch.segment, frame.frame_idx, frame.ts, frame.cuts, batch.sampled_total, faces, work_s))
         return out

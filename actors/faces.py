@@ -1,7 +1,10 @@
-"""``FrameFaces``: the one shape a detection has from the detector actor to the segment file.
+"""What travels between the frame source, the detector actor and the driver, per sampled frame.
 
-The detector actor fills one per sampled frame; it crosses Ray Data as bytes (:meth:`to_bytes`), the
-driver buffers them per segment and :mod:`pipelines.segment_store` writes them as Parquet rows.
+- :class:`SampledFrame`: a decoded frame (and the shot cuts up to the next sample);
+- :class:`FrameBatch`: a few sampled frames of one segment, handed to the detector in the same process;
+- :class:`FrameFaces`: a frame's :class:`~actors.detections.Detections` and what it cost; it crosses Ray
+  Data as bytes (:meth:`FrameFaces.to_bytes`), the driver buffers them per segment and
+  :mod:`pipelines.segment_store` writes each segment's detections as Parquet rows.
 """
 
 from __future__ import annotations
@@ -11,34 +14,47 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .appearance import DIM
+from .detections import Detections
+
+
+@dataclass
+class SampledFrame:
+    frame_idx: int
+    ts: float
+    image: np.ndarray
+    cuts: list[int] = field(default_factory=list)
+    """Cut frames in ``[frame_idx, next sampled frame)``, within the segment."""
+    work_s: dict[str, float] = field(default_factory=dict)
+    """Seconds of work spent since the previous sampled frame, by kind (``decode``, ``cuts``,
+    ``convert``): the profile of where decoding time goes."""
+
+
+@dataclass
+class FrameBatch:
+    """Sampled frames of one segment. ``sampled_total`` is -1 except in a segment's last batch, where it
+    holds how many frames the segment sampled, so the consumer knows when every frame of it has come
+    through, whatever order the detector pool returns them in."""
+
+    segment: int
+    frames: list[SampledFrame]
+    sampled_total: int = -1
 
 
 @dataclass
 class FrameFaces:
-    """Faces found in one sampled frame, in source-frame pixels.
-
-    ``segment_sampled_total`` is -1 except on a segment's last sampled frame, where it holds how many
-    frames the segment sampled, so the consumer knows when every frame of it has come through,
-    whatever order the detector pool returns them in.
-    """
+    """Faces found in one sampled frame (``faces``, with ``ts``, ``blur``, ``contrast``, ``appearance``
+    and ``chip_jpeg`` columns), and the frame's place in its segment (see :class:`FrameBatch`)."""
 
     segment: int
     frame_idx: int
     ts: float
     cuts: list[int]
     segment_sampled_total: int
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (n, 4) x1 y1 x2 y2
-    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,)
-    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), np.float32))  # (n, 10): 5 (x, y)
-    blur: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,) Laplacian variance of the chip
-    contrast: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # (n,) gray-level std of the chip
-    chips: list[bytes] = field(default_factory=list)  # n aligned 112x112 JPEG chips
-    appearance: np.ndarray = field(default_factory=lambda: np.zeros((0, DIM), np.float32))  # (n, DIM) colour descriptors of the chips
+    faces: Detections = field(default_factory=Detections.empty)
     work_s: dict[str, float] = field(default_factory=dict)  # seconds this frame cost, by kind (decode, cuts, convert, resize, detect, chips)
 
     def __len__(self) -> int:
-        return len(self.scores)
+        return len(self.faces)
 
     def to_bytes(self) -> bytes:
         return pickle.dumps(self, protocol=5)

@@ -1,32 +1,18 @@
-"""The Ray Data source of sampled frames: one task per time segment decodes it (see
+"""The detector actors' source of sampled frames: each decodes the segments it is given (see
 :func:`pipelines.segment_decode.decode_segment`) and streams batches of full-resolution frames."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import numpy as np
 
+from actors.faces import FrameBatch, SampledFrame
+
 from .schemas import Segment
 from .segment_decode import decode_segment
 from .storage import fetch_to_cache
-from .video import DecodeOptions, SampledFrame, SegmentDecodeResult
-
-DECODE_WORK = ("decode", "decode_nvdec", "cuts", "convert")
-"""Kinds of decoding work each batch reports per frame, as ``work_{kind}_s`` columns."""
-
-
-def _batch(segment: Segment, frames: list[SampledFrame], sampled_total: int) -> dict[str, np.ndarray]:
-    return {
-        "segment": np.full(len(frames), segment.index, np.int32),
-        "frame_idx": np.array([f.frame_idx for f in frames], np.int64),
-        "ts": np.array([f.ts for f in frames], np.float64),
-        "cuts": np.array([json.dumps(f.cuts) for f in frames], dtype=object),
-        "segment_sampled_total": np.full(len(frames), sampled_total, np.int64),
-        "image": np.stack([f.image for f in frames]),
-        **{f"work_{kind}_s": np.array([f.work_s.get(kind, 0.0) for f in frames], np.float64) for kind in DECODE_WORK},
-    }
+from .video import DecodeOptions, SegmentDecodeResult
 
 
 def decode_segments(
@@ -37,15 +23,14 @@ def decode_segments(
     options: DecodeOptions,
     last_segment: int,
     frames_per_batch: int,
-) -> Iterator[dict[str, np.ndarray]]:
-    """Ray Data ``map_batches`` UDF: segment descriptors in, batches of sampled frames out (each with
-    the decoding work it cost, as ``work_{kind}_s`` columns).
+) -> Iterator[FrameBatch]:
+    """The detector actor's frame source: segment descriptors (a Ray Data batch) in, batches of at most
+    ``frames_per_batch`` sampled frames out (each with the decoding work it cost).
 
     ``path`` may be an ``s3://`` URI: each node then downloads the video once into its own cache, so
     detector actors on any node of a cluster can read it.
 
-    The last batch of a segment carries ``segment_sampled_total`` (-1 elsewhere) so the consumer knows
-    when every frame of the segment has come through, whatever order the detector pool returns them in.
+    The last batch of a segment carries ``sampled_total`` (see :class:`~actors.faces.FrameBatch`).
     """
     local = str(fetch_to_cache(path))
     for i in range(len(batch["index"])):
@@ -58,7 +43,7 @@ def decode_segments(
             count += 1
             held.append(frame)
             if len(held) > frames_per_batch:  # keep one back: the final batch must carry the total
-                yield _batch(segment, held[:frames_per_batch], -1)
+                yield FrameBatch(segment.index, held[:frames_per_batch])
                 held = held[frames_per_batch:]
         if held:  # a segment starts on a sampled frame, so it always has one unless decoding raised
-            yield _batch(segment, held, count)
+            yield FrameBatch(segment.index, held, count)

@@ -19,13 +19,14 @@ from typing import Any, Optional
 import av
 import numpy as np
 
+from actors.faces import SampledFrame
+
 from .schemas import Segment
 from .video import (
     NVDEC_OUTPUT_FORMATS,
     SCALER_THREADS,
     SKIPPABLE_CODECS,
     DecodeOptions,
-    SampledFrame,
     SegmentDecodeResult,
     VideoError,
     cut_score,

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from actors.appearance import DIM
-from actors.faces import FrameFaces
+from actors.detections import Detections
 
 from .schemas import SegmentSummary
 from .storage import Storage
@@ -39,46 +39,39 @@ OPTIONAL = frozenset({"appearance"})
 
 
 @dataclass
-class SegmentDetections:
+class SegmentFile:
+    """One segment's detections (with ``ts``, ``blur``, ``contrast``, and when present ``appearance`` and
+    ``chip_jpeg``, as extra columns) and its summary."""
+
     summary: SegmentSummary
-    frame_idx: np.ndarray
-    det_idx: np.ndarray
-    ts: np.ndarray
-    bbox: np.ndarray  # (n, 4)
-    conf: np.ndarray
-    landmarks: np.ndarray  # (n, 10)
-    blur: np.ndarray
-    contrast: np.ndarray
-    chips: list[bytes] | None = None  # JPEG chips in row order, when asked for
-    appearance: np.ndarray | None = None  # (n, DIM) colour descriptors; None in files written before the column
+    faces: Detections
 
 
-def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerprint: str, frames: list[FrameFaces]) -> None:
-    """One Parquet row per detection of ``frames`` (in frame order), the summary in the file's metadata."""
-    frames = sorted(frames, key=lambda f: f.frame_idx)
-    n = [len(f) for f in frames]
-
-    def stack(name: str, width: int) -> list:
-        parts = [getattr(f, name).reshape(len(f), width) for f in frames]
-        return np.concatenate(parts).astype(np.float32).tolist() if parts else []
-
+def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerprint: str, faces: Detections) -> None:
+    """One Parquet row per detection of ``faces`` (in frame order), the summary in the file's metadata."""
+    faces = faces[np.argsort(faces.frame_idx, kind="stable")]
     rows = {
-        "frame_idx": [f.frame_idx for f, k in zip(frames, n) for _ in range(k)],
-        "det_idx": [d for k in n for d in range(k)],
-        "ts": [f.ts for f, k in zip(frames, n) for _ in range(k)],
-        "bbox": stack("boxes", 4),
-        "conf": [float(v) for f in frames for v in f.scores],
-        "landmarks": stack("landmarks", 10),
-        "blur": [float(v) for f in frames for v in f.blur],
-        "contrast": [float(v) for f in frames for v in f.contrast],
-        "chip_jpeg": [c for f in frames for c in f.chips],
-        "appearance": stack("appearance", DIM),
+        "frame_idx": faces.frame_idx.astype(np.int64),
+        "det_idx": faces.det_idx.astype(np.int32),
+        "ts": faces.extra["ts"].astype(np.float64),
+        "bbox": _fixed_list(faces.boxes, 4),
+        "conf": faces.scores.astype(np.float32),
+        "landmarks": _fixed_list(faces.landmarks, 10),
+        "blur": faces.extra["blur"].astype(np.float32),
+        "contrast": faces.extra["contrast"].astype(np.float32),
+        "chip_jpeg": pa.array(list(faces.extra["chip_jpeg"]), pa.binary()),
+        "appearance": _fixed_list(faces.extra["appearance"], DIM),
     }
     table = pa.table(rows, schema=SCHEMA)
     table = table.replace_schema_metadata({_META_SUMMARY: summary.model_dump_json().encode(), _META_FINGERPRINT: fingerprint.encode()})
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     storage.write_bytes(key, buf.getvalue())
+
+
+def _fixed_list(values: np.ndarray, width: int) -> pa.Array:
+    flat = pa.array(np.ascontiguousarray(values, np.float32).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
 def segment_fingerprint(storage: Storage, key: str) -> str | None:
@@ -92,7 +85,7 @@ def segment_fingerprint(storage: Storage, key: str) -> str | None:
     return value.decode() if value else None
 
 
-def read_segment(storage: Storage, key: str, with_chips: bool = False) -> SegmentDetections:
+def read_segment(storage: Storage, key: str, with_chips: bool = False) -> SegmentFile:
     """A segment's detections (and, ``with_chips``, their JPEG chips) from one read of its file."""
     data = io.BytesIO(storage.read_bytes(key))
     present = set(pq.read_schema(data).names)
@@ -108,19 +101,23 @@ def read_segment(storage: Storage, key: str, with_chips: bool = False) -> Segmen
         flat = col.combine_chunks().flatten().to_numpy() if n else np.zeros(0, np.float32)
         return flat.reshape(n, width)
 
-    return SegmentDetections(
-        summary=summary,
-        frame_idx=arr("frame_idx"),
-        det_idx=arr("det_idx"),
-        ts=arr("ts"),
-        bbox=arr("bbox", 4),
-        conf=arr("conf"),
+    extra = {"ts": arr("ts"), "blur": arr("blur"), "contrast": arr("contrast")}
+    if "appearance" in columns:
+        extra["appearance"] = arr("appearance", DIM)
+    if with_chips:
+        chips = np.empty(n, dtype=object)
+        chips[:] = [c.as_py() for c in table.column("chip_jpeg")]
+        extra["chip_jpeg"] = chips
+    faces = Detections(
+        frame_idx=arr("frame_idx").astype(np.int64),
+        boxes=arr("bbox", 4),
+        scores=arr("conf"),
         landmarks=arr("landmarks", 10),
-        blur=arr("blur"),
-        contrast=arr("contrast"),
-        chips=[c.as_py() for c in table.column("chip_jpeg")] if with_chips else None,
-        appearance=arr("appearance", DIM) if "appearance" in columns else None,
+        det_idx=arr("det_idx").astype(np.int32),
+        track_id=np.full(n, -1, np.int64),
+        extra=extra,
     )
+    return SegmentFile(summary, faces)
 
 
 def read_chips(storage: Storage, key: str, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:

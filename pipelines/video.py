@@ -179,18 +179,6 @@ def segment_on_nvdec(index: int, options: DecodeOptions) -> bool:
 
 
 @dataclass
-class SampledFrame:
-    frame_idx: int
-    ts: float
-    image: np.ndarray
-    cuts: list[int] = field(default_factory=list)
-    """Cut frames in ``[frame_idx, next sampled frame)``, within the segment."""
-    work_s: dict[str, float] = field(default_factory=dict)
-    """Seconds of work spent since the previous sampled frame, by kind (``decode``, ``cuts``,
-    ``convert``): the profile of where decoding time goes."""
-
-
-@dataclass
 class SegmentDecodeResult:
     frames_decoded: int = 0
     cut_frames: list[int] = field(default_factory=list)

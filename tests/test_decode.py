@@ -184,16 +184,16 @@ def test_segments_written_before_stored_appearance_give_the_same_colour_descript
     from pipelines.stages.detect_track import segment_appearance
 
     storage, layout, _, _, _ = pipeline_run
-    index = next(i for i in range(50) if storage.exists(layout.segment(i)) and len(read_segment(storage, layout.segment(i)).conf))
+    index = next(i for i in range(50) if storage.exists(layout.segment(i)) and len(read_segment(storage, layout.segment(i)).faces))
     key = layout.segment(index)
     stored = read_segment(storage, key)
-    assert stored.appearance is not None and stored.appearance.shape == (len(stored.conf), 64)
+    assert stored.faces.extra["appearance"].shape == (len(stored.faces), 64)
     table = pq.read_table(io.BytesIO(storage.read_bytes(key)))
     old = table.drop_columns(["appearance"]).replace_schema_metadata(table.schema.metadata)
     buf = io.BytesIO()
     pq.write_table(old, buf)
     storage.write_bytes("old/segment.parquet", buf.getvalue())
     legacy = read_segment(storage, "old/segment.parquet")
-    assert legacy.appearance is None
-    assert np.array_equal(segment_appearance(storage, "old/segment.parquet", legacy), stored.appearance)
+    assert "appearance" not in legacy.faces.extra
+    assert np.array_equal(segment_appearance(storage, "old/segment.parquet", legacy), stored.faces.extra["appearance"])
     assert SHOTS.read(storage, layout).shots  # the run these came from finished

@@ -14,12 +14,13 @@ import time
 import warnings
 from collections import Counter
 from functools import partial
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import ray
 
 from actors.appearance import DIM, chip_descriptor
+from actors.detections import Detections
 from actors.detector_actor import CRASH_ONCE_ENV, RESIZE_FILTER, DetectorSettings, FaceDetectorWorker
 from actors.faces import FrameFaces
 from actors.models.config import effective_runtime
@@ -39,9 +40,9 @@ from ..schemas import (
     TrackRow,
     VideoMeta,
 )
-from ..segment_store import SegmentDetections, read_segment, segment_fingerprint, write_segment
+from ..segment_store import SegmentFile, read_segment, segment_fingerprint, write_segment
 from ..storage import Storage
-from ..tracking.episode import FrameDetections, track_episode
+from ..tracking.episode import SegmentToTrack, track_episode
 from ..tracking.spans import build_shots, detection_span, shot_index
 from ..tracking.tracker import TrackerParams
 from ..video import DecodeOptions, plan_sampling, summarize_cuts
@@ -216,92 +217,62 @@ def _flush_segment(ctx: RunContext, segment: Segment, frames: list[FrameFaces], 
         work_s=work,
         decoder=decoder,
     )
-    write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, frames)
+    write_segment(ctx.storage, ctx.layout.segment(segment.index), summary, seg_fp, Detections.concat([f.faces for f in frames]))
 
 
-def segment_appearance(storage: Storage, key: str, segment: SegmentDetections) -> np.ndarray:
+def segment_appearance(storage: Storage, key: str, segment: SegmentFile) -> np.ndarray:
     """The colour descriptors of a segment's detections for the tracker's gate: stored by the detector
     actors, or (a segment written before they were) computed here from its chips, to the same values."""
-    if segment.appearance is not None:
-        return segment.appearance.astype(np.float32)
-    chips = read_segment(storage, key, with_chips=True).chips or []
+    if "appearance" in segment.faces.extra:
+        return segment.faces.extra["appearance"].astype(np.float32)
+    chips = read_segment(storage, key, with_chips=True).faces.extra["chip_jpeg"]
     return np.asarray([chip_descriptor(c) for c in chips], np.float32).reshape(-1, DIM)
 
 
-def _frames_to_track(segs: list[SegmentDetections], appearance: list[Optional[np.ndarray]]) -> tuple[list[list[FrameDetections]], list[list[np.ndarray]]]:
-    """Per segment, each sampled frame's detections as the tracker takes them, and which segment rows they are."""
-    per_segment_frames: list[list[FrameDetections]] = []
-    det_rows: list[list[np.ndarray]] = []
-    for s, seg_appearance in zip(segs, appearance):
-        frames, rows_per_frame = [], []
-        by_frame: dict[int, list[int]] = {}
-        for i in np.argsort(s.frame_idx, kind="stable"):
-            by_frame.setdefault(int(s.frame_idx[i]), []).append(int(i))
-        for f in s.summary.sampled_frames:
-            idx = np.array(by_frame.get(f, []), dtype=np.int64)
-            colours = (seg_appearance[idx] if len(idx) else np.zeros((0, DIM), np.float32)) if seg_appearance is not None else None
-            frames.append(FrameDetections(f, s.bbox[idx] if len(idx) else np.zeros((0, 4)), s.conf[idx] if len(idx) else np.zeros(0), colours))
-            rows_per_frame.append(idx)
-        per_segment_frames.append(frames)
-        det_rows.append(rows_per_frame)
-    return per_segment_frames, det_rows
+def detection_rows(ep_id: str, fps: float, faces: Detections) -> list[DetectionRow]:
+    """Every detection as detections.jsonl holds it, with its track (rounded: boxes to 0.1 px)."""
+    return [
+        DetectionRow(
+            ep_id=ep_id,
+            ts=round(int(f) / fps, 4),
+            frame_idx=int(f),
+            det_idx=int(k),
+            conf=round(float(c), 4),
+            bbox_xyxy=[round(float(v), 1) for v in box],
+            landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in marks.reshape(5, 2)],
+            track_id=int(t) if t >= 0 else None,
+        )
+        for f, k, c, box, marks, t in zip(faces.frame_idx, faces.det_idx, faces.scores, faces.boxes, faces.landmarks, faces.track_id)
+    ]
 
 
-Observation = tuple[int, float, np.ndarray, float]
-"""A track's detection: (frame, seconds, box, score)."""
-
-
-def _detection_rows(
-    ep_id: str, fps: float, segs: list[SegmentDetections], frames: list[list[FrameDetections]], det_rows: list[list[np.ndarray]], ids: list[list[np.ndarray]]
-) -> tuple[list[DetectionRow], dict[int, list[Observation]]]:
-    """Every detection as written (with its track), and each track's observations."""
-    detections: list[DetectionRow] = []
-    per_track: dict[int, list[Observation]] = {}
-    for s, seg_frames, rows_per_frame, ids_per_frame in zip(segs, frames, det_rows, ids):
-        for fd, rows, frame_ids in zip(seg_frames, rows_per_frame, ids_per_frame):
-            for row, tid in zip(rows, frame_ids):
-                box = s.bbox[row]
-                track_id = int(tid) if tid >= 0 else None
-                detections.append(
-                    DetectionRow(
-                        ep_id=ep_id,
-                        ts=round(fd.frame_idx / fps, 4),
-                        frame_idx=fd.frame_idx,
-                        det_idx=int(s.det_idx[row]),
-                        conf=round(float(s.conf[row]), 4),
-                        bbox_xyxy=[round(float(v), 1) for v in box],
-                        landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in s.landmarks[row].reshape(5, 2)],
-                        track_id=track_id,
-                    )
-                )
-                if track_id is not None:
-                    per_track.setdefault(track_id, []).append((fd.frame_idx, fd.frame_idx / fps, box, float(s.conf[row])))
-    return detections, per_track
-
-
-def _track_rows(per_track: dict[int, list[Observation]], shots: list[Shot], stride: int, fps: float) -> list[TrackRow]:
+def track_rows(faces: Detections, shots: list[Shot], stride: int, fps: float) -> list[TrackRow]:
+    """One row per track of ``faces``: its shot, span (see :func:`~pipelines.tracking.spans.detection_span`),
+    score and up to ``MAX_BBOXES_SAMPLED`` boxes spread over it (first and last included)."""
     shot_starts = [s.start_frame for s in shots]
+    tracked = faces[faces.track_id >= 0]
+    tracked = tracked[np.lexsort((tracked.frame_idx, tracked.track_id))]
     tracks: list[TrackRow] = []
-    for track_id in sorted(per_track):
-        obs = sorted(per_track[track_id], key=lambda o: o[0])
-        first, last = obs[0][0], obs[-1][0]
+    for rows in np.split(np.arange(len(tracked)), np.nonzero(np.diff(tracked.track_id))[0] + 1) if len(tracked) else []:
+        track = tracked[rows]
+        first, last = int(track.frame_idx[0]), int(track.frame_idx[-1])
         shot = shots[shot_index(shots, first, shot_starts)]
         start_s, end_s = detection_span(first, last, shot, stride, fps)
-        pick = np.linspace(0, len(obs) - 1, min(MAX_BBOXES_SAMPLED, len(obs))).round().astype(int)
+        pick = np.linspace(0, len(track) - 1, min(MAX_BBOXES_SAMPLED, len(track))).round().astype(int)
         tracks.append(
             TrackRow(
-                track_id=track_id,
+                track_id=int(track.track_id[0]),
                 shot_idx=shot.index,
-                first_ts=round(obs[0][1], 4),
-                last_ts=round(obs[-1][1], 4),
+                first_ts=round(first / fps, 4),
+                last_ts=round(last / fps, 4),
                 first_frame_idx=first,
                 last_frame_idx=last,
-                frame_count=len(obs),
+                frame_count=len(track),
                 start_s=round(start_s, 4),
                 end_s=round(end_s, 4),
-                mean_conf=round(float(np.mean([o[3] for o in obs])), 4),
-                max_face_px=round(float(max(o[2][3] - o[2][1] for o in obs)), 1),
-                bboxes_sampled=[[round(float(v), 1) for v in obs[i][2]] + [obs[i][0]] for i in pick],
+                mean_conf=round(float(np.mean(track.scores.astype(np.float64))), 4),
+                max_face_px=round(float(np.max(track.boxes[:, 3] - track.boxes[:, 1])), 1),
+                bboxes_sampled=[[round(float(v), 1) for v in track.boxes[i]] + [int(track.frame_idx[i])] for i in pick],
             )
         )
     return tracks
@@ -313,13 +284,16 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
     cfg = ctx.config.detect_track
     layout: RunLayout = ctx.layout
     segs = [read_segment(ctx.storage, layout.segment(s.index)) for s in segments]
-    appearance = [segment_appearance(ctx.storage, layout.segment(s.index), seg) if cfg.track_appearance_min > 0 else None for s, seg in zip(segments, segs)]
+    to_track = []
+    for s, seg in zip(segments, segs):
+        faces = seg.faces.with_columns(appearance=segment_appearance(ctx.storage, layout.segment(s.index), seg)) if cfg.track_appearance_min > 0 else seg.faces
+        to_track.append(SegmentToTrack(seg.summary.sampled_frames, faces))
     cuts = summarize_cuts([c for s in segs for c in s.summary.cut_frames], cfg.min_shot_frames)
     shots = build_shots(cuts, meta.frame_count, meta.fps)
-    frames, det_rows = _frames_to_track(segs, appearance)
-    tracked = track_episode(frames, cuts, TrackerParams.from_config(cfg, meta.fps))
-    detections, per_track = _detection_rows(layout.ep_id, meta.fps, segs, frames, det_rows, tracked.ids)
-    tracks = _track_rows(per_track, shots, stride, meta.fps)
+    tracked = track_episode(to_track, cuts, TrackerParams.from_config(cfg, meta.fps))
+    faces = Detections.concat(tracked.faces)
+    detections = detection_rows(layout.ep_id, meta.fps, faces)
+    tracks = track_rows(faces, shots, stride, meta.fps)
     driver["track_wall"] = round(time.time() - assemble_started, 3)
     write_started = time.time()
     DETECTIONS.write(ctx.storage, layout, detections)

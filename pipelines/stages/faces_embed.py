@@ -69,8 +69,8 @@ def _chip_quality(ctx: RunContext, detections: list[DetectionRow], seg_len: int)
     """(blur, contrast) per (frame, detection), as detect_track measured them on the chips."""
     quality: dict[tuple[int, int], tuple[float, float]] = {}
     for seg in {d.frame_idx // seg_len for d in detections}:
-        sd = read_segment(ctx.storage, ctx.layout.segment(seg))
-        for f, k, b, c in zip(sd.frame_idx, sd.det_idx, sd.blur, sd.contrast):
+        faces = read_segment(ctx.storage, ctx.layout.segment(seg)).faces
+        for f, k, b, c in zip(faces.frame_idx, faces.det_idx, faces.extra["blur"], faces.extra["contrast"]):
             quality[(int(f), int(k))] = (float(b), float(c))
     return quality
 
