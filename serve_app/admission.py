@@ -7,12 +7,9 @@ from typing import Any, Optional
 
 from fastapi import HTTPException
 
-from pipelines.artifacts import read_marker
-from pipelines.config import ConfigError, resolve_config
 from pipelines.ids import InvalidIdError, validate_ep_id
-from pipelines.layout import RunLayout
-from pipelines.runner import DEFAULT_RUN_ID
 from pipelines.schemas import STAGE_ORDER, StageName, StageState
+from pipelines.service import DEFAULT_RUN_ID, ConfigError, RunLayout, read_marker, resolve_config
 
 from . import jobs as job_service
 from .context import ApiContext

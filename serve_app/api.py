@@ -15,15 +15,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from pipelines.config import ConfigError
 from pipelines.ids import InvalidIdError
-from pipelines.review.errors import Conflict, NotFound, StaleClustering
+from pipelines.service import ConfigError, Conflict, NotFound, StaleClustering
 from pipelines.storage import open_storage
 
 from . import openapi
 from .context import ApiContext
 from .review_ui import pages as review_pages
-from .routers import corrections, episodes, jobs, runs, shows, system
+from .routers import compat, corrections, episodes, jobs, runs, shows, system
 from .security import Guard
 from .security import router as auth_router
 from .settings import ApiSettings
@@ -52,6 +51,8 @@ def build_app(settings: ApiSettings) -> FastAPI:
     app.state.ctx.move_legacy_roster()
     for module in (system, episodes, jobs, runs, corrections, shows, review_pages):
         app.include_router(module.router)
+    if settings.compat_routes:
+        app.include_router(compat.router)
     app.include_router(auth_router)
     app.add_middleware(Guard, settings=settings)
     openapi.install(app)

@@ -41,7 +41,7 @@ def serve_command(args: argparse.Namespace) -> int:
     import ray
     from ray import serve
 
-    from pipelines.ray_env import ensure_ray
+    from pipelines.service import ensure_ray
 
     from . import jobs
     from .app import deployment

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Optional
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 
-from pipelines.artifacts import read_marker, read_model
 from pipelines.ids import (
     CAST_ID_PATTERN,
     EP_ID_PATTERN,
@@ -20,12 +19,8 @@ from pipelines.ids import (
     SHOW_SLUG_PATTERN,
     parse_ep_id,
 )
-from pipelines.layout import RunLayout, episodes_with_runs, runs_prefix, source_video_keys
-from pipelines.registry import VIDEO
-from pipelines.runner import DEFAULT_RUN_ID
-from pipelines.schemas import STAGE_ORDER, VideoMeta
-from pipelines.shows import roster
-from pipelines.shows.facebank import ENTRY_ID_PATTERN
+from pipelines.schemas import STAGE_ORDER
+from pipelines.service import DEFAULT_RUN_ID, ENTRY_ID_PATTERN, RunLayout, episodes_with_runs, read_marker, roster, runs_prefix, source_video_keys, video_meta
 from pipelines.storage import Storage, fetch_to_cache, s3_client
 
 from .models import StageStatus
@@ -34,6 +29,8 @@ from .state import StateStore
 
 EP = PathParam(pattern=EP_ID_PATTERN, description="{show}-s{SS}e{EE}")
 RUN = PathParam(pattern=RUN_ID_PATTERN)
+RUN_PATH = "/episodes/{ep_id}/runs/{run_id}"
+"""Where a run's routes live: every operation on a run names it in its path."""
 RUN_Q = Query(DEFAULT_RUN_ID, pattern=RUN_ID_PATTERN)
 SHOW = PathParam(pattern=SHOW_SLUG_PATTERN)
 CAST = PathParam(pattern=CAST_ID_PATTERN)
@@ -150,8 +147,8 @@ class ApiContext:
         CLI without an upload falls back to the file the run recorded, when this machine has it."""
         source = self.source_video(self.episode(ep_id))
         if source is None and layout is not None:
-            key = VIDEO.key(layout)
-            recorded = read_model(self.storage, key, VideoMeta).path if self.storage.exists(key) else None
+            meta = video_meta(self.storage, layout)
+            recorded = meta.path if meta else None
             if recorded and Path(recorded).is_file():
                 return recorded
         if source is None:

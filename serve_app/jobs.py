@@ -21,10 +21,8 @@ from typing import Any, Optional
 
 import ray
 
-from pipelines import metrics
-from pipelines.layout import RunLayout
-from pipelines.runner import settle_running_markers
 from pipelines.schemas import Progress, StageName, StageState
+from pipelines.service import RunLayout, metrics, settle_running_markers
 from pipelines.storage import Storage, open_storage
 
 from .state import FINAL_STATES, StateStore
@@ -76,8 +74,7 @@ class JobActor:
         return os.getpid()
 
     def run(self) -> None:
-        from pipelines.runner import run_pipeline
-        from pipelines.stages.base import Canceled
+        from pipelines.service import Canceled, run_pipeline
 
         with self._start_lock:
             if self._started:

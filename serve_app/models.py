@@ -13,7 +13,7 @@ from pipelines.ids import (
     RUN_ID_PATTERN,
     SHOW_SLUG_PATTERN,
 )
-from pipelines.schemas.corrections import LabelConflict, Unattached
+from pipelines.schemas import LabelConflict, Unattached
 
 
 class _Body(BaseModel):
@@ -80,25 +80,10 @@ class EpisodeDetailResponse(Episode):
     local: LocalInfo
 
 
-class JobRequest(_Body):
-    ep_id: str = Field(max_length=200)
-    run_id: Optional[str] = Field(None, pattern=RUN_ID_PATTERN)
-    profile: Profile = None
-    overrides: Overrides
-    force: bool = False
-
-
 class RunJobRequest(_Body):
     profile: Profile = None
     overrides: Overrides
     force: bool = False
-
-
-class AnalyzeScreenTimeRequest(_Body):
-    ep_id: str
-    run_id: Optional[str] = Field(None, pattern=RUN_ID_PATTERN)
-    preset: Literal["default", "stricter", "strict"] = "default"
-    screen_time_mode: Optional[Literal["tracks", "faces"]] = None
 
 
 class Job(BaseModel):
@@ -173,36 +158,30 @@ class CorrectionByIds(_Body):
 
 
 class ClusterAssignRequest(CorrectionByIds):
-    run_id: str = RUN_FIELD
     cluster_id: str = Field(pattern=IDENTITY_PATTERN, description="identity_id of the cluster")
     cast_id: Optional[str] = Field(None, pattern=CAST_ID_PATTERN, description="null clears the assignment")
 
 
 class TrackAssignRequest(CorrectionByIds):
-    run_id: str = RUN_FIELD
     track_id: int = Field(ge=1, le=10**9)
     cast_id: Optional[str] = Field(None, pattern=CAST_ID_PATTERN)
 
 
 class FaceExclusionRequest(CorrectionByIds):
-    run_id: str = RUN_FIELD
     face_id: str = Field(pattern=FACE_ID_PATTERN)
     excluded: bool = True
 
 
 class MergeRequest(CorrectionByIds):
-    run_id: str = RUN_FIELD
     target_identity_id: str = Field(pattern=IDENTITY_PATTERN)
     source_identity_id: str = Field(pattern=IDENTITY_PATTERN)
 
 
 class MoveTrackRequest(CorrectionByIds):
-    run_id: str = RUN_FIELD
     to_identity_id: str = Field(pattern=IDENTITY_PATTERN)
 
 
 class SplitRequest(CorrectionByIds):
-    run_id: str = RUN_FIELD
     track_ids: list[Annotated[int, Field(ge=1, le=10**9)]] = Field(min_length=1, max_length=10000)
 
 
@@ -215,23 +194,19 @@ class IdentityView(BaseModel):
 
 
 class RejectRequest(CorrectionByIds):
-    run_id: str = RUN_FIELD
     cast_id: str = Field(pattern=CAST_ID_PATTERN, description='the cast member this identity is not ("not X")')
     active: bool = Field(True, description="false takes the rejection back")
 
 
 class VoiceAssignRequest(_Body):
-    run_id: str = RUN_FIELD
     cast_id: Optional[str] = Field(pattern=CAST_ID_PATTERN, description="null clears the assignment")
 
 
 class UndoRequest(_Body):
-    run_id: str = RUN_FIELD
     seq: Optional[int] = Field(None, ge=1, le=10**9, description="the entry to take back (default: the newest still in effect)")
 
 
 class MarkRequest(CorrectionByIds):
-    run_id: str = RUN_FIELD
     kind: Optional[Literal["guest", "not_face", "face"]] = Field(description="face: a junk or extra identity is a real face that counts; null clears the mark")
     label: Optional[str] = Field(None, min_length=1, max_length=200, description="a guest's name (recognised in later episodes)")
 
@@ -269,7 +244,6 @@ class CastUpdateRequest(_Body):
 
 
 class VideoClipRequest(_Body):
-    run_id: str = RUN_FIELD
     start_s: float = Field(ge=0, le=86400)
     end_s: float = Field(gt=0, le=86400)
 

@@ -7,9 +7,8 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
-from pipelines.review.integrity import IntegrityReport
-from pipelines.schemas import CastMember, FaceRow, ShowRecord
-from pipelines.schemas.corrections import LabelConflict, Unattached
+from pipelines.schemas import CastMember, FaceRow, LabelConflict, ShowRecord, Unattached
+from pipelines.service import IntegrityReport
 
 from .models import Job, StageStatus
 
@@ -70,6 +69,7 @@ class EpisodeProgress(BaseModel):
 
 class JobAccepted(Job):
     progress_url: str
+    events_url: str = Field(description="server-sent events of the job's progress until it ends")
 
 
 class JobProgress(BaseModel):
@@ -83,6 +83,7 @@ class RunState(BaseModel):
     ep_id: str
     run_id: str
     stages: list[StageStatus]
+    active_job: Optional[Job] = Field(None, description="the job in flight on the run, if any")
     artifacts: list[str]
 
 

@@ -72,6 +72,12 @@ class ApiSettings(BaseModel):
         validation_alias=_env("allowed_origins", "SCREENALYTICS_ALLOWED_ORIGINS"),
         description="Other origins whose browser pages may send mutating requests (same-origin pages always may).",
     )
+    compat_routes: bool = Field(
+        True,
+        validation_alias=_env("compat_routes", "SCREENALYTICS_COMPAT_ROUTES"),
+        description="Serve the replaced system's routes (serve_app/routers/compat.py) beside the run-scoped ones. "
+        "Off: only /episodes/{ep_id}/runs/{run_id}/... names a run.",
+    )
     max_upload_bytes: int = Field(
         20 * 1024**3,
         gt=0,

@@ -245,3 +245,44 @@ def test_a_decompression_bomb_photo_is_refused_from_its_header(client):
     assert elapsed < 2.0, f"refusing the bomb took {elapsed:.1f} s: it was decoded"
     r = client.post("/shows/mp/cast/ana/faces", files=[("files", ("big.png", bomb_png(9000, 9000), "image/png"))])
     assert r.status_code == 422 and "9000 x 9000" in r.json()["detail"]
+
+
+SHOW_LEVEL_RUN_SELECTORS = {"/shows/{show_id}/screentime"}
+"""Show-level reports take ``run_id`` as a selector (which run of each episode), not as the run they act on."""
+
+
+def test_a_run_is_named_in_the_path_and_the_seed_routes_are_one_switchable_router(tmp_path):
+    """Primary routes name the run in their path only (no run_id by query or body); the seed's forms
+    are served by the compat router, each marked deprecated, and SCREENALYTICS_COMPAT_ROUTES=false
+    leaves only the primary ones. Every operation declares its response (a model, or its media type)."""
+    from fastapi.datastructures import DefaultPlaceholder
+
+    from serve_app.openapi import api_routes
+
+    primary = _client(tmp_path, compat_routes=False)
+    spec = primary.get("/openapi.json").json()
+    named_elsewhere = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            query_run = any(p["name"] == "run_id" and p["in"] == "query" for p in op.get("parameters", []))
+            body_ref = (op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {}) or {}).get("$ref", "")
+            body_run = bool(body_ref) and "run_id" in spec["components"]["schemas"][body_ref.rsplit("/", 1)[-1]].get("properties", {})
+            if (query_run and path not in SHOW_LEVEL_RUN_SELECTORS) or body_run:
+                named_elsewhere.append(f"{method.upper()} {path}")
+            assert not op.get("deprecated"), (method, path)
+    assert named_elsewhere == []
+    assert primary.get("/episodes/demo-s01e01/assignments").status_code == 404  # the seed's form is off
+    assert primary.post("/jobs/detect_track_async", json={"ep_id": "demo-s01e01"}).status_code == 405  # only GET /jobs/{job_id} matches
+    assert primary.get("/episodes/demo-s01e01/runs/main/assignments").status_code == 404  # the primary form: no such episode
+
+    seed = _client(tmp_path / "seed")
+    seed_spec = seed.get("/openapi.json").json()
+    compat = {(m, p) for p, ops in seed_spec["paths"].items() for m, op in ops.items() if op.get("deprecated")}
+    assert len(compat) >= 25 and set(seed_spec["paths"]) - set(spec["paths"]) == {p for _, p in compat}
+    undeclared = []
+    for route in api_routes(seed.app.routes):  # type: ignore[attr-defined]
+        response_class = route.response_class
+        declared = route.response_model is not None or (not isinstance(response_class, DefaultPlaceholder) and response_class.__name__ != "JSONResponse")
+        if not declared:
+            undeclared.append(f"{sorted(route.methods)} {route.path}")
+    assert undeclared == []

@@ -238,3 +238,16 @@ def test_artifacts_are_named_only_in_the_registry():
     from pipelines.runner import STAGES
 
     assert all(a in registry.ALL for spec in STAGES.values() for a in spec.outputs)
+
+
+SERVE_APP_SEES = {"pipelines.cli", "pipelines.ids", "pipelines.schemas", "pipelines.service", "pipelines.storage"}
+"""The pipelines modules the API may import: the facade (pipelines/service.py), the id rules, the artifact
+schemas, storage, and the command line ``screenalytics serve`` extends."""
+
+
+def test_serve_app_talks_to_the_pipelines_through_a_small_facade():
+    seen = {
+        b for a, targets in import_graph().items() if a.startswith("serve_app") for b in targets if b.startswith("pipelines.")
+    }  # the package itself defines nothing
+    seen = {".".join(m.split(".")[:2]) if m.startswith("pipelines.schemas") else m for m in seen}
+    assert seen <= SERVE_APP_SEES and len(SERVE_APP_SEES) <= 5, sorted(seen - SERVE_APP_SEES)

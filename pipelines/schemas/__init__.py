@@ -6,6 +6,7 @@ markers); ``shows``: the show's roster, facebank, naming and calibration; ``base
 
 from .audio import EpisodeVoices, SpeakerLink, SpeechTurn, Voice, VoiceEvidence, VoicesFile
 from .base import SCHEMA_VERSION, utc_now
+from .corrections import CorrectionsLog, LabelConflict, Unattached
 from .run import (
     CSV_COLUMNS,
     STAGE_ORDER,
@@ -41,6 +42,9 @@ from .run import (
 from .shows import BankKind, Calibration, CastMember, FacebankEntry, IdentityNaming, NamingFile, ShowRecord, Suggestion
 
 __all__ = [
+    "CorrectionsLog",
+    "LabelConflict",
+    "Unattached",
     "EpisodeVoices",
     "VoiceEvidence",
     "SpeakerLink",

@@ -72,32 +72,32 @@ def _shell(page: str, title: str, depth: int, **data: str) -> HTMLResponse:
     return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/review")
+@router.get("/review", response_class=RedirectResponse)
 def review_root() -> RedirectResponse:
     return RedirectResponse("review/", status_code=307)
 
 
-@router.get("/review/")
+@router.get("/review/", response_class=HTMLResponse)
 def episodes_page() -> HTMLResponse:
     return _shell("episodes", "Episodes", 1)
 
 
-@router.get("/review/episodes/{ep_id}")
+@router.get("/review/episodes/{ep_id}", response_class=HTMLResponse)
 def episode_page(ep_id: str = EP, run_id: str = RUN_Q) -> HTMLResponse:
     return _shell("episode", f"Review {ep_id}", 2, ep=ep_id, run=run_id, show=parse_ep_id(ep_id).show)
 
 
-@router.get("/review/episodes/{ep_id}/screentime")
+@router.get("/review/episodes/{ep_id}/screentime", response_class=HTMLResponse)
 def screentime_page(ep_id: str = EP, run_id: str = RUN_Q) -> HTMLResponse:
     return _shell("screentime", f"Screen time {ep_id}", 3, ep=ep_id, run=run_id, show=parse_ep_id(ep_id).show)
 
 
-@router.get("/review/shows/{show_id}")
+@router.get("/review/shows/{show_id}", response_class=HTMLResponse)
 def show_page(show_id: str = SHOW, run_id: str = RUN_Q) -> HTMLResponse:
     return _shell("show", f"Show {show_id}", 2, show=show_id, run=run_id)
 
 
-@router.get("/review/static/{name}")
+@router.get("/review/static/{name}", response_class=Response)
 def static_asset(request: Request, name: str = PathParam(pattern=r"^[a-z_]+\.(js|css|png)$")) -> Response:
     data, version = _asset(name)
     return cached_bytes(request, data, MEDIA_TYPES[Path(name).suffix], immutable=request.query_params.get("v") == version)

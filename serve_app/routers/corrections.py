@@ -11,20 +11,10 @@ from typing import Optional
 from fastapi import APIRouter, Header, HTTPException
 from fastapi import Path as PathParam
 
-from pipelines import metrics
-from pipelines.audio.season_voices import share_episode
-from pipelines.config import resolve_config
-from pipelines.corrections import last_undoable, load_corrections, undo_targets, undone_seqs
 from pipelines.ids import parse_face_id
-from pipelines.review.edits import CorrectionBuilder, append_correction
-from pipelines.review.errors import Conflict
-from pipelines.review.live import view_screentime
-from pipelines.review.view import assignments_summary, load_view
-from pipelines.screentime import effective_speech
-from pipelines.shows import roster
-from pipelines.shows.confirmed import sync_run
+from pipelines.service import CorrectionBuilder, assignments_summary, corrections_list, load_view, record_correction, roster, undo_entries, voice_spans
 
-from ..context import EP, IDENTITY, RUN_Q, VOICE, Ctx
+from ..context import EP, IDENTITY, RUN, RUN_PATH, VOICE, Ctx
 from ..models import (
     AssignmentsResponse,
     ClusterAssignRequest,
@@ -67,174 +57,131 @@ def _check_cast(ctx: Ctx, ep_id: str, cast_id: Optional[str]) -> None:
 
 
 def _append(ctx: Ctx, ep_id: str, run_id: str, build: CorrectionBuilder, request: Optional[tuple[CorrectionByIds, Optional[str]]] = None) -> dict:
-    """Append the correction ``build`` makes, then bring the run's confirmed faces in the show's facebank
-    and its voices in the show's season evidence up to date. ``request``: the correction's body and its
-    ``If-Match`` header, for the clustering version its ids come from (409 when the run was re-clustered
-    since) and its ``group`` (a bulk action's corrections share it)."""
-    layout = ctx.run(ep_id, run_id)
+    """Record the correction ``build`` makes (:func:`pipelines.service.record_correction`). ``request``:
+    the correction's body and its ``If-Match`` header, for the clustering version its ids come from (409
+    when the run was re-clustered since) and its ``group`` (a bulk action's corrections share it)."""
     cluster_version = _version(*request) if request else None
     group = request[0].group if request else None
-    ops: list[str] = []
-
-    def grouped(identity, track):  # type: ignore[no-untyped-def]  # runs under the log's lock
-        built = build(identity, track)
-        entries = built if isinstance(built, list) else [built]
-        ops.extend(e["op"] for e in entries)
-        return [{**e, "group": group} for e in entries] if group else built
-
-    view = append_correction(ctx.storage, layout, grouped, ctx.store.mutex, cluster_version)
-    for op in ops:
-        metrics.correction_written(op)
-    with ctx.store.mutex():
-        synced = sync_run(ctx.storage, view, resolve_config(None, None).config.naming.faces_per_identity)
-        if view.inputs.speaker_model:  # an episode with voices: what they are evidence for may have changed
-            share_episode(ctx.storage, view_screentime(view, {}), effective_speech(view.inputs)[1], view.inputs.speaker_model)
-    return {**assignments_summary(ctx.storage, view), "facebank": synced}
+    return record_correction(ctx.storage, ctx.run(ep_id, run_id), build, ctx.store.mutex, cluster_version, group)
 
 
-@router.get("/episodes/{ep_id}/assignments", response_model=AssignmentsResponse)
-def get_assignments(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+@router.get(RUN_PATH + "/assignments", response_model=AssignmentsResponse)
+def get_assignments(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
     return assignments_summary(ctx.storage, load_view(ctx.storage, ctx.run(ep_id, run_id)))
 
 
-def cluster_assignment(req: ClusterAssignRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
+def cluster_assignment(req: ClusterAssignRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, if_match: Optional[str] = IF_MATCH) -> dict:
     _check_cast(ctx, ep_id, req.cast_id)
     return _append(
         ctx,
         ep_id,
-        req.run_id,
+        run_id,
         lambda identity, track: {"op": "assign_cluster", "identity": identity(req.cluster_id), "cast_id": req.cast_id},
         (req, if_match),
     )
 
 
-def track_assignment(req: TrackAssignRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
+def track_assignment(req: TrackAssignRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, if_match: Optional[str] = IF_MATCH) -> dict:
     _check_cast(ctx, ep_id, req.cast_id)
-    return _append(
-        ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_track", "track": track(req.track_id), "cast_id": req.cast_id}, (req, if_match)
-    )
+    return _append(ctx, ep_id, run_id, lambda identity, track: {"op": "assign_track", "track": track(req.track_id), "cast_id": req.cast_id}, (req, if_match))
 
 
-def face_exclusion(req: FaceExclusionRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
+def face_exclusion(req: FaceExclusionRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, if_match: Optional[str] = IF_MATCH) -> dict:
     track_id, frame_idx = parse_face_id(req.face_id)
     return _append(
         ctx,
         ep_id,
-        req.run_id,
+        run_id,
         lambda identity, track: {"op": "exclude_face", "track": track(track_id), "frame_idx": frame_idx, "exclude": req.excluded},
         (req, if_match),
     )
 
 
 for _method in (router.post, router.put):
-    _method("/episodes/{ep_id}/assignments/cluster", response_model=AssignmentsResponse)(cluster_assignment)
-    _method("/episodes/{ep_id}/assignments/track", response_model=AssignmentsResponse)(track_assignment)
-    _method("/episodes/{ep_id}/assignments/face_exclusion", response_model=AssignmentsResponse)(face_exclusion)
+    _method(RUN_PATH + "/assignments/cluster", response_model=AssignmentsResponse)(cluster_assignment)
+    _method(RUN_PATH + "/assignments/track", response_model=AssignmentsResponse)(track_assignment)
+    _method(RUN_PATH + "/assignments/face_exclusion", response_model=AssignmentsResponse)(face_exclusion)
 
 
-@router.post("/episodes/{ep_id}/identities/merge", response_model=AssignmentsResponse)
-def merge_identities(req: MergeRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
+@router.post(RUN_PATH + "/identities/merge", response_model=AssignmentsResponse)
+def merge_identities(req: MergeRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, if_match: Optional[str] = IF_MATCH) -> dict:
     if req.target_identity_id == req.source_identity_id:
         raise HTTPException(422, "cannot merge an identity into itself")
     return _append(
         ctx,
         ep_id,
-        req.run_id,
+        run_id,
         lambda identity, track: {"op": "merge", "identity": identity(req.target_identity_id), "other": identity(req.source_identity_id)},
         (req, if_match),
     )
 
 
-@router.post("/episodes/{ep_id}/tracks/{track_id}/move", response_model=AssignmentsResponse)
-def move_track(req: MoveTrackRequest, ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, le=10**9), if_match: Optional[str] = IF_MATCH) -> dict:
+@router.post(RUN_PATH + "/tracks/{track_id}/move", response_model=AssignmentsResponse)
+def move_track(
+    req: MoveTrackRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, track_id: int = PathParam(ge=1, le=10**9), if_match: Optional[str] = IF_MATCH
+) -> dict:
     return _append(
         ctx,
         ep_id,
-        req.run_id,
+        run_id,
         lambda identity, track: {"op": "move_track", "track": track(track_id), "identity": identity(req.to_identity_id)},
         (req, if_match),
     )
 
 
-@router.post("/episodes/{ep_id}/identities/split", response_model=AssignmentsResponse)
-def split_identity(req: SplitRequest, ctx: Ctx, ep_id: str = EP, if_match: Optional[str] = IF_MATCH) -> dict:
-    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]}, (req, if_match))
+@router.post(RUN_PATH + "/identities/split", response_model=AssignmentsResponse)
+def split_identity(req: SplitRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, if_match: Optional[str] = IF_MATCH) -> dict:
+    return _append(ctx, ep_id, run_id, lambda identity, track: {"op": "split", "tracks": [track(t) for t in req.track_ids]}, (req, if_match))
 
 
-@router.post("/episodes/{ep_id}/identities/{identity_id}/reject", response_model=AssignmentsResponse)
-def reject_suggestion(req: RejectRequest, ctx: Ctx, ep_id: str = EP, identity_id: str = IDENTITY, if_match: Optional[str] = IF_MATCH) -> dict:
+@router.post(RUN_PATH + "/identities/{identity_id}/reject", response_model=AssignmentsResponse)
+def reject_suggestion(
+    req: RejectRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, identity_id: str = IDENTITY, if_match: Optional[str] = IF_MATCH
+) -> dict:
     """ "Not X": the identity is never named ``cast_id`` automatically again, in this run or after any
     re-run (the rejection is anchored like every correction)."""
     _check_cast(ctx, ep_id, req.cast_id)
     return _append(
         ctx,
         ep_id,
-        req.run_id,
+        run_id,
         lambda identity, track: {"op": "reject", "identity": identity(identity_id), "cast_id": req.cast_id, "active": req.active},
         (req, if_match),
     )
 
 
-@router.post("/episodes/{ep_id}/identities/{identity_id}/mark", response_model=AssignmentsResponse)
-def mark_identity(req: MarkRequest, ctx: Ctx, ep_id: str = EP, identity_id: str = IDENTITY, if_match: Optional[str] = IF_MATCH) -> dict:
+@router.post(RUN_PATH + "/identities/{identity_id}/mark", response_model=AssignmentsResponse)
+def mark_identity(req: MarkRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, identity_id: str = IDENTITY, if_match: Optional[str] = IF_MATCH) -> dict:
     """A guest (optionally named) or not a face: out of cast screen time (not-a-face out of all screen
     time), and its faces join the show's not-cast bank so later episodes recognise it. ``kind`` null
     clears the mark."""
     return _append(
         ctx,
         ep_id,
-        req.run_id,
+        run_id,
         lambda identity, track: {"op": "mark", "identity": identity(identity_id), "kind": req.kind, "label": req.label},
         (req, if_match),
     )
 
 
-@router.get("/episodes/{ep_id}/corrections", response_model=CorrectionsList)
-def list_corrections(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+@router.get(RUN_PATH + "/corrections", response_model=CorrectionsList)
+def list_corrections(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
     """The run's corrections log, newest first, each with whether it is still in effect."""
-    log = load_corrections(ctx.storage, ctx.run(ep_id, run_id))
-    undone = undone_seqs(log)
-    entries = [
-        {
-            "seq": c.seq,
-            "op": c.op,
-            "cast_id": getattr(c, "cast_id", None),
-            "created_at": c.created_at,
-            "undone": c.seq in undone,
-            "target_seq": getattr(c, "target_seq", None),
-            "group": c.group,
-        }
-        for c in log.corrections
-    ]
-    return {"ep_id": ep_id, "run_id": run_id, "corrections": entries[::-1], "next_undo": last_undoable(log)}
+    return corrections_list(ctx.storage, ctx.run(ep_id, run_id))
 
 
-@router.post("/episodes/{ep_id}/corrections/undo", response_model=AssignmentsResponse)
-def undo_last(req: UndoRequest, ctx: Ctx, ep_id: str = EP) -> dict:
+@router.post(RUN_PATH + "/corrections/undo", response_model=AssignmentsResponse)
+def undo_last(req: UndoRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
     """Take back the newest correction still in effect, with the others made in the same step (a bulk
     action's ``group``); 409 when there is none. The log keeps both."""
-    layout = ctx.run(ep_id, req.run_id)
-
-    def build(identity, track):  # type: ignore[no-untyped-def]  # runs under the log's lock
-        log = load_corrections(ctx.storage, layout)
-        if req.seq is None and last_undoable(log) is None:
-            raise Conflict(f"nothing to undo in {ep_id}/{req.run_id}")
-        targets = undo_targets(log, req.seq)
-        if not targets:
-            raise Conflict(f"correction {req.seq} is not in effect in {ep_id}/{req.run_id}")
-        return [{"op": "undo", "target_seq": seq} for seq in targets]  # a bulk action's corrections together
-
-    return _append(ctx, ep_id, req.run_id, build)
+    layout = ctx.run(ep_id, run_id)
+    return _append(ctx, ep_id, run_id, lambda identity, track: undo_entries(ctx.storage, layout, req.seq))  # a step's corrections together
 
 
-@router.post("/episodes/{ep_id}/voices/{voice_id}/assign", response_model=AssignmentsResponse)
-def assign_voice(req: VoiceAssignRequest, ctx: Ctx, ep_id: str = EP, voice_id: str = VOICE) -> dict:
+@router.post(RUN_PATH + "/voices/{voice_id}/assign", response_model=AssignmentsResponse)
+def assign_voice(req: VoiceAssignRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, voice_id: str = VOICE) -> dict:
     """This voice is ``cast_id`` (null clears it): wins over the on-screen evidence, and follows the voice
     through re-runs (anchored by when it spoke)."""
     _check_cast(ctx, ep_id, req.cast_id)
-    view = load_view(ctx.storage, ctx.run(ep_id, req.run_id))
-    turns, _ = effective_speech(view.inputs)  # the voices screen time shows (merged ones split by the season)
-    spans = [[t.start, t.end] for t in turns if t.voice_id == voice_id]
-    if not spans:
-        raise HTTPException(404, f"voice {voice_id} not found in {ep_id}/{req.run_id}: run the audio stage first")
-    return _append(ctx, ep_id, req.run_id, lambda identity, track: {"op": "assign_voice", "spans": spans, "cast_id": req.cast_id})
+    spans = voice_spans(load_view(ctx.storage, ctx.run(ep_id, run_id)), voice_id)
+    return _append(ctx, ep_id, run_id, lambda identity, track: {"op": "assign_voice", "spans": spans, "cast_id": req.cast_id})

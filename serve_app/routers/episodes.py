@@ -9,22 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from pipelines.ids import InvalidIdError, make_ep_id, parse_ep_id
-from pipelines.layout import (
-    RunLayout,
-    episode_prefixes,
-    source_video_keys,
-    uploaded_video_key,
-)
-from pipelines.shows import facebank
-from pipelines.video import VideoError, probe_video
+from pipelines.service import VideoError, episode_prefixes, facebank, probe_video, source_video_keys, uploaded_video_key
 
-from ..context import EP, RUN_Q, ApiContext, Ctx
+from ..context import EP, ApiContext, Ctx
 from ..models import (
     EpisodeCreateRequest,
     EpisodeCreateResponse,
     EpisodeDetailResponse,
     EpisodeListResponse,
-    EpisodeStatusResponse,
     EpisodeUpdateRequest,
 )
 from ..responses import EpisodeDeleted, EpisodeProgress, binary
@@ -124,13 +116,6 @@ def _store_video(ctx: ApiContext, ep_id: str, received: ReceivedFile) -> dict:
         received.path.unlink(missing_ok=True)
     ctx.store.update_episode(ep_id, video_key=uploaded_video_key(ep_id))
     return episode_detail(ctx, ep_id)
-
-
-@router.get("/episodes/{ep_id}/status", response_model=EpisodeStatusResponse)
-def episode_status(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
-    ctx.episode(ep_id)
-    active = ctx.store.active_jobs(ep_id, run_id)
-    return {"ep_id": ep_id, "run_id": run_id, "stages": ctx.stage_statuses(RunLayout(ep_id, run_id)), "active_job": active[0] if active else None}
 
 
 @router.get("/episodes/{ep_id}/progress", response_model=EpisodeProgress)

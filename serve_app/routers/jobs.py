@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Optional
 
 from fastapi import APIRouter, Query
@@ -14,63 +13,36 @@ from pipelines.schemas import StageName
 
 from .. import jobs as job_service
 from ..admission import admit
-from ..context import EP, JOB_ID, RUN, Ctx
-from ..models import (
-    AnalyzeScreenTimeRequest,
-    Job,
-    JobListResponse,
-    JobRequest,
-    RunJobRequest,
-)
+from ..context import EP, JOB_ID, RUN, RUN_PATH, ApiContext, Ctx
+from ..models import Job, JobListResponse, RunJobRequest
 from ..responses import JobAccepted, JobProgress, binary
 from ..sse import job_events
 
 SSE = binary("text/event-stream", "server-sent events: the job's progress until it ends (header X-Job-Id)")
 
 router = APIRouter(tags=["jobs"])
-STAGE_JOBS = ("detect_track", "faces_embed", "cluster")
 
 
-def _accepted(job: dict[str, Any]) -> JSONResponse:
-    return JSONResponse({**job, "progress_url": f"/jobs/{job['job_id']}/progress"}, status_code=202)
+def accepted(job: dict[str, Any]) -> JSONResponse:
+    """202 with the job and where to follow it."""
+    return JSONResponse({**job, "progress_url": f"/jobs/{job['job_id']}/progress", "events_url": f"/jobs/{job['job_id']}/events"}, status_code=202)
 
 
-def _stage_routes(job_type: str) -> tuple[Callable, Callable]:
-    def start_async(req: JobRequest, ctx: Ctx) -> JSONResponse:
-        return _accepted(admit(ctx, job_type, req.ep_id, req.run_id, req.profile, req.overrides, req.force, req.model_dump()))
-
-    def start_streaming(req: JobRequest, ctx: Ctx) -> StreamingResponse:
-        job = admit(ctx, job_type, req.ep_id, req.run_id, req.profile, req.overrides, req.force, req.model_dump())
-        return StreamingResponse(job_events(ctx.store, job["job_id"]), media_type="text/event-stream", headers={"X-Job-Id": job["job_id"]})
-
-    return start_async, start_streaming
+def job_stream(ctx: ApiContext, job: dict[str, Any]) -> StreamingResponse:
+    return StreamingResponse(job_events(ctx.store, job["job_id"]), media_type="text/event-stream", headers={"X-Job-Id": job["job_id"]})
 
 
-for _job_type in STAGE_JOBS:
-    _async, _streaming = _stage_routes(_job_type)
-    router.post(f"/jobs/{_job_type}_async", status_code=202, response_model=JobAccepted, summary=f"Start {_job_type} (returns the job)")(_async)
-    router.post(f"/jobs/{_job_type}", response_class=StreamingResponse, responses=SSE, summary=f"Start {_job_type} and stream its progress (SSE)")(_streaming)
-    # The replaced system's path: served, kept out of the schema (the route above is the same job).
-    router.post(f"/celery_jobs/{_job_type}", include_in_schema=False)(_streaming)
+@router.post(RUN_PATH + "/jobs/cleanup", status_code=202, response_model=JobAccepted, summary="Re-embed, re-cluster and recompute screen time")
+def run_cleanup(req: RunJobRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> JSONResponse:
+    return accepted(admit(ctx, "episode_cleanup", ep_id, run_id, req.profile, req.overrides, True, {"ep_id": ep_id, "run_id": run_id, **req.model_dump()}))
 
 
-@router.post("/jobs/episode_cleanup_async", status_code=202, response_model=JobAccepted, summary="Re-embed, re-cluster and recompute screen time")
-def episode_cleanup(req: JobRequest, ctx: Ctx) -> JSONResponse:
-    return _accepted(admit(ctx, "episode_cleanup", req.ep_id, req.run_id, req.profile, req.overrides, True, req.model_dump()))
-
-
-@router.post("/jobs/screen_time/analyze", status_code=202, response_model=JobAccepted)
-def analyze_screen_time(req: AnalyzeScreenTimeRequest, ctx: Ctx) -> JSONResponse:
-    overrides: dict[str, Any] = {"screentime.preset": req.preset}
-    if req.screen_time_mode:
-        overrides["screentime.mode"] = req.screen_time_mode
-    return _accepted(admit(ctx, "screen_time_analyze", req.ep_id, req.run_id, None, overrides, False, req.model_dump()))
-
-
-@router.post("/episodes/{ep_id}/runs/{run_id}/jobs/{stage}", status_code=202, response_model=JobAccepted)
+@router.post(RUN_PATH + "/jobs/{stage}", status_code=202, response_model=JobAccepted, summary="Start a stage on the run (returns the job)")
 def run_scoped_job(req: RunJobRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN, stage: StageName = PathParam(...)) -> JSONResponse:
+    """The stage, and the stages before it that are not finished with the same settings (each is reused
+    when its inputs and settings are unchanged)."""
     job_type = "screentime" if stage is StageName.screentime else stage.value
-    return _accepted(admit(ctx, job_type, ep_id, run_id, req.profile, req.overrides, req.force, {"ep_id": ep_id, "run_id": run_id, **req.model_dump()}))
+    return accepted(admit(ctx, job_type, ep_id, run_id, req.profile, req.overrides, req.force, {"ep_id": ep_id, "run_id": run_id, **req.model_dump()}))
 
 
 @router.get("/jobs", response_model=JobListResponse)
@@ -96,6 +68,12 @@ def get_job(ctx: Ctx, job_id: str = JOB_ID) -> dict:
 def job_progress(ctx: Ctx, job_id: str = JOB_ID) -> dict:
     job = ctx.job(job_id)
     return {"job_id": job_id, "state": job["state"], "progress": job["progress"], "error": job["error"]}
+
+
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse, responses=SSE)
+def job_event_stream(ctx: Ctx, job_id: str = JOB_ID) -> StreamingResponse:
+    """Server-sent events: the job's progress until it ends."""
+    return job_stream(ctx, ctx.job(job_id))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=Job)

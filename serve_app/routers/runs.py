@@ -9,25 +9,37 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response
 
-from pipelines.artifacts import csv_text
-from pipelines.config import resolve_config
-from pipelines.layout import RunLayout, crop_url, runs_prefix
-from pipelines.registry import FACES, IDENTITIES, SPEECH_RTTM
-from pipelines.review import assist, frames, view
-from pipelines.review.faces import identity_faces
-from pipelines.review.integrity import IntegrityReport, validate_run
-from pipelines.review.live import live_screentime, per_second, view_screentime
-from pipelines.schemas import CSV_COLUMNS, FaceRow, ScreentimeReport
-from pipelines.screentime import csv_rows
-from pipelines.video import VideoError
+from pipelines.schemas import CSV_COLUMNS, ScreentimeReport
+from pipelines.service import (
+    IntegrityReport,
+    RunLayout,
+    VideoError,
+    assist,
+    crop_url,
+    csv_rows,
+    csv_text,
+    faces_of_track,
+    frames,
+    live_screentime,
+    per_second,
+    review_bundle,
+    runs_prefix,
+    speech_rttm,
+    track_labels,
+    view,
+)
+from pipelines.service import run_integrity as service_run_integrity
+from pipelines.service import track_integrity as service_track_integrity
 
 from ..caching import cached_bytes
-from ..context import EP, RUN, RUN_Q, ApiContext, Ctx
+from ..context import EP, RUN, RUN_PATH, ApiContext, Ctx
 from ..models import RunListResponse, RunSummary, VideoClipRequest
 from ..responses import ClusterTracks, ReviewBundle, RunState, TimelineExport, TrackCrops, binary
 
 router = APIRouter(tags=["runs"])
 PRESET_Q = Query("default", pattern="^(default|stricter|strict)$")
+FORMAT_Q = Query("json", pattern="^(json|csv)$")
+TRACK = PathParam(ge=1, le=10**9)
 MODE_Q = Query(None, pattern="^(tracks|faces)$")
 
 
@@ -38,72 +50,69 @@ def list_runs(ctx: Ctx, ep_id: str = EP) -> dict:
     return {"ep_id": ep_id, "runs": [RunSummary(run_id=r, stages=ctx.stage_statuses(RunLayout(ep_id, r))) for r in runs]}
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/state", response_model=RunState)
+@router.get(RUN_PATH + "/state", response_model=RunState)
 def run_state(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
-    layout = ctx.run(ep_id, run_id)
-    return {"ep_id": ep_id, "run_id": run_id, "stages": [s.model_dump() for s in ctx.stage_statuses(layout)], "artifacts": ctx.storage.list(layout.manifests)}
+    """Each stage's state, the job in flight on the run (if any) and the run's artifacts. A run nothing
+    has written to yet (a new episode's ``main``, a job just started) has every stage not run."""
+    ctx.episode(ep_id)
+    layout = RunLayout(ep_id, run_id)
+    active = ctx.store.active_jobs(ep_id, run_id)
+    return {
+        "ep_id": ep_id,
+        "run_id": run_id,
+        "stages": [s.model_dump() for s in ctx.stage_statuses(layout)],
+        "active_job": active[0] if active else None,
+        "artifacts": ctx.storage.list(layout.manifests),
+    }
 
 
 def _screentime(ctx: ApiContext, layout: RunLayout, preset: str = "default", mode: Optional[str] = None) -> ScreentimeReport:
     return live_screentime(ctx.storage, layout, ctx.cast_names(layout.ep_id), preset, mode)
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/screentime", response_model=ScreentimeReport)
+@router.get(RUN_PATH + "/screentime", response_model=ScreentimeReport)
 def run_screentime(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, preset: str = PRESET_Q, mode: Optional[str] = MODE_Q) -> ScreentimeReport:
     """Screen time per cast member and per identity, honouring the current corrections."""
     return _screentime(ctx, ctx.run(ep_id, run_id), preset, mode)
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/screentime.csv", response_class=PlainTextResponse, responses=binary("text/csv", "screen time as CSV"))
+@router.get(RUN_PATH + "/screentime.csv", response_class=PlainTextResponse, responses=binary("text/csv", "screen time as CSV"))
 def run_screentime_csv(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, preset: str = PRESET_Q, mode: Optional[str] = MODE_Q) -> PlainTextResponse:
     report = _screentime(ctx, ctx.run(ep_id, run_id), preset, mode)
     return PlainTextResponse(csv_text(CSV_COLUMNS, csv_rows(report)), media_type="text/csv")
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/speech.rttm", response_class=PlainTextResponse, responses=binary("text/plain", "the run's speech turns in RTTM"))
+@router.get(RUN_PATH + "/speech.rttm", response_class=PlainTextResponse, responses=binary("text/plain", "the run's speech turns in RTTM"))
 def run_speech_rttm(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> PlainTextResponse:
     """Who speaks when, as the audio stage found it, in RTTM (what diarization tools read and score)."""
-    key = SPEECH_RTTM.key(ctx.run(ep_id, run_id))
-    if not ctx.storage.exists(key):
+    text = speech_rttm(ctx.storage, ctx.run(ep_id, run_id))
+    if text is None:
         raise HTTPException(404, f"no speech turns for {ep_id}/{run_id}: run the audio stage (with its speech models installed)")
-    return PlainTextResponse(ctx.storage.read_text(key), media_type="text/plain")
+    return PlainTextResponse(text, media_type="text/plain")
 
 
-@router.get("/episodes/{ep_id}/cluster_tracks", response_model=ClusterTracks)
-def cluster_tracks(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q) -> dict:
+@router.get(RUN_PATH + "/cluster_tracks", response_model=ClusterTracks)
+def cluster_tracks(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
     """Clusters and their tracks, with the human corrections (merge, move, split) applied."""
     return view.cluster_tracks(view.load_view(ctx.storage, ctx.run(ep_id, run_id)))
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/integrity", response_model=IntegrityReport)
+@router.get(RUN_PATH + "/integrity", response_model=IntegrityReport)
 def run_integrity(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> IntegrityReport:
-    layout = ctx.run(ep_id, run_id)
-    unattached = []
-    if IDENTITIES.exists(ctx.storage, layout):
-        unattached = [u.seq for u in view.load_view(ctx.storage, layout).resolved.unattached]
-    return validate_run(ctx.storage, layout, unattached)
+    return service_run_integrity(ctx.storage, ctx.run(ep_id, run_id))
 
 
-def _faces_of_track(ctx: ApiContext, layout: RunLayout, track_id: int) -> list[FaceRow]:
-    if not FACES.exists(ctx.storage, layout):
-        raise HTTPException(409, f"no faces for {layout.ep_id}/{layout.run_id} yet: run the faces_embed stage")
-    faces = [f for f in FACES.read(ctx.storage, layout) if f.track_id == track_id]
-    if not faces:
-        raise HTTPException(404, f"Track {track_id} not found in {layout.ep_id}/{layout.run_id}")
-    return faces
-
-
-@router.get("/episodes/{ep_id}/tracks/{track_id}/crops", response_model=TrackCrops)
+@router.get(RUN_PATH + "/tracks/{track_id}/crops", response_model=TrackCrops)
 def track_crops(
     ctx: Ctx,
     ep_id: str = EP,
-    track_id: int = PathParam(ge=1, le=10**9),
-    run_id: str = RUN_Q,
+    track_id: int = TRACK,
+    run_id: str = RUN,
     offset: int = Query(0, ge=0, le=10**9),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict:
     layout = ctx.run(ep_id, run_id)
-    faces = _faces_of_track(ctx, layout, track_id)
+    faces = faces_of_track(ctx.storage, layout, track_id)
     return {
         "ep_id": ep_id,
         "run_id": run_id,
@@ -113,7 +122,7 @@ def track_crops(
     }
 
 
-@router.get("/episodes/{ep_id}/runs/{run_id}/crops/{track_id}/{frame_idx}.jpg", response_class=Response, responses=binary("image/jpeg", "the face crop"))
+@router.get(RUN_PATH + "/crops/{track_id}/{frame_idx}.jpg", response_class=Response, responses=binary("image/jpeg", "the face crop"))
 def crop_image(
     request: Request,
     ctx: Ctx,
@@ -132,43 +141,25 @@ def crop_image(
     return cached_bytes(request, assist.readable_thumbnail(data) if readable else data, "image/jpeg", immutable=v is not None)
 
 
-@router.get("/episodes/{ep_id}/tracks/{track_id}/integrity", response_model=IntegrityReport)
-def track_integrity(ctx: Ctx, ep_id: str = EP, track_id: int = PathParam(ge=1, le=10**9), run_id: str = RUN_Q) -> IntegrityReport:
-    layout = ctx.run(ep_id, run_id)
-    _faces_of_track(ctx, layout, track_id)
-    return validate_run(ctx.storage, layout, track_id=track_id)
+@router.get(RUN_PATH + "/tracks/{track_id}/integrity", response_model=IntegrityReport)
+def track_integrity(ctx: Ctx, ep_id: str = EP, track_id: int = TRACK, run_id: str = RUN) -> IntegrityReport:
+    return service_track_integrity(ctx.storage, ctx.run(ep_id, run_id), track_id)
 
 
-@router.get("/episodes/{ep_id}/faces_review_bundle", response_model=ReviewBundle)
-def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q, faces: int = Query(0, ge=0, le=50)) -> dict:
+@router.get(RUN_PATH + "/faces_review_bundle", response_model=ReviewBundle)
+def faces_review_bundle(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, faces: int = Query(0, ge=0, le=50)) -> dict:
     """Everything the review screen needs: identities (with corrections, naming and suggestions), their
     tracks and seconds, what needs review, the validator; with ``faces=N``, up to N face crops per
     identity, the ones farthest from the identity's centre first."""
-    run_view = view.load_view(ctx.storage, ctx.run(ep_id, run_id))
-    report = view_screentime(run_view, ctx.cast_names(ep_id))
-    bundle = view.faces_review_bundle(ctx.storage, run_view, {i.identity_id: i.visual_s for i in report.identities})
-    floor = assist.suggestion_floor(run_view.resolved.auto_threshold, resolve_config(None, None).config.naming.suggestion_window)
-    candidates = assist.merge_candidates(ctx.storage, run_view)
-    bundle["suggestion_floor"] = floor
-    for ident in bundle["identities"]:
-        ident["merge_candidates"] = candidates.get(ident["identity_id"], [])
-        for s in ident["suggestions"]:
-            s["likely"] = floor is None or s["score"] >= floor
-    if faces:
-        per_identity = identity_faces(ctx.storage, run_view, faces)
-        for ident in bundle["identities"]:
-            ident["faces"] = per_identity.get(ident["identity_id"], [])
-    return bundle
+    return review_bundle(ctx.storage, ctx.run(ep_id, run_id), ctx.cast_names(ep_id), faces)
 
 
 def _labels(ctx: ApiContext, layout: RunLayout) -> dict[int, str]:
-    if not IDENTITIES.exists(ctx.storage, layout):
-        return {}
-    return view.track_labels(view.load_view(ctx.storage, layout), ctx.cast_names(layout.ep_id))
+    return track_labels(ctx.storage, layout, ctx.cast_names(layout.ep_id))
 
 
-@router.get("/episodes/{ep_id}/timestamp/{timestamp_s}/preview", response_class=Response, responses=binary("image/jpeg", "the frame with named boxes"))
-def timestamp_preview(ctx: Ctx, ep_id: str = EP, timestamp_s: float = PathParam(ge=0, le=86400), run_id: str = RUN_Q) -> Response:
+@router.get(RUN_PATH + "/timestamp/{timestamp_s}/preview", response_class=Response, responses=binary("image/jpeg", "the frame with named boxes"))
+def timestamp_preview(ctx: Ctx, ep_id: str = EP, timestamp_s: float = PathParam(ge=0, le=86400), run_id: str = RUN) -> Response:
     """The frame at ``timestamp_s`` with named face boxes (JPEG)."""
     layout = ctx.run(ep_id, run_id)
     duration = frames.video_duration(ctx.storage, layout)
@@ -181,10 +172,10 @@ def timestamp_preview(ctx: Ctx, ep_id: str = EP, timestamp_s: float = PathParam(
     return Response(jpeg, media_type="image/jpeg")
 
 
-@router.post("/episodes/{ep_id}/video_clip", response_class=Response, responses=binary("video/mp4", "the clip with overlays"))
-def video_clip(req: VideoClipRequest, ctx: Ctx, ep_id: str = EP) -> Response:
+@router.post(RUN_PATH + "/video_clip", response_class=Response, responses=binary("video/mp4", "the clip with overlays"))
+def video_clip(req: VideoClipRequest, ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> Response:
     """An MP4 of ``[start_s, end_s)`` with named face boxes (at most 60 s)."""
-    layout = ctx.run(ep_id, req.run_id)
+    layout = ctx.run(ep_id, run_id)
     if req.end_s <= req.start_s:
         raise HTTPException(422, "end_s must be after start_s")
     duration = frames.video_duration(ctx.storage, layout)
@@ -196,8 +187,8 @@ def video_clip(req: VideoClipRequest, ctx: Ctx, ep_id: str = EP) -> Response:
     return Response(data, media_type="video/mp4", headers={"Content-Disposition": f'attachment; filename="{ep_id}_{req.start_s:.0f}-{req.end_s:.0f}.mp4"'})
 
 
-@router.get("/episodes/{ep_id}/timeline_export", response_model=TimelineExport, responses=binary("text/csv", "with format=csv: one row per second"))
-def timeline_export(ctx: Ctx, ep_id: str = EP, run_id: str = RUN_Q, format: str = Query("json", pattern="^(json|csv)$")):
+@router.get(RUN_PATH + "/timeline_export", response_model=TimelineExport, responses=binary("text/csv", "with format=csv: one row per second"))
+def timeline_export(ctx: Ctx, ep_id: str = EP, run_id: str = RUN, format: str = FORMAT_Q):
     """Who is on screen each second: seconds covered per person in every one-second bin."""
     people, seconds = per_second(_screentime(ctx, ctx.run(ep_id, run_id)))
     if format == "csv":

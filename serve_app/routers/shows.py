@@ -13,16 +13,24 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from pipelines.artifacts import csv_text
-from pipelines.config import resolve_config
-from pipelines.corrections import load_corrections
 from pipelines.ids import parse_ep_id
-from pipelines.layout import RunLayout, episodes_with_runs, facebank_chip_key, runs_prefix
-from pipelines.review.errors import Conflict
-from pipelines.review.view import load_view
 from pipelines.schemas import CastMember, FacebankEntry
-from pipelines.shows import bank, facebank, roster
-from pipelines.shows.season import SEASON_COLUMNS, season_table
+from pipelines.service import (
+    SEASON_COLUMNS,
+    Conflict,
+    RunLayout,
+    bank,
+    csv_text,
+    episodes_with_runs,
+    facebank,
+    facebank_chip_key,
+    load_corrections,
+    load_view,
+    resolve_config,
+    roster,
+    runs_prefix,
+    season_table,
+)
 
 from ..caching import cached_bytes
 from ..context import CAST, ENTRY, RUN_Q, SHOW, ApiContext, Ctx

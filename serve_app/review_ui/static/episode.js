@@ -6,6 +6,7 @@
   const { api, h, toast, guarded, dialog, prompt, keys, fmtS, slug, setMain, body, ApiError } = SA;
   const ep = body.dataset.ep;
   const run = body.dataset.run;
+  const runPath = `episodes/${ep}/runs/${encodeURIComponent(run)}`; // every operation on the run names it in its path
   const show = body.dataset.show;
   const FACES = 10;
   let bundle = null;
@@ -26,7 +27,7 @@
   const current = () => (bundle ? bundle.identities[focus] : null);
 
   async function load(keepId) {
-    const [b, c] = await Promise.all([api(`episodes/${ep}/faces_review_bundle?run_id=${encodeURIComponent(run)}&faces=${FACES}`), castOfShow()]);
+    const [b, c] = await Promise.all([api(`${runPath}/faces_review_bundle?faces=${FACES}`), castOfShow()]);
     bundle = b;
     cast = c;
     if (keepId !== undefined) {
@@ -210,7 +211,7 @@
     const ident = current();
     try {
       for (const [path, json] of paths) {
-        await api(path, { method: "POST", json: { run_id: run, cluster_version: bundle.cluster_version, group, ...json } });
+        await api(path, { method: "POST", json: { cluster_version: bundle.cluster_version, group, ...json } });
       }
     } catch (e) {
       if (e instanceof ApiError && e.status === 409 && e.body.cluster_version) {
@@ -229,7 +230,7 @@
   async function markPicked(kind) {
     const ids = [...picked];
     await bulk(
-      ids.map((id) => [`episodes/${ep}/identities/${id}/mark`, { kind, label: null }]),
+      ids.map((id) => [`${runPath}/identities/${id}/mark`, { kind, label: null }]),
       `${ids.length} identities: ${kind === "guest" ? "guests" : "not faces"} (u undoes all)`,
     );
   }
@@ -238,7 +239,7 @@
     const ids = [...picked].filter((id) => id !== target.identity_id);
     if (!ids.length) return toast("select other identities to merge into this one", "error");
     await bulk(
-      ids.map((id) => [`episodes/${ep}/identities/merge`, { target_identity_id: target.identity_id, source_identity_id: id }]),
+      ids.map((id) => [`${runPath}/identities/merge`, { target_identity_id: target.identity_id, source_identity_id: id }]),
       `merged ${ids.length} into ${target.identity_id} (u undoes all)`,
     );
   }
@@ -247,7 +248,7 @@
     // A named identity is the one kept, so its name stays; else the candidate is kept.
     const other = bundle.identities.find((i) => i.identity_id === otherId);
     const [keep, gone] = ident.cast_id && !(other && other.cast_id) ? [ident.identity_id, otherId] : [otherId, ident.identity_id];
-    await correction(`episodes/${ep}/identities/merge`, { target_identity_id: keep, source_identity_id: gone }, `merged ${gone} into ${keep}`, false, keep);
+    await correction(`${runPath}/identities/merge`, { target_identity_id: keep, source_identity_id: gone }, `merged ${gone} into ${keep}`, false, keep);
   }
 
   async function mergeTop(ident) {
@@ -260,7 +261,7 @@
     const ident = current();
     try {
       // The ids on this page mean what they meant in the clustering it loaded: a re-cluster since then is a 409.
-      await api(path, { method: "POST", json: { run_id: run, cluster_version: bundle.cluster_version, ...json } });
+      await api(path, { method: "POST", json: { cluster_version: bundle.cluster_version, ...json } });
     } catch (e) {
       if (e instanceof ApiError && e.status === 409 && e.body.cluster_version) {
         await load(ident.identity_id);
@@ -284,7 +285,7 @@
   }
 
   async function assign(ident, castId) {
-    await correction(`episodes/${ep}/assignments/cluster`, { cluster_id: ident.identity_id, cast_id: castId }, `${ident.identity_id} is ${names()[castId] || castId}`, true);
+    await correction(`${runPath}/assignments/cluster`, { cluster_id: ident.identity_id, cast_id: castId }, `${ident.identity_id} is ${names()[castId] || castId}`, true);
   }
 
   async function accept(ident, j) {
@@ -302,12 +303,12 @@
   }
 
   async function mark(ident, kind, label) {
-    await correction(`episodes/${ep}/identities/${ident.identity_id}/mark`, { kind, label: label || null }, `${ident.identity_id}: ${kind === "guest" ? "guest" : "not a face"}`, true);
+    await correction(`${runPath}/identities/${ident.identity_id}/mark`, { kind, label: label || null }, `${ident.identity_id}: ${kind === "guest" ? "guest" : "not a face"}`, true);
   }
 
   async function restore(ident) {
     if (ident.kind === "face") return toast("already a face", "error");
-    await correction(`episodes/${ep}/identities/${ident.identity_id}/mark`, { kind: ident.mark === "face" ? null : "face" }, `${ident.identity_id} ${ident.mark === "face" ? "back to " + ident.kind : "restored: it counts"}`, false);
+    await correction(`${runPath}/identities/${ident.identity_id}/mark`, { kind: ident.mark === "face" ? null : "face" }, `${ident.identity_id} ${ident.mark === "face" ? "back to " + ident.kind : "restored: it counts"}`, false);
   }
 
   async function guestNamed(ident) {
@@ -318,7 +319,7 @@
   async function reject(ident) {
     const s = (ident.suggestions || []).find((x) => !x.rejected);
     if (!s) return toast("no suggestion to reject", "error");
-    await correction(`episodes/${ep}/identities/${ident.identity_id}/reject`, { cast_id: s.cast_id }, `${ident.identity_id} is not ${names()[s.cast_id] || s.cast_id}`, false);
+    await correction(`${runPath}/identities/${ident.identity_id}/reject`, { cast_id: s.cast_id }, `${ident.identity_id} is not ${names()[s.cast_id] || s.cast_id}`, false);
   }
 
   function faceStrip(ident) {
@@ -346,7 +347,7 @@
     const from = mergeSource;
     mergeSource = null;
     if (ok !== "merge") return render();
-    await correction(`episodes/${ep}/identities/merge`, { target_identity_id: ident.identity_id, source_identity_id: from }, `merged ${from} into ${ident.identity_id}`, false);
+    await correction(`${runPath}/identities/merge`, { target_identity_id: ident.identity_id, source_identity_id: from }, `merged ${from} into ${ident.identity_id}`, false);
   }
 
   function focusedFace(ident) {
@@ -359,13 +360,13 @@
     const f = focusedFace(ident);
     if (!f) return;
     if (ident.tracks.length < 2) return toast("a single-track identity cannot be split; exclude the face instead", "error");
-    await correction(`episodes/${ep}/identities/split`, { track_ids: [f.track_id] }, `track ${f.track_id} is now its own identity`, false);
+    await correction(`${runPath}/identities/split`, { track_ids: [f.track_id] }, `track ${f.track_id} is now its own identity`, false);
   }
 
   async function exclude(ident) {
     const f = focusedFace(ident);
     if (!f) return;
-    await correction(`episodes/${ep}/assignments/face_exclusion`, { face_id: f.face_id, excluded: !f.excluded }, `${f.face_id} ${f.excluded ? "included again" : "excluded"}`, false);
+    await correction(`${runPath}/assignments/face_exclusion`, { face_id: f.face_id, excluded: !f.excluded }, `${f.face_id} ${f.excluded ? "included again" : "excluded"}`, false);
   }
 
   async function move(ident) {
@@ -373,12 +374,12 @@
     if (!f) return;
     const target = await prompt(`Move track ${f.track_id} to which identity?`, { label: "Identity", options: bundle.identities.filter((i) => i.identity_id !== ident.identity_id).map((i) => i.identity_id) });
     if (!target) return;
-    await correction(`episodes/${ep}/tracks/${f.track_id}/move`, { to_identity_id: target }, `track ${f.track_id} moved to ${target}`, false);
+    await correction(`${runPath}/tracks/${f.track_id}/move`, { to_identity_id: target }, `track ${f.track_id} moved to ${target}`, false);
   }
 
   async function undo() {
     const ident = current();
-    await api(`episodes/${ep}/corrections/undo`, { method: "POST", json: { run_id: run } });
+    await api(`${runPath}/corrections/undo`, { method: "POST", json: {} });
     await load(ident ? ident.identity_id : undefined);
     toast("undone");
   }

@@ -95,7 +95,7 @@
 
   async function load() {
     const list = await api("episodes");
-    const statuses = await Promise.all(list.episodes.map((e) => api(`episodes/${e.ep_id}/status?run_id=main`).catch(() => ({ stages: [], active_job: null }))));
+    const statuses = await Promise.all(list.episodes.map((e) => api(`episodes/${e.ep_id}/runs/main/state`).catch(() => ({ stages: [], active_job: null }))));
     const table = h(
       "table",
       { class: "episodes" },

@@ -26,7 +26,7 @@
   };
 
   async function assignVoice(voiceId, castId) {
-    await api(`episodes/${ep}/voices/${encodeURIComponent(voiceId)}/assign`, { method: "POST", json: { run_id: run, cast_id: castId || null } });
+    await api(`episodes/${ep}/runs/${encodeURIComponent(run)}/voices/${encodeURIComponent(voiceId)}/assign`, { method: "POST", json: { cast_id: castId || null } });
     toast(castId ? `${voiceId} is ${castName(castId)}` : `${voiceId}: back to the automatic link`);
     await load();
   }
@@ -137,7 +137,7 @@
 
   function preview() {
     const t = Math.round(cursor * 100) / 100;
-    const img = h("img", { src: `${root}episodes/${ep}/timestamp/${t}/preview?run_id=${encodeURIComponent(run)}`, alt: `Frame at ${fmtS(t)} with named boxes`, class: "frame" });
+    const img = h("img", { src: `${root}episodes/${ep}/runs/${encodeURIComponent(run)}/timestamp/${t}/preview`, alt: `Frame at ${fmtS(t)} with named boxes`, class: "frame" });
     const at = (r) => r.intervals.some(([a, b]) => a <= t && t < b);
     const on = rows().filter(at).map((r) => r.label);
     const speaking = report.speakers.filter(at).map(speakerName);
