@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from pipelines.schemas import CSV_COLUMNS, ScreentimeReport
 from pipelines.service import (
+    DEFAULT_RUN_ID,
     IntegrityReport,
     RunLayout,
     VideoError,
@@ -52,11 +53,14 @@ def list_runs(ctx: Ctx, ep_id: str = EP) -> dict:
 
 @router.get(RUN_PATH + "/state", response_model=RunState)
 def run_state(ctx: Ctx, ep_id: str = EP, run_id: str = RUN) -> dict:
-    """Each stage's state, the job in flight on the run (if any) and the run's artifacts. A run nothing
-    has written to yet (a new episode's ``main``, a job just started) has every stage not run."""
+    """Each stage's state, the job in flight on the run (if any) and the run's artifacts. An episode's
+    ``main`` run is there from its creation, and a run a job has started before it wrote anything: with
+    every stage not run. Any other run without artifacts is 404."""
     ctx.episode(ep_id)
     layout = RunLayout(ep_id, run_id)
     active = ctx.store.active_jobs(ep_id, run_id)
+    if run_id != DEFAULT_RUN_ID and not active and not ctx.storage.children(layout.manifests):
+        raise HTTPException(404, f"Run {run_id} of {ep_id} not found")
     return {
         "ep_id": ep_id,
         "run_id": run_id,
