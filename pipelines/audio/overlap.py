@@ -1,0 +1,185 @@
+"""Speech turns with overlap, from pyannote's segmentation model (:mod:`actors.models.segmentation`),
+the way pyannote's own pipeline builds them, without torch:
+
+1. **Local speakers.** 10 s windows every ``segmentation_step_s`` each say, frame by frame (17 ms),
+   which of up to three local speakers talk, two at once included.
+2. **Embeddings.** Each local speaker heard for ``min_speech_s`` gets a speaker embedding: the mean of
+   1.5 s pieces of the audio where it speaks alone (where it only overlaps, of all its frames).
+3. **Voices.** The embeddings are clustered (average linkage at ``voice_threshold``, two local speakers
+   of one window never one voice); voices heard for less than ``min_voice_s`` join their nearest voice.
+4. **Turns.** Every frame takes as many voices as its windows, on average, say speak (the speaker
+   count, rounded), the voices with the most activity there; overlapped stretches give every voice
+   that speaks a turn of its own, so each is credited.
+
+Knobs: a shorter step sees every moment from more windows (better speaker counts and boundaries) at
+proportional cost: on pyannote's real sample 1.0 s and 2.5 s both gave DER 6.4%, 5 s gave 13.2%.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from actors.models.segmentation import FRAME_SIZE, FRAME_STEP, FRAMES, LOCAL_SPEAKERS, RATE, WINDOW
+
+from ..clustering import cluster_prototypes
+from .diarize import VOICE_KNN, Turn, _fold_small
+
+PIECE_S = 1.5
+"""Length of the pieces a local speaker's audio is embedded in (the encoder was trained on 1.6 s)."""
+
+
+@dataclass
+class LocalSpeakers:
+    """What a stretch of audio says, window by window; the driver joins the stretches' (:meth:`concat`)."""
+
+    window_starts: np.ndarray  # (n,) episode samples
+    soft: np.ndarray  # (n, FRAMES, 3) float16: probability each local speaker speaks
+    hard: np.ndarray  # (n, FRAMES, 3) uint8: the most likely class's speakers
+    keys: np.ndarray  # (m, 2): (window row, local speaker) of each embedding
+    embeddings: np.ndarray  # (m, D) unit speaker embeddings
+    spans: np.ndarray  # (m, 2) episode seconds from the first to the last frame the local speaker speaks
+
+    @staticmethod
+    def concat(parts: list[LocalSpeakers]) -> LocalSpeakers:
+        parts = [p for p in parts if len(p.window_starts)]
+        if not parts:
+            empty = np.zeros((0, FRAMES, LOCAL_SPEAKERS), np.uint8)
+            return LocalSpeakers(
+                np.zeros(0, np.int64), empty.astype(np.float16), empty, np.zeros((0, 2), np.int64), np.zeros((0, 256), np.float32), np.zeros((0, 2))
+            )
+        offsets = np.cumsum([0] + [len(p.window_starts) for p in parts[:-1]])
+        return LocalSpeakers(
+            np.concatenate([p.window_starts for p in parts]),
+            np.concatenate([p.soft for p in parts]),
+            np.concatenate([p.hard for p in parts]),
+            np.concatenate([p.keys + [off, 0] for p, off in zip(parts, offsets)]),
+            np.concatenate([p.embeddings for p in parts]),
+            np.concatenate([p.spans for p in parts]),
+        )
+
+
+def frame_time(frames: Any, window_start: int = 0) -> Any:
+    """Episode seconds at the centre of output frame(s) ``frames`` of a window starting at sample ``window_start``."""
+    return (window_start + np.asarray(frames) * FRAME_STEP + FRAME_SIZE / 2) / RATE
+
+
+def local_speakers(wave: np.ndarray, start_s: float, end_s: float, model: Any, embed: Any, step_s: float, min_speech_s: float) -> LocalSpeakers:
+    """The windows starting in ``[start_s, end_s)`` every ``step_s``; ``wave`` (16 kHz mono) starts at
+    ``start_s`` and runs on to 10 s past ``end_s`` where the audio has it (the last windows are padded)."""
+    offset = int(round(start_s * RATE))
+    starts = np.arange(0, max(int(round((end_s - start_s) * RATE)), 1), int(round(step_s * RATE)), dtype=np.int64)
+    windows = np.zeros((len(starts), WINDOW), np.float32)
+    for k, s in enumerate(starts):
+        piece = wave[s : s + WINDOW]
+        windows[k, : len(piece)] = piece
+    soft, hard = model.local_speakers(windows)
+    keys, embeddings, spans = [], [], []
+    for w, s in enumerate(starts):
+        alone = hard[w].sum(1) == 1
+        for k in range(LOCAL_SPEAKERS):
+            active = hard[w, :, k] > 0
+            use = active & alone if (active & alone).sum() * FRAME_STEP / RATE >= min_speech_s else active
+            if use.sum() * FRAME_STEP / RATE < min_speech_s:
+                continue
+            audio = _frames_audio(wave, int(s), np.nonzero(use)[0])
+            size = int(PIECE_S * RATE)
+            vectors = np.asarray(embed([audio[i : i + size] for i in range(0, max(1, len(audio) - size) + 1, size // 2)]), np.float32)
+            vector = vectors.mean(0)
+            keys.append((w, k))
+            embeddings.append(vector / max(float(np.linalg.norm(vector)), 1e-9))
+            frames = np.nonzero(active)[0]
+            spans.append((frame_time(frames[0], offset + int(s)), frame_time(frames[-1], offset + int(s))))
+    dim = len(embeddings[0]) if embeddings else 256
+    return LocalSpeakers(
+        starts + offset,
+        soft.astype(np.float16),
+        hard.astype(np.uint8),
+        np.asarray(keys, np.int64).reshape(-1, 2),
+        np.asarray(embeddings, np.float32).reshape(-1, dim),
+        np.asarray(spans, np.float64).reshape(-1, 2),
+    )
+
+
+def _frames_audio(wave: np.ndarray, window_start: int, frames: np.ndarray) -> np.ndarray:
+    """The samples under ``frames`` of a window, runs of consecutive frames joined."""
+    runs = np.split(frames, np.nonzero(np.diff(frames) > 1)[0] + 1)
+    return np.concatenate([wave[window_start + r[0] * FRAME_STEP : window_start + r[-1] * FRAME_STEP + FRAME_SIZE] for r in runs])
+
+
+def voices_of(local: LocalSpeakers, threshold: float, min_voice_s: float) -> np.ndarray:
+    """The voice of each embedded local speaker: clustered, never two of one window together, small voices folded."""
+    n = len(local.keys)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    rows = local.keys[:, 0]
+    cannot = {(int(i), int(j)) for w in np.unique(rows) for i in np.nonzero(rows == w)[0] for j in np.nonzero(rows == w)[0] if i < j}
+    labels = cluster_prototypes(local.embeddings, cannot, threshold, outlier_similarity=-1.0, knn=VOICE_KNN, max_link_gap=None).labels
+    labels = _fold_small(labels, local.embeddings, [(float(a), float(b)) for a, b in local.spans], min_voice_s)
+    _, dense = np.unique(labels, return_inverse=True)
+    return dense.astype(np.int64)
+
+
+def reconstruct(local: LocalSpeakers, voices: np.ndarray, duration_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(active (frames, voices) bool, activity score) on the episode's frame grid: each frame's speaker
+    count (the windows' hard counts, averaged, rounded) picks its most active voices."""
+    n_voices = int(voices.max()) + 1 if len(voices) else 0
+    total = max(int(duration_s * RATE - FRAME_SIZE) // FRAME_STEP + 1, 1)
+    score = np.zeros((total + FRAMES, max(n_voices, 1)), np.float32)
+    cover = np.zeros(total + FRAMES, np.float32)
+    count = np.zeros(total + FRAMES, np.float32)
+    offsets = (local.window_starts // FRAME_STEP).astype(np.int64)
+    for w, off in enumerate(offsets):
+        cover[off : off + FRAMES] += 1
+        count[off : off + FRAMES] += local.hard[w].sum(1)
+    for (w, k), v in zip(local.keys, voices):
+        score[offsets[w] : offsets[w] + FRAMES, v] += local.soft[w, :, k].astype(np.float32)
+    cover = np.maximum(cover, 1)
+    score /= cover[:, None]
+    speakers = np.minimum(np.round(count / cover).astype(np.int64), n_voices)
+    ranked = np.argsort(-score, axis=1)
+    active = np.zeros(score.shape, bool)
+    for rank in range(min(LOCAL_SPEAKERS, n_voices)):
+        frames = np.nonzero(speakers > rank)[0]
+        active[frames, ranked[frames, rank]] = True
+    return active[:total, :n_voices], score[:total, :n_voices]
+
+
+def turns_of(active: np.ndarray, score: np.ndarray) -> list[Turn]:
+    """One turn per run of frames a voice is active in, each frame owning half a step either side of its centre."""
+    turns = []
+    half = FRAME_STEP / 2 / RATE
+    for v in range(active.shape[1]):
+        edges = np.diff(np.concatenate([[0], active[:, v].astype(np.int8), [0]]))
+        for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+            turns.append(Turn(float(frame_time(a)) - half, float(frame_time(b - 1)) + half, v, round(float(score[a:b, v].mean()), 3)))
+    return sorted(turns, key=lambda t: (t.start, t.voice))
+
+
+def diarize_local(local: LocalSpeakers, duration_s: float, threshold: float, min_voice_s: float) -> tuple[list[Turn], np.ndarray, np.ndarray]:
+    """(turns, overlapping where two voices speak; one unit centroid per voice; one unit embedding per turn)."""
+    voices = voices_of(local, threshold, min_voice_s)
+    active, score = reconstruct(local, voices, duration_s)
+    turns = turns_of(active, score)
+    dim = local.embeddings.shape[1]
+    centroids = np.zeros((active.shape[1], dim), np.float32)
+    for v in range(active.shape[1]):
+        mean = local.embeddings[voices == v].mean(0)
+        centroids[v] = mean / max(float(np.linalg.norm(mean)), 1e-9)
+    per_turn = np.zeros((len(turns), dim), np.float32)
+    for i, t in enumerate(turns):  # the embeddings of the turn's own voice heard across it, by how long
+        own = voices == t.voice
+        weight = np.clip(np.minimum(local.spans[own, 1], t.end) - np.maximum(local.spans[own, 0], t.start), 0.0, None)
+        vector = weight @ local.embeddings[own] if weight.sum() > 0 else centroids[t.voice]
+        per_turn[i] = vector / max(float(np.linalg.norm(vector)), 1e-9)
+    return turns, centroids, per_turn
+
+
+def diarize_with_overlap(wave: np.ndarray, model: Any, embed: Any, cfg: Any) -> tuple[list[Turn], np.ndarray]:
+    """All in one process, with the audio stage's settings (``cfg``: AudioConfig): (turns, centroids)."""
+    duration = len(wave) / RATE
+    local = local_speakers(wave, 0.0, duration, model, embed, cfg.segmentation_step_s, cfg.min_speech_s)
+    turns, centroids, _ = diarize_local(local, duration, cfg.voice_threshold, cfg.min_voice_s)
+    return turns, centroids
