@@ -59,9 +59,9 @@ class SileroVad:
         return out
 
 
-def speech_spans(probs: np.ndarray, on: float, off: float, min_silence_s: float, min_speech_s: float = 0.25) -> list[tuple[float, float]]:
+def speech_spans(probs: np.ndarray, on: float, off: float, min_silence_s: float, min_burst_s: float = 0.25) -> list[tuple[float, float]]:
     """Speech intervals (seconds) from chunk probabilities, with hysteresis: speech starts above ``on``,
-    ends after ``min_silence_s`` below ``off``; bursts shorter than ``min_speech_s`` are dropped."""
+    ends after ``min_silence_s`` below ``off``; bursts shorter than ``min_burst_s`` are dropped."""
     spans: list[tuple[float, float]] = []
     start: float | None = None
     last_voiced = 0.0
@@ -72,9 +72,9 @@ def speech_spans(probs: np.ndarray, on: float, off: float, min_silence_s: float,
                 start = t
             last_voiced = t + CHUNK_S
         elif start is not None and p < off and t - last_voiced >= min_silence_s:
-            if last_voiced - start >= min_speech_s:
+            if last_voiced - start >= min_burst_s:
                 spans.append((start, last_voiced))
             start = None
-    if start is not None and last_voiced - start >= min_speech_s:
+    if start is not None and last_voiced - start >= min_burst_s:
         spans.append((start, last_voiced))
     return spans
