@@ -466,3 +466,30 @@ def test_viterbi_over_runs_side_by_side_equals_each_run_alone():
     together = _viterbi_runs(scores, runs, penalty=6.0)
     for idx, path in zip(runs, together):
         assert np.array_equal(path, _viterbi(scores[idx][None], 6.0)[0])
+
+
+def test_overlap_turns_for_any_duration_and_no_speech():
+    """The frame grid holds every window, the last ones running past the end of the audio, whatever the
+    duration; silence gives no turns and no voices."""
+    from actors.models.segmentation import FRAMES, LOCAL_SPEAKERS
+    from pipelines.audio.overlap import LocalSpeakers, diarize_local
+
+    for duration in (10.0, 44.999, 45.02, 61.3):
+        starts = np.arange(0, int(duration * 16000), 40000, dtype=np.int64)
+        hard = np.zeros((len(starts), FRAMES, LOCAL_SPEAKERS), np.uint8)
+        hard[:, :, 0] = 1  # one voice talks throughout
+        unit = np.zeros((len(starts), 4), np.float32)
+        unit[:, 0] = 1.0
+        local = LocalSpeakers(
+            starts,
+            hard.astype(np.float16),
+            hard,
+            np.stack([np.arange(len(starts)), np.zeros(len(starts), np.int64)], 1),
+            unit,
+            np.tile([[0.0, duration]], (len(starts), 1)),
+        )
+        turns, centroids, per_turn = diarize_local(local, duration, 0.68, 1.0)
+        assert len(centroids) == 1 and len(turns) == 1 and turns[0].start < 0.05 and turns[0].end >= duration - 0.05
+    silent = LocalSpeakers.concat([])
+    turns, centroids, per_turn = diarize_local(silent, 30.0, 0.68, 1.0)
+    assert turns == [] and len(centroids) == 0

@@ -127,10 +127,11 @@ def reconstruct(local: LocalSpeakers, voices: np.ndarray, duration_s: float) -> 
     count (the windows' hard counts, averaged, rounded) picks its most active voices."""
     n_voices = int(voices.max()) + 1 if len(voices) else 0
     total = max(int(duration_s * RATE - FRAME_SIZE) // FRAME_STEP + 1, 1)
-    score = np.zeros((total + FRAMES, max(n_voices, 1)), np.float32)
-    cover = np.zeros(total + FRAMES, np.float32)
-    count = np.zeros(total + FRAMES, np.float32)
     offsets = (local.window_starts // FRAME_STEP).astype(np.int64)
+    size = max(total, int(offsets.max()) + FRAMES if len(offsets) else 0)  # the last windows run past the end (padded)
+    score = np.zeros((size, max(n_voices, 1)), np.float32)
+    cover = np.zeros(size, np.float32)
+    count = np.zeros(size, np.float32)
     for w, off in enumerate(offsets):
         cover[off : off + FRAMES] += 1
         count[off : off + FRAMES] += local.hard[w].sum(1)
@@ -168,13 +169,26 @@ def diarize_local(local: LocalSpeakers, duration_s: float, threshold: float, min
     for v in range(active.shape[1]):
         mean = local.embeddings[voices == v].mean(0)
         centroids[v] = mean / max(float(np.linalg.norm(mean)), 1e-9)
-    per_turn = np.zeros((len(turns), dim), np.float32)
-    for i, t in enumerate(turns):  # the embeddings of the turn's own voice heard across it, by how long
-        own = voices == t.voice
-        weight = np.clip(np.minimum(local.spans[own, 1], t.end) - np.maximum(local.spans[own, 0], t.start), 0.0, None)
-        vector = weight @ local.embeddings[own] if weight.sum() > 0 else centroids[t.voice]
-        per_turn[i] = vector / max(float(np.linalg.norm(vector)), 1e-9)
-    return turns, centroids, per_turn
+    return turns, centroids, _turn_embeddings(local, voices, turns, centroids)
+
+
+def _turn_embeddings(local: LocalSpeakers, voices: np.ndarray, turns: list[Turn], centroids: np.ndarray) -> np.ndarray:
+    """One unit embedding per turn: its voice's local speakers, each weighted by how much it speaks in
+    the turn's frames. Two people a clustering merged into one voice keep turns that look like each of
+    them, which is what lets the season split them (:mod:`pipelines.audio.split`)."""
+    offsets = (local.window_starts // FRAME_STEP).astype(np.int64)
+    out = np.zeros((len(turns), centroids.shape[1]), np.float32)
+    for i, t in enumerate(turns):
+        first, last = int(round((t.start * RATE - FRAME_SIZE / 2) / FRAME_STEP)), int(round((t.end * RATE - FRAME_SIZE / 2) / FRAME_STEP))
+        vector = np.zeros(centroids.shape[1], np.float64)
+        for j in np.nonzero(voices == t.voice)[0]:
+            w, k = local.keys[j]
+            a, b = max(first - offsets[w], 0), min(last - offsets[w] + 1, FRAMES)
+            if b > a:
+                vector += float(local.soft[w, a:b, k].astype(np.float32).sum()) * local.embeddings[j]
+        vector = vector if np.linalg.norm(vector) > 0 else centroids[t.voice]
+        out[i] = vector / max(float(np.linalg.norm(vector)), 1e-9)
+    return out
 
 
 def diarize_with_overlap(wave: np.ndarray, model: Any, embed: Any, cfg: Any) -> tuple[list[Turn], np.ndarray]:
