@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .anchors import AnchorMatcher
-from .ids import face_id
+from .ids import face_id, parse_face_id
 from .layout import RunLayout
 from .registry import CORRECTIONS
 from .schemas import (
@@ -254,13 +254,14 @@ def _corrected_identities(r: AnchorMatcher) -> list[Identity]:
             continue
         members = sorted(set(members), key=lambda t: r.tracks[t].first_ts if t in r.tracks else 0)
         base = r.base.get(ident)
+        rep = base.rep_face_id if base and base.rep_face_id and parse_face_id(base.rep_face_id)[0] in members else None  # not a face moved away
         out.append(
             Identity(
                 identity_id=ident,
                 track_ids=members,
                 size=len(members),
                 cohesion=base.cohesion if base else 0.0,
-                rep_face_id=base.rep_face_id if base else None,
+                rep_face_id=rep,
                 first_ts=min((r.tracks[t].first_ts for t in members if t in r.tracks), default=0.0),
                 kind=base.kind if base else "face",
                 reason=base.reason if base else None,

@@ -194,3 +194,17 @@ def test_each_operation_is_its_own_model_and_old_logs_still_read():
     assert isinstance(entry, Merge) and "cast_id" not in entry.model_dump()
     merged = resolve(CorrectionsLog(ep_id="show-s01e01", run_id="main", corrections=[entry]), BEFORE, TRACKS, CENTROIDS)
     assert [sorted(i.track_ids) for i in merged.identities.identities] == [[1, 2, 3]]
+
+
+def test_an_identity_whose_representative_track_moved_away_does_not_keep_its_face():
+    """The review page shows an identity by its representative face: after its track was moved to another
+    identity, that face is no longer the identity's (the page then uses its longest remaining track's)."""
+    from pipelines.ids import face_id
+
+    before = BEFORE.model_copy(deep=True)
+    before.identities[0].rep_face_id = face_id(1, 48)  # track 1's face represents id_0001
+    kept = resolve(log(), before, TRACKS, CENTROIDS)
+    assert kept.identities.identities[0].rep_face_id == face_id(1, 48)
+    moved = resolve(log({"op": "move_track", "track": track_anchor(TRACKS[0]), "identity": anchor("id_0002")}), before, TRACKS, CENTROIDS)
+    rep_of = {i.identity_id: i.rep_face_id for i in moved.identities.identities}
+    assert rep_of["id_0001"] is None and 1 in next(i.track_ids for i in moved.identities.identities if i.identity_id == "id_0002")

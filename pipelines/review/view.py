@@ -11,7 +11,7 @@ from ..artifacts import read_marker, read_model
 from ..corrections import Resolved, load_corrections
 from ..layout import RunLayout, crop_url
 from ..registry import CLUSTER_CENTROIDS, TRACK_REPS
-from ..schemas import ClusterCentroidsFile, Identity, StageName, StageState, TrackRow
+from ..schemas import ClusterCentroidsFile, Identity, StageName, StageState, TrackRep, TrackRow
 from ..screentime import ScreentimeInputs, name_of
 from ..storage import Storage
 from .errors import Conflict
@@ -160,6 +160,13 @@ def cluster_tracks(view: RunView) -> dict[str, Any]:
     }
 
 
+def _longest_track_face(track_ids: list[int], view: RunView, reps: dict[int, TrackRep]) -> Optional[str]:
+    """The representative face of an identity's longest track: its face when corrections moved its own
+    representative's track away (or made the identity)."""
+    known = [t for t in track_ids if t in reps and t in view.tracks]
+    return reps[max(known, key=lambda t: view.tracks[t].frame_count)].rep_face_id if known else None
+
+
 def faces_review_bundle(storage: Storage, view: RunView, seconds: dict[str, float]) -> dict[str, Any]:
     """Identities ranked by screen time, with their tracks and representative crops."""
     from .integrity import validate_run
@@ -187,7 +194,7 @@ def faces_review_bundle(storage: Storage, view: RunView, seconds: dict[str, floa
                 **naming_summary(view, i.identity_id),
                 "visual_s": seconds.get(i.identity_id, 0.0),
                 "cohesion": i.cohesion,
-                "rep_crop_url": crop_url(layout.ep_id, layout.run_id, i.rep_face_id),
+                "rep_crop_url": crop_url(layout.ep_id, layout.run_id, i.rep_face_id or _longest_track_face(i.track_ids, view, reps)),
                 "tracks": [track(t) for t in i.track_ids if t in view.tracks],
             }
             for i in sorted(view.resolved.identities.identities, key=lambda i: -seconds.get(i.identity_id, 0.0))
