@@ -90,10 +90,13 @@ def _catalog_from_s3(uri: str) -> list[CatalogEntry]:
     return [entries[k] for k in sorted(entries)]
 
 
-LOST_NODE_ATTEMPTS = 3
+LOST_NODE_ATTEMPTS = 4
 """Times an episode is run again in place when what failed it was the cluster (an actor, object or node
 lost), not the episode: each try resumes from the finished stages and segments. Ray's own task retry
 only covers the episode's own worker dying."""
+LOST_NODE_BACKOFF_S = 5.0
+"""Wait before the k-th retry: k times this. An actor Ray is restarting elsewhere answers "temporarily
+unavailable" for seconds; retrying at once failed all three tries within 18 s in one CI run."""
 
 
 def lost_to_the_cluster(exc: BaseException) -> bool:
@@ -134,6 +137,7 @@ def run_episode(entry: dict, data_uri: str, profile: str | None, overrides: dict
                 if attempt == LOST_NODE_ATTEMPTS or not lost_to_the_cluster(exc):
                     raise
                 print(f"{entry['ep_id']}: {type(exc).__name__} (a node or actor was lost); resuming, attempt {attempt + 1}", flush=True)
+                time.sleep(LOST_NODE_BACKOFF_S * attempt)
         report = result.report
         screentime = []
         if report is not None:
