@@ -16,7 +16,7 @@ from pipelines.ids import (
 from pipelines.schemas import LabelConflict, Unattached
 
 
-class _Body(BaseModel):
+class RequestBody(BaseModel):
     # Request bodies: no unknown fields, no NaN/Infinity, no string longer than a page of text.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=10_000)
 
@@ -29,7 +29,7 @@ Overrides = Annotated[
 Profile = Optional[Annotated[str, Field(max_length=64, pattern=r"^[a-z_]{1,64}$")]]
 
 
-class EpisodeCreateRequest(_Body):
+class EpisodeCreateRequest(RequestBody):
     show_slug_or_id: str = Field(pattern=SHOW_SLUG_PATTERN)
     season_number: int = Field(ge=0, le=999)
     episode_number: int = Field(ge=0, le=999)
@@ -42,7 +42,7 @@ class EpisodeCreateResponse(BaseModel):
     created: bool
 
 
-class EpisodeUpdateRequest(_Body):
+class EpisodeUpdateRequest(RequestBody):
     title: Optional[str] = Field(None, max_length=500)
     air_date: Optional[str] = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
@@ -80,7 +80,7 @@ class EpisodeDetailResponse(Episode):
     local: LocalInfo
 
 
-class RunJobRequest(_Body):
+class RunJobRequest(RequestBody):
     profile: Profile = None
     overrides: Overrides
     force: bool = False
@@ -144,7 +144,7 @@ RUN_FIELD = Field("main", pattern=RUN_ID_PATTERN)
 CLUSTER_VERSION_PATTERN = r"^[0-9a-f]{16}$"
 
 
-class CorrectionByIds(_Body):
+class CorrectionByIds(RequestBody):
     """A correction that names identities or tracks by id: the ids mean what they meant in the clustering
     the client read them from. ``cluster_version`` (or an ``If-Match`` header with it) makes a stale
     correction a 409 instead of landing on whoever holds those ids after a re-cluster."""
@@ -198,11 +198,11 @@ class RejectRequest(CorrectionByIds):
     active: bool = Field(True, description="false takes the rejection back")
 
 
-class VoiceAssignRequest(_Body):
+class VoiceAssignRequest(RequestBody):
     cast_id: Optional[str] = Field(pattern=CAST_ID_PATTERN, description="null clears the assignment")
 
 
-class UndoRequest(_Body):
+class UndoRequest(RequestBody):
     seq: Optional[int] = Field(None, ge=1, le=10**9, description="the entry to take back (default: the newest still in effect)")
 
 
@@ -229,21 +229,21 @@ class AssignmentsResponse(BaseModel):
     cluster_version: str = Field(description="what the identity and track ids above mean: send it back with a correction (409 once the run is re-clustered)")
 
 
-class ShowCreateRequest(_Body):
+class ShowCreateRequest(RequestBody):
     show_id: str = Field(pattern=SHOW_SLUG_PATTERN)
     name: str = Field(min_length=1, max_length=200)
 
 
-class CastCreateRequest(_Body):
+class CastCreateRequest(RequestBody):
     cast_id: str = Field(pattern=CAST_ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
 
 
-class CastUpdateRequest(_Body):
+class CastUpdateRequest(RequestBody):
     name: str = Field(min_length=1, max_length=200)
 
 
-class VideoClipRequest(_Body):
+class VideoClipRequest(RequestBody):
     start_s: float = Field(ge=0, le=86400)
     end_s: float = Field(gt=0, le=86400)
 

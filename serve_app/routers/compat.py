@@ -32,12 +32,12 @@ from ..models import (
     Overrides,
     Profile,
     RejectRequest,
+    RequestBody,
     SplitRequest,
     TrackAssignRequest,
     UndoRequest,
     VideoClipRequest,
     VoiceAssignRequest,
-    _Body,
 )
 from ..responses import ClusterTracks, CorrectionsList, JobAccepted, ReviewBundle, TimelineExport, TrackCrops, binary
 from . import corrections, jobs, runs
@@ -48,7 +48,7 @@ RUN_FIELD = Field("main", pattern=RUN_ID_PATTERN, description="the run (the prim
 TRACK = PathParam(ge=1, le=10**9)
 
 
-class _InBody(_Body):
+class _InBody(RequestBody):
     run_id: str = RUN_FIELD
 
 
@@ -96,7 +96,7 @@ class VideoClipSeed(VideoClipRequest, _InBody):
     pass
 
 
-class JobRequest(_Body):
+class JobRequest(RequestBody):
     """A seed job request: the episode (and run) in the body."""
 
     ep_id: str = Field(max_length=200)
@@ -106,7 +106,7 @@ class JobRequest(_Body):
     force: bool = False
 
 
-class AnalyzeScreenTimeRequest(_Body):
+class AnalyzeScreenTimeRequest(RequestBody):
     ep_id: str
     run_id: Optional[str] = Field(None, pattern=RUN_ID_PATTERN)
     preset: Literal["default", "stricter", "strict"] = "default"
