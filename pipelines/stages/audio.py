@@ -34,11 +34,12 @@ from actors.models.speech import speech_method
 
 from .. import intervals as iv
 from ..audio.decode import NoAudio, read_audio
-from ..audio.diarize import Turn, diarize_windows, speech_windows, turn_embeddings
+from ..audio.diarize import Turn, diarize_windows, speech_spans_of, speech_windows, turn_embeddings
 from ..audio.overlap import LocalSpeakers, diarize_local, local_speakers
 from ..audio.resegment import FrameFeatures, mfcc_features
 from ..registry import SPEECH, SPEECH_EMBEDDINGS, SPEECH_RTTM, VOICES
 from ..schemas import SpeechTurn, StageName, Voice, VoicesFile
+from ..stage_settings import AudioConfig
 from ..storage import fetch_to_cache
 from .base import RunContext, StageSpec
 
@@ -71,16 +72,15 @@ def analyze_segment(
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray, FrameFeatures]:
     """Windows method: (speech spans, windows, window embeddings, the speech's frame features) of one
     stretch of the audio, in episode seconds."""
-    from actors.models.vad import speech_spans
-
+    cfg = AudioConfig.model_validate(settings)
     vad, encoder = _models("windows")
     wave = read_audio(video, start_s, end_s)
     probs = vad.probabilities(wave)
-    spans = [(start_s + a, start_s + b) for a, b in speech_spans(probs, settings["vad_on"], settings["vad_off"], min_silence_s=settings["min_silence_s"])]
-    windows = speech_windows(spans, settings["window_s"], settings["hop_s"])
+    spans = [(start_s + a, start_s + b) for a, b in speech_spans_of(probs, cfg)]
+    windows = speech_windows(spans, cfg.window_s, cfg.hop_s)
     waves = [wave[int((a - start_s) * 16000) : int((b - start_s) * 16000)] for a, b in windows]
     embeddings = encoder.embed(waves) if waves else np.zeros((0, 256), np.float32)
-    features = mfcc_features(wave, start_s, spans) if settings["resegment"] and spans else FrameFeatures.empty()
+    features = mfcc_features(wave, start_s, spans) if cfg.resegment and spans else FrameFeatures.empty()
     return spans, windows, embeddings, features
 
 
