@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from actors.detections import iou_matrix
 from pipelines.layout import RunLayout
 from pipelines.registry import DETECTIONS, IDENTITIES
 from pipelines.sample.episode import GroundTruth
 from pipelines.schemas import ScreentimeReport
 from pipelines.storage import Storage
-from pipelines.tracking.tracker import iou_matrix
 
 MATCH_IOU = 0.3
 

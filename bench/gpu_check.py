@@ -120,9 +120,9 @@ def check_environment() -> None:
 def check_models(sprites) -> None:
     import cv2
 
+    from actors.detections import iou_matrix
     from actors.models.align import align_face
     from actors.models.yunet_sface import SFaceOrtEmbedder, YuNetOrtDetector
-    from pipelines.tracking.tracker import iou_matrix
 
     gpu_det, cpu_det = YuNetOrtDetector(device=DEVICE), YuNetOrtDetector(device="cpu")
     gpu_emb, cpu_emb = SFaceOrtEmbedder(device=DEVICE), SFaceOrtEmbedder(device="cpu")

@@ -60,13 +60,13 @@ def test_cli_reports_missing_model_pack(test_episode, tmp_path):
 
 def test_onnxruntime_runtime_matches_opencv_on_real_faces(sprites):
     """The graph fix-ups and our YuNet decoding reproduce OpenCV's detections and SFace's embeddings."""
+    from actors.detections import iou_matrix
     from actors.models.yunet_sface import (
         SFaceEmbedder,
         SFaceOrtEmbedder,
         YuNetDetector,
         YuNetOrtDetector,
     )
-    from pipelines.tracking.tracker import iou_matrix
 
     cv_det, ort_det = YuNetDetector(), YuNetOrtDetector(device="cpu")
     chips = []

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from actors.detections import iou_matrix
 from pipelines.stage_settings import DetectTrackConfig
-from pipelines.tracking.tracker import IouTracker, TrackerParams, iou_matrix
+from pipelines.tracking.tracker import IouTracker, TrackerParams
 
 
 def production_params(**changes):

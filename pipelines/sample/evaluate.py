@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from actors.detections import iou_matrix
+
 from ..layout import RunLayout
 from ..registry import DETECTIONS, IDENTITIES, TRACK_METRICS
 from ..schemas import Assignments, DetectionRow
 from ..screentime import compute_screentime
 from ..stage_settings import ScreentimeConfig
 from ..storage import Storage
-from ..tracking.tracker import iou_matrix
 from .episode import GroundTruth
 
 MATCH_IOU = 0.3
