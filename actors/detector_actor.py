@@ -8,6 +8,7 @@ later embedded without decoding the video again. Its output is one :class:`~acto
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,8 @@ import numpy as np
 
 from actors.appearance import DIM, chip_descriptor
 from actors.detections import Detections
-from actors.faces import FrameBatch, FrameFaces
+from actors.faces import FrameBatch, FrameFaces, SampledFrame
+from actors.keyframes import KeyframeDetector, KeyframeSettings
 from actors.models.align import CHIP_JPEG_QUALITY, align_face, chip_quality
 from actors.models.config import ModelConfig
 from actors.models.registry import load_detector
@@ -63,6 +65,7 @@ class DetectorSettings:
     det_long_side: int
     det_thresh: float
     min_face_px: float
+    keyframes: KeyframeSettings
 
 
 class FaceDetectorWorker:
@@ -71,14 +74,17 @@ class FaceDetectorWorker:
     As a Ray Data UDF it takes one segment descriptor per call and decodes that segment itself through
     ``frame_source``: every actor then owns a segment, segments are decoded in parallel across the pool,
     and frames never travel through the object store. (Letting Ray Data fuse a separate decode task into
-    the actor stage instead bundled all segments into one actor's input.)
+    the actor stage instead bundled all segments into one actor's input.) Within a segment the detector
+    runs on keyframes and faces are interpolated in between (:mod:`actors.keyframes`), unless
+    ``keyframes.max_gap`` is 1: then every sampled frame is detected, in batches.
     """
 
-    def __init__(self, model_config: dict[str, Any], settings: DetectorSettings, frame_source: FrameSource | None = None):
+    def __init__(self, model_config: dict[str, Any], settings: DetectorSettings, frames_per_batch: int, frame_source: FrameSource | None = None):
         cv2.setNumThreads(1)
         self.settings = settings
         self.detector = load_detector(ModelConfig(**model_config))
         self.frame_source = frame_source
+        self.frames_per_batch = frames_per_batch
         self._segments_started = 0
 
     def __call__(self, segments: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
@@ -86,15 +92,50 @@ class FaceDetectorWorker:
             raise RuntimeError("FaceDetectorWorker was built without a frame source")
         self._segments_started += 1
         _die_if_asked(self._segments_started)
-        for batch in self.frame_source(segments):
-            yield {"frame": np.array([f.to_bytes() for f in self.detect_frames(batch)], dtype=object)}
+        for segment, batches in itertools.groupby(self.frame_source(segments), key=lambda b: b.segment):
+            if self.settings.keyframes.max_gap <= 1:
+                for batch in batches:
+                    yield _as_rows(self.detect_frames(batch))
+            else:
+                yield from self._on_keyframes(segment, batches)
+
+    def _on_keyframes(self, segment: int, batches: Iterator[FrameBatch]) -> Iterator[dict[str, np.ndarray]]:
+        """One segment's frames, detected on keyframes and interpolated between them; the last rows
+        carry the segment's frame count (see :class:`~actors.faces.FrameBatch`)."""
+        work: dict[int, dict[str, float]] = {}
+
+        def detect(frames: list[SampledFrame]) -> list[Detections]:
+            found = self._faces_of(frames)
+            for frame, (_, spent) in zip(frames, found):
+                work[frame.frame_idx] = spent
+            return [faces for faces, _ in found]
+
+        keyframer = KeyframeDetector(detect, self.settings.keyframes)
+        held: list[FrameFaces] = []
+        count = 0
+        for frame, faces in keyframer.run(f for batch in batches for f in batch.frames):
+            count += 1
+            held.append(FrameFaces(segment, frame.frame_idx, frame.ts, frame.cuts, -1, faces, {**frame.work_s, **work.pop(frame.frame_idx, {})}))
+            if len(held) > self.frames_per_batch:  # keep one back: the final rows must carry the total
+                yield _as_rows(held[: self.frames_per_batch])
+                held = held[self.frames_per_batch :]
+        for frame_faces in held:
+            frame_faces.segment_sampled_total = count
+        if held:
+            yield _as_rows(held)
 
     def detect_frames(self, batch: FrameBatch) -> list[FrameFaces]:
         """Faces of each frame of ``batch``, detected at ``det_long_side``; chips are cut from the
-        full-size frame.
+        full-size frame."""
+        return [
+            FrameFaces(batch.segment, frame.frame_idx, frame.ts, frame.cuts, batch.sampled_total, faces, {**frame.work_s, **spent})
+            for frame, (faces, spent) in zip(batch.frames, self._faces_of(batch.frames))
+        ]
 
+    def _faces_of(self, frames: list[SampledFrame]) -> list[tuple[Detections, dict[str, float]]]:
+        """Each frame's faces (every column the segment files hold) and the seconds they cost by kind.
         See ``RESIZE_FILTER`` for how frames are scaled."""
-        images = [f.image for f in batch.frames]
+        images = [f.image for f in frames]
         n = len(images)
         h, w = images[0].shape[:2]
         began = time.perf_counter()
@@ -105,7 +146,7 @@ class FaceDetectorWorker:
         results = self.detector.detect(small, self.settings.det_thresh)
         detect_s = (time.perf_counter() - began) / n
         out = []
-        for frame, dets in zip(batch.frames, results):
+        for frame, dets in zip(frames, results):
             began = time.perf_counter()
             dets = dets.copy()
             dets[:, :4] /= scale
@@ -123,8 +164,18 @@ class FaceDetectorWorker:
                 chips.append(jpeg.tobytes())
                 appearance[k] = chip_descriptor(chips[-1])
             faces = Detections.from_detector(
-                frame.frame_idx, dets, ts=np.full(len(dets), frame.ts), blur=quality[:, 0], contrast=quality[:, 1], appearance=appearance, chip_jpeg=chips
+                frame.frame_idx,
+                dets,
+                ts=np.full(len(dets), frame.ts),
+                blur=quality[:, 0],
+                contrast=quality[:, 1],
+                appearance=appearance,
+                chip_jpeg=chips,
+                detected=np.ones(len(dets), bool),
             )
-            work_s = {**frame.work_s, "resize": resize_s, "detect": detect_s, "chips": time.perf_counter() - began}
-            out.append(FrameFaces(batch.segment, frame.frame_idx, frame.ts, frame.cuts, batch.sampled_total, faces, work_s))
+            out.append((faces, {"resize": resize_s, "detect": detect_s, "chips": time.perf_counter() - began}))
         return out
+
+
+def _as_rows(frames: list[FrameFaces]) -> dict[str, np.ndarray]:
+    return {"frame": np.array([f.to_bytes() for f in frames], dtype=object)}

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import pickle
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,12 +23,32 @@ from .detections import Detections
 class SampledFrame:
     frame_idx: int
     ts: float
-    image: np.ndarray
+    pixels: np.ndarray | Callable[[], np.ndarray]
+    """The BGR picture, or what makes it (the decoder's conversion, run on first use: frames whose faces
+    are interpolated are never converted). Read it through :attr:`image`."""
     cuts: list[int] = field(default_factory=list)
     """Cut frames in ``[frame_idx, next sampled frame)``, within the segment."""
     work_s: dict[str, float] = field(default_factory=dict)
     """Seconds of work spent since the previous sampled frame, by kind (``decode``, ``cuts``,
     ``convert``): the profile of where decoding time goes."""
+    thumb: np.ndarray | None = None
+    """The frame's small HSV thumbnail (the one shot cuts are found with), for judging whether the
+    picture changed between two detected frames (:mod:`actors.keyframes`)."""
+    shape: tuple[int, int] = (0, 0)
+    """(height, width) of the picture, known without converting it."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.pixels, np.ndarray):
+            self.shape = (int(self.pixels.shape[0]), int(self.pixels.shape[1]))
+
+    @property
+    def image(self) -> np.ndarray:
+        """The BGR picture, converted on first use (its seconds counted as ``convert`` work)."""
+        if not isinstance(self.pixels, np.ndarray):
+            began = time.perf_counter()
+            self.pixels = self.pixels()
+            self.work_s["convert"] = self.work_s.get("convert", 0.0) + time.perf_counter() - began
+        return self.pixels
 
 
 @dataclass

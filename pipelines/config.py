@@ -27,10 +27,11 @@ class ConfigError(ValueError):
 
 PROFILES: dict[str, dict[str, Any]] = {
     "balanced": {},
-    "low_power": {"detect_track.detect_fps": 3.0, "faces_embed.max_faces_per_track": 2},
+    "low_power": {"detect_track.detect_fps": 3.0, "detect_track.keyframe_max_gap": 16, "faces_embed.max_faces_per_track": 2},
     "high_accuracy": {
         "detect_track.detect_fps": 24.0,
         "detect_track.det_long_side": 1280,
+        "detect_track.keyframe_max_gap": 1,
         "faces_embed.max_faces_per_track": 12,
     },
 }

@@ -12,8 +12,9 @@ itself. Sampled frames are always decoded, so which shot a detection belongs to 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Optional
 
 import av
@@ -120,10 +121,13 @@ class _SegmentDecoder:
             return None, False
         self.sampled += 1
         done = self.pending
-        began = time.perf_counter()
-        image = frame.to_ndarray(format="bgr24", threads=SCALER_THREADS)
-        self.clock.add("convert", began)
-        self.pending = SampledFrame(idx, idx / self.fps, image, [idx] if is_cut else [], self.clock.take())
+        convert: Callable[[], np.ndarray] = partial(frame.to_ndarray, format="bgr24", threads=SCALER_THREADS)
+        pixels: np.ndarray | Callable[[], np.ndarray] = convert
+        if self.decode_kind != "decode":  # NVDEC's pictures come from a small pool of surfaces: never hold them
+            began = time.perf_counter()
+            pixels = convert()
+            self.clock.add("convert", began)
+        self.pending = SampledFrame(idx, idx / self.fps, pixels, [idx] if is_cut else [], self.clock.take(), thumb, (frame.height, frame.width))
         return done, False
 
     def last(self) -> Optional[SampledFrame]:

@@ -32,16 +32,17 @@ SCHEMA = pa.schema(
         ("contrast", pa.float32()),
         ("chip_jpeg", pa.binary()),
         ("appearance", pa.list_(pa.float32(), DIM)),
+        ("detected", pa.bool_()),
     ]
 )
-OPTIONAL = frozenset({"appearance"})
+OPTIONAL = frozenset({"appearance", "detected"})
 """Columns that segment files written before them lack: readers get None and derive them."""
 
 
 @dataclass
 class SegmentFile:
-    """One segment's detections (with ``ts``, ``blur``, ``contrast``, and when present ``appearance`` and
-    ``chip_jpeg``, as extra columns) and its summary."""
+    """One segment's detections (with ``ts``, ``blur``, ``contrast``, ``detected`` (False: interpolated,
+    with an empty chip), and when present ``appearance`` and ``chip_jpeg``, as extra columns) and its summary."""
 
     summary: SegmentSummary
     faces: Detections
@@ -61,6 +62,7 @@ def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerpri
         "contrast": faces.extra["contrast"].astype(np.float32),
         "chip_jpeg": pa.array(list(faces.extra["chip_jpeg"]), pa.binary()),
         "appearance": _fixed_list(faces.extra["appearance"], DIM),
+        "detected": np.asarray(faces.extra.get("detected", np.ones(len(faces), bool)), bool),
     }
     table = pa.table(rows, schema=SCHEMA)
     table = table.replace_schema_metadata({_META_SUMMARY: summary.model_dump_json().encode(), _META_FINGERPRINT: fingerprint.encode()})
@@ -102,6 +104,7 @@ def read_segment(storage: Storage, key: str, with_chips: bool = False) -> Segmen
         return flat.reshape(n, width)
 
     extra = {"ts": arr("ts"), "blur": arr("blur"), "contrast": arr("contrast")}
+    extra["detected"] = arr("detected").astype(bool) if "detected" in columns else np.ones(n, bool)
     if "appearance" in columns:
         extra["appearance"] = arr("appearance", DIM)
     if with_chips:

@@ -77,6 +77,31 @@ class DetectTrackConfig(_Section):
         "1: all on NVDEC, best when the node's cores are few for its GPU. Lower it when NVDEC saturates before "
         "the cores do (many cores per GPU, or several episodes on one GPU), so both decode side by side.",
     )
+    keyframe_max_gap: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Inside a shot the detector runs on every this-many-th sampled frame (and the shot's first and last); "
+        "faces are interpolated in between when both ends agree, and where they do not (a face comes or goes, moves "
+        "too far, or the picture changes around it) the frames between are bisected with more detections, so edges "
+        "stay exact to the sampling step. 1: detect every sampled frame (batched: the choice for a GPU with "
+        "idle time). Higher: fewer detections in still shots, more frames carried by interpolation.",
+    )
+    keyframe_match_iou: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Box overlap a face needs between two detected frames for the frames between to be interpolated. "
+        "Lower: fewer detections on moving faces, looser boxes in between.",
+    )
+    keyframe_max_change: float = Field(
+        20.0,
+        ge=0,
+        le=255,
+        description="Largest change of a 8x8-pixel cell of the 64x36 HSV thumbnail, outside the faces and their "
+        "bodies, against the blend of the two detected frames around it, for the frames between to be interpolated. "
+        "Lower: someone entering and leaving between keyframes is never missed, more detections on camera moves.",
+    )
     track_high_thresh: float = Field(
         0.5,
         ge=0,
@@ -125,8 +150,11 @@ class FacesEmbedConfig(_Section):
         ge=1,
         le=1000,
         description="Faces embedded per track: the track is cut into this many stretches and the best face of each "
-        "(detector score x sharpness) is embedded. More: steadier prototypes over more poses, linearly more embedder "
-        "time (the embedder is a fifth of an episode's CPU time at 5). 3 scored the same as 5 on the accuracy benchmark.",
+        "(detector score x sharpness) is embedded, so a long track costs this many embeddings. "
+        "More: steadier prototypes over more poses, linearly more embedder time (10-minute benchmark episode: 3 is 671 "
+        "faces and a 6-7 s stage, 2 is 485 and 5 s). 1, 2, 3 and 5 score the same on the accuracy benchmark, 2 and 3 "
+        "on the naming and review-effort ones too; but 2 split one person of the real-face test episode in two when "
+        "it is cut into 2 s segments, so the default stays 3.",
     )
     min_conf: float = Field(0.6, ge=0, le=1, description="Faces below this detector score are not embedded.")
     min_contrast: float = Field(1.0, ge=0, le=255, description="Gray-level standard deviation floor of the aligned crop.")

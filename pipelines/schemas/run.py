@@ -68,6 +68,10 @@ class SegmentSummary(_Model):
     sampled_frames: list[int]
     cut_frames: list[int] = Field(description="Frames that start a new shot (frame differs from the previous one).")
     detections: int
+    frames_detected: Optional[int] = Field(
+        None,
+        description="Sampled frames the detector ran on (keyframes); the others' faces were interpolated. None: every one (files written before keyframes).",
+    )
     work_s: dict[str, float] = Field(
         default_factory=dict,
         description="CPU seconds the segment cost, by kind of work (decode or decode_nvdec, cuts, convert, resize, detect, chips).",
@@ -101,6 +105,9 @@ class DetectionRow(_Model):
     bbox_xyxy: list[float] = Field(min_length=4, max_length=4)
     landmarks: list[list[float]] = Field(description="5 points (eyes, nose, mouth corners) as [x, y].")
     track_id: Optional[int]
+    interpolated: bool = Field(
+        False, description="True: carried between two detected frames of its track (see detect_track.keyframe_max_gap), not detected in this frame."
+    )
 
 
 class TrackRow(_Model):
@@ -131,6 +138,8 @@ class TrackMetrics(_Model):
     stitched_links: int
     wall_s: float
     segment_frames: Optional[int] = Field(None, description="Frames per detection segment (null in runs made before it was recorded)")
+    frames_detected: Optional[int] = Field(None, description="Sampled frames the detector ran on (null in runs made before keyframes: all of them).")
+    interpolated: Optional[int] = Field(None, description="Detections interpolated between detected frames (see detect_track.keyframe_max_gap).")
     work_s: dict[str, float] = Field(
         default_factory=dict,
         description="Where the stage's time went: CPU seconds summed over the detector actors by kind of work (decode, "

@@ -23,6 +23,7 @@ from actors.appearance import DIM, chip_descriptor
 from actors.detections import Detections
 from actors.detector_actor import CRASH_ONCE_ENV, RESIZE_FILTER, DetectorSettings, FaceDetectorWorker
 from actors.faces import FrameFaces
+from actors.keyframes import KeyframeSettings
 from actors.models.config import effective_runtime
 from actors.pools import actor_pool, wants_gpu
 
@@ -86,6 +87,10 @@ def detection_fingerprint(ctx: RunContext, meta: VideoMeta, stride: int, segment
         cfg.cut_threshold,
         cfg.min_shot_frames,
         cfg.decode_all_frames,
+        cfg.keyframe_max_gap,
+        cfg.keyframe_match_iou,
+        cfg.keyframe_max_change,
+        (cfg.track_appearance_min, cfg.track_high_thresh) if cfg.keyframe_max_gap > 1 else None,
     )
 
 
@@ -148,7 +153,18 @@ def _detect_segments(
         last_segment=segments[-1].index,
         frames_per_batch=cfg.batch_size,
     )
-    settings = DetectorSettings(det_long_side=cfg.det_long_side, det_thresh=cfg.det_thresh, min_face_px=cfg.min_face_px)
+    settings = DetectorSettings(
+        det_long_side=cfg.det_long_side,
+        det_thresh=cfg.det_thresh,
+        min_face_px=cfg.min_face_px,
+        keyframes=KeyframeSettings(
+            max_gap=cfg.keyframe_max_gap,
+            match_iou=cfg.keyframe_match_iou,
+            appearance_min=cfg.track_appearance_min,
+            max_picture_change=cfg.keyframe_max_change,
+            confident=cfg.track_high_thresh,
+        ),
+    )
     items = ray.data.from_items([s.model_dump() for s in todo], override_num_blocks=len(todo))
     crash_once = os.environ.get(CRASH_ONCE_ENV)  # the tests' fault injection reaches the actors through their environment
     runtime_env: dict[str, Any] | None = {"env_vars": {CRASH_ONCE_ENV: crash_once}} if crash_once else None
@@ -158,7 +174,9 @@ def _detect_segments(
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
         ds = items.map_batches(
             FaceDetectorWorker,
-            fn_constructor_kwargs=dict(model_config=ctx.config.models.model_dump(), settings=settings, frame_source=frame_source),
+            fn_constructor_kwargs=dict(
+                model_config=ctx.config.models.model_dump(), settings=settings, frames_per_batch=cfg.batch_size, frame_source=frame_source
+            ),
             batch_size=1,
             runtime_env=runtime_env,
             max_restarts=0,  # see DETECT_ATTEMPTS
@@ -214,6 +232,7 @@ def _flush_segment(ctx: RunContext, segment: Segment, frames: list[FrameFaces], 
         sampled_frames=[f.frame_idx for f in frames],
         cut_frames=sorted({c for f in frames for c in f.cuts}),
         detections=sum(len(f) for f in frames),
+        frames_detected=sum(1 for f in frames if "detect" in f.work_s),
         work_s=work,
         decoder=decoder,
     )
@@ -241,9 +260,25 @@ def detection_rows(ep_id: str, fps: float, faces: Detections) -> list[DetectionR
             bbox_xyxy=[round(float(v), 1) for v in box],
             landmarks=[[round(float(x), 1), round(float(y), 1)] for x, y in marks.reshape(5, 2)],
             track_id=int(t) if t >= 0 else None,
+            interpolated=not seen,
         )
-        for f, k, c, box, marks, t in zip(faces.frame_idx, faces.det_idx, faces.scores, faces.boxes, faces.landmarks, faces.track_id)
+        for f, k, c, box, marks, t, seen in zip(faces.frame_idx, faces.det_idx, faces.scores, faces.boxes, faces.landmarks, faces.track_id, _detected(faces))
     ]
+
+
+def _detected(faces: Detections) -> np.ndarray:
+    """Which rows the detector found (the others were interpolated between keyframes)."""
+    return np.asarray(faces.extra.get("detected", np.ones(len(faces), bool)), bool)
+
+
+def untrack_undetected(faces: Detections) -> Detections:
+    """``faces`` with tracks that no detected row supports (only interpolated ones, which the tracker can
+    leave over when it splits a carried face from its keyframes) untracked: a track starts and ends on
+    detections, and has a chip to embed."""
+    detected = _detected(faces)
+    supported = np.unique(faces.track_id[detected & (faces.track_id >= 0)])
+    orphan = (faces.track_id >= 0) & ~np.isin(faces.track_id, supported)
+    return faces.with_columns(track_id=np.where(orphan, -1, faces.track_id)) if orphan.any() else faces
 
 
 def track_rows(faces: Detections, shots: list[Shot], stride: int, fps: float) -> list[TrackRow]:
@@ -291,7 +326,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
     cuts = summarize_cuts([c for s in segs for c in s.summary.cut_frames], cfg.min_shot_frames)
     shots = build_shots(cuts, meta.frame_count, meta.fps)
     tracked = track_episode(to_track, cuts, TrackerParams.from_config(cfg, meta.fps))
-    faces = Detections.concat(tracked.faces)
+    faces = untrack_undetected(Detections.concat(tracked.faces))
     detections = detection_rows(layout.ep_id, meta.fps, faces)
     tracks = track_rows(faces, shots, stride, meta.fps)
     driver["track_wall"] = round(time.time() - assemble_started, 3)
@@ -313,6 +348,8 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         segments=len(segments),
         stitched_links=tracked.stitched_links,
         segment_frames=segments[0].end_frame - segments[0].start_frame,
+        frames_detected=sum(len(s.summary.sampled_frames) if s.summary.frames_detected is None else s.summary.frames_detected for s in segs),
+        interpolated=int((~_detected(faces)).sum()),
         wall_s=round(time.time() - started, 3),
         work_s={**_sum_work([seg.summary.work_s for seg in segs]), **driver},
         decoders=dict(Counter(seg.summary.decoder for seg in segs)),
@@ -323,7 +360,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
 
 SPEC = StageSpec(
     name=STAGE,
-    version=3,
+    version=4,
     outputs=(DETECTIONS, TRACKS, SHOTS, VIDEO, TRACK_METRICS),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
