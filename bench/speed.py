@@ -105,6 +105,8 @@ def cli_profile(run_dir: Path, wall: float) -> dict:
         "detect_track_driver_wall_s": {k: v for k, v in metrics.get("work_s", {}).items() if k.endswith("_wall")},
         "frames_total": metrics["frames_total"],
         "frames_sampled": metrics["frames_sampled"],
+        "frames_detected": metrics.get("frames_detected") or metrics["frames_sampled"],
+        "detections_interpolated": metrics.get("interpolated") or 0,
         "faces_embedded": embedded,
         "tracks": metrics["tracks"],
         "process_wall_s": wall,
