@@ -154,7 +154,9 @@ def test_keyframes_give_the_screen_time_of_detecting_every_frame(pipeline_run):
     from pipelines.sample.evaluate import evaluate_run
 
     storage, layout, _, truth, video = pipeline_run
-    every = run_pipeline(storage=storage, ep_id=layout.ep_id, run_id="every-frame", video=str(video), overrides=parse_overrides(["detect_track.keyframe_max_gap=1"]))
+    every = run_pipeline(
+        storage=storage, ep_id=layout.ep_id, run_id="every-frame", video=str(video), overrides=parse_overrides(["detect_track.keyframe_max_gap=1"])
+    )
     every_layout = RunLayout(layout.ep_id, every.run_id)
     keyed_metrics, every_metrics = TRACK_METRICS.read(storage, layout), TRACK_METRICS.read(storage, every_layout)
     assert every_metrics.frames_detected == every_metrics.frames_sampled
