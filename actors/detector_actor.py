@@ -122,6 +122,7 @@ class FaceDetectorWorker:
         for frame_faces in held:
             frame_faces.segment_sampled_total = count
         if held:
+            held[-1].work_s["keyframes"] = keyframer.judge_s  # the segment's deciding and interpolating, on its last frame
             yield _as_rows(held)
 
     def detect_frames(self, batch: FrameBatch) -> list[FrameFaces]:

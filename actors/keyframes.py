@@ -6,8 +6,9 @@ linearly) when the two agree: as many faces in each, every face of A paired with
 >= ``match_iou``, colour descriptor similarity >= ``appearance_min``, and both scores on the same side
 of ``confident``, the score that starts a track: a face sliding in at the edge turns confident
 somewhere between, and that frame is where its track starts), and the picture outside the faces
-still (no thumbnail cell changes by more than ``max_picture_change`` against the blend of A and B, so a
-person who walks in and out between them is not missed). When they disagree the frame half-way is
+still (no thumbnail cell changes by more than ``max_picture_change`` against both the blend of A and B
+and the nearer of them moved by the best-fitting camera pan, so a person who walks in and out between
+them is not missed). When they disagree the frame half-way is
 detected and each half is judged again (bisection), so a face's first and last frames are always
 detected frames and screen-time edges stay exact to the sampling step. The detector runs at most once
 per sampled frame: a shot where everything moves costs what detecting every frame costs, and a still
@@ -19,6 +20,7 @@ nearer detected face's quality and colour descriptor; their score is the lower o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -123,20 +125,23 @@ def picture_change(a: _Known, mid: SampledFrame, b: _Known) -> float:
 def _panned_difference(seen: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Per-pixel difference between ``seen`` and ``reference`` moved by the whole-picture shift (up to
     ``PAN_PX`` thumbnail pixels each way) that fits best: a camera pan moves everything and is not a
-    change; pixels the shift brings in from outside the picture count as unchanged."""
+    change; pixels the shift brings in from outside the picture count as unchanged. The shift is found
+    on the row and column means (two 1-d searches instead of a 2-d one: 0.1 ms, not 2.4)."""
     h, w = seen.shape[:2]
-    best, best_score = np.zeros((h, w), np.float32), np.inf
-    for dy in range(-PAN_PX // 2, PAN_PX // 2 + 1):
-        for dx in range(-PAN_PX, PAN_PX + 1):
-            ys, yr = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h + min(0, -dy))
-            xs, xr = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w + min(0, -dx))
-            part = np.abs(seen[ys, xs] - reference[yr, xr]).mean(axis=2)
-            score = float(part.mean())
-            if score < best_score:
-                best_score = score
-                best = np.zeros((h, w), np.float32)
-                best[ys, xs] = part
-    return best
+    dx = _best_offset(seen.mean(axis=(0, 2)), reference.mean(axis=(0, 2)), PAN_PX)
+    dy = _best_offset(seen.mean(axis=(1, 2)), reference.mean(axis=(1, 2)), PAN_PX // 2)
+    ys, yr = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h + min(0, -dy))
+    xs, xr = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w + min(0, -dx))
+    out = np.zeros((h, w), np.float32)
+    out[ys, xs] = np.abs(seen[ys, xs] - reference[yr, xr]).mean(axis=2)
+    return out
+
+
+def _best_offset(seen: np.ndarray, reference: np.ndarray, reach: int) -> int:
+    """The shift d in [-reach, reach] for which ``seen[i]`` best matches ``reference[i - d]``."""
+    n = len(seen)
+    costs = [float(np.abs(seen[max(0, d) : n + min(0, d)] - reference[max(0, -d) : n + min(0, -d)]).mean()) for d in range(-reach, reach + 1)]
+    return int(np.argmin(costs)) - reach
 
 
 def interpolate(a: _Known, b: _Known, pairs: list[tuple[int, int]], frame: SampledFrame) -> Detections:
@@ -177,6 +182,8 @@ class KeyframeDetector:
         self.settings = settings
         self.detected = 0
         """Frames run through the detector so far."""
+        self.judge_s = 0.0
+        """Seconds spent deciding between detected frames and interpolating (the detector's time excluded)."""
 
     def _detect_one(self, frame: SampledFrame) -> _Known:
         self.detected += 1
@@ -216,10 +223,14 @@ class KeyframeDetector:
     def _fill(self, a: _Known, between: list[SampledFrame], b: _Known, filled: dict[int, Detections]) -> None:
         if not between:
             return
+        began = time.perf_counter()
         pairs = pair_faces(a.faces, b.faces, self.settings)
-        if pairs is not None and all(picture_change(a, m, b) <= self.settings.max_picture_change for m in between):
+        agree = pairs is not None and all(picture_change(a, m, b) <= self.settings.max_picture_change for m in between)
+        if pairs is not None and agree:
             for frame in between:
                 filled[frame.frame_idx] = interpolate(a, b, pairs, frame)
+        self.judge_s += time.perf_counter() - began
+        if agree:
             return
         half = len(between) // 2
         middle = self._detect_one(between[half])

@@ -74,7 +74,7 @@ class SegmentSummary(_Model):
     )
     work_s: dict[str, float] = Field(
         default_factory=dict,
-        description="CPU seconds the segment cost, by kind of work (decode or decode_nvdec, cuts, convert, resize, detect, chips).",
+        description="CPU seconds the segment cost, by kind of work (decode or decode_nvdec, cuts, convert, resize, detect, chips, keyframes: deciding where to detect and interpolating).",
     )
     decoder: Literal["cpu", "nvdec"] = Field("cpu", description="Which decoder produced the segment's pictures: the CPU, or NVIDIA's NVDEC.")
 
