@@ -273,8 +273,8 @@ def _detected(faces: Detections) -> np.ndarray:
 
 def untrack_undetected(faces: Detections) -> Detections:
     """``faces`` with tracks that no detected row supports (only interpolated ones, which the tracker can
-    leave over when it splits a carried face from its keyframes) untracked: a track starts and ends on
-    detections, and has a chip to embed."""
+    leave over when it splits a carried face from its keyframes) untracked: every track has at least one
+    detected face, so a chip to embed."""
     detected = _detected(faces)
     supported = np.unique(faces.track_id[detected & (faces.track_id >= 0)])
     orphan = (faces.track_id >= 0) & ~np.isin(faces.track_id, supported)
