@@ -102,6 +102,13 @@ class Detections:
             extra={k: v[rows] for k, v in self.extra.items()},
         )
 
+    @property
+    def detected(self) -> np.ndarray:
+        """Which rows the detector found (False: interpolated between keyframes, see
+        :mod:`actors.keyframes`); all of them when there is no ``detected`` column."""
+        column = self.extra.get("detected")
+        return np.ones(len(self), bool) if column is None else np.asarray(column, bool)
+
     def by_frame(self, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         """For each of ``frames`` in order: (frame, the indices of its rows), empty for a frame with no face."""
         order = np.argsort(self.frame_idx, kind="stable")

@@ -20,7 +20,7 @@ import numpy as np
 
 from actors.appearance import DIM, chip_descriptor
 from actors.detections import Detections
-from actors.faces import FrameBatch, FrameFaces, SampledFrame
+from actors.faces import FrameBatch, FrameFaces, SampledFrame, batches_with_total
 from actors.keyframes import KeyframeDetector, KeyframeSettings
 from actors.models.align import CHIP_JPEG_QUALITY, align_face, chip_quality
 from actors.models.config import ModelConfig
@@ -111,19 +111,12 @@ class FaceDetectorWorker:
             return [faces for faces, _ in found]
 
         keyframer = KeyframeDetector(detect, self.settings.keyframes)
-        held: list[FrameFaces] = []
-        count = 0
-        for frame, faces in keyframer.run(f for batch in batches for f in batch.frames):
-            count += 1
-            held.append(FrameFaces(segment, frame.frame_idx, frame.ts, frame.cuts, -1, faces, {**frame.work_s, **work.pop(frame.frame_idx, {})}))
-            if len(held) > self.frames_per_batch:  # keep one back: the final rows must carry the total
-                yield _as_rows(held[: self.frames_per_batch])
-                held = held[self.frames_per_batch :]
-        for frame_faces in held:
-            frame_faces.segment_sampled_total = count
-        if held:
-            held[-1].work_s["keyframes"] = keyframer.judge_s  # the segment's deciding and interpolating, on its last frame
-            yield _as_rows(held)
+        found = keyframer.run(f for batch in batches for f in batch.frames)
+        for held, total in batches_with_total(found, self.frames_per_batch):
+            out = [FrameFaces(segment, f.frame_idx, f.ts, f.cuts, total, faces, {**f.work_s, **work.pop(f.frame_idx, {})}) for f, faces in held]
+            if total >= 0:
+                out[-1].work_s["keyframes"] = keyframer.judge_s  # the segment's deciding and interpolating, on its last frame
+            yield _as_rows(out)
 
     def detect_frames(self, batch: FrameBatch) -> list[FrameFaces]:
         """Faces of each frame of ``batch``, detected at ``det_long_side``; chips are cut from the

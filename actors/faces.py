@@ -11,12 +11,30 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from .detections import Detections
+
+T = TypeVar("T")
+
+
+def batches_with_total(items: Iterable[T], size: int) -> Iterator[tuple[list[T], int]]:
+    """``items`` in lists of at most ``size``, each with -1, except the last, with how many items there
+    were in all: one item is always held back, so the total is known when the last list goes out."""
+    held: list[T] = []
+    count = 0
+    for item in items:
+        count += 1
+        held.append(item)
+        if len(held) > size:
+            yield held[:size], -1
+            held = held[size:]
+    if held:
+        yield held, count
 
 
 @dataclass

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from actors.detections import iou_matrix
 from pipelines.config import parse_overrides
 from pipelines.layout import RunLayout
 from pipelines.ray_env import ensure_ray
 from pipelines.registry import FACES, SCREENTIME, TRACK_METRICS
 from pipelines.runner import run_pipeline
 from pipelines.sample.evaluate import evaluate_run
+from pipelines.schemas import DetectionRow
 from pipelines.storage import LocalStorage
 
 from .distractors import distractor_outcomes
@@ -94,12 +96,24 @@ def run_setting(storage: LocalStorage, name: str, overrides: list[str]) -> dict:
     return result
 
 
+def _boxes_by_frame(detections: list[DetectionRow]) -> dict[int, np.ndarray]:
+    by_frame: dict[int, list] = {}
+    for d in detections:
+        by_frame.setdefault(d.frame_idx, []).append(d.bbox_xyxy)
+    return {f: np.array(boxes, np.float32) for f, boxes in by_frame.items()}
+
+
+def _best_iou(d: DetectionRow, boxes_by_frame: dict[int, np.ndarray]) -> float:
+    """The overlap of ``d`` with the best-matching box of its frame in the other run (0: none there)."""
+    boxes = boxes_by_frame.get(d.frame_idx)
+    return float(iou_matrix(np.array([d.bbox_xyxy], np.float32), boxes).max()) if boxes is not None else 0.0
+
+
 def real_footage(storage: LocalStorage) -> dict:
     """On real footage (Megamind's cuts and camera moves, the carphone man's head in a moving car), the
     default keyframes against detecting every sampled frame: how close each interpolated box is to the box
     the detector finds on that frame (IoU), faces the detector finds that the keyframe run has nowhere,
     and each track-level screen-time difference."""
-    from actors.detections import iou_matrix
     from pipelines.registry import DETECTIONS
     from pipelines.review.live import live_screentime
     from pipelines.sample import media
@@ -119,26 +133,9 @@ def real_footage(storage: LocalStorage) -> dict:
             layout = RunLayout(f"kfr{name}-s01e01", run_id)
             runs[run_id] = (DETECTIONS.read(storage, layout), TRACK_METRICS.read(storage, layout), live_screentime(storage, layout, {}))
         every, keyed = runs["kf-every"][0], runs["kf-default"][0]
-        by_frame: dict[int, list] = {}
-        for d in every:
-            by_frame.setdefault(d.frame_idx, []).append(d.bbox_xyxy)
-        ious = []
-        for d in keyed:
-            if d.interpolated:
-                truth = by_frame.get(d.frame_idx, [])
-                ious.append(float(iou_matrix(np.array([d.bbox_xyxy], np.float32), np.array(truth, np.float32)).max()) if truth else 0.0)
-        keyed_by_frame: dict[int, list] = {}
-        for d in keyed:
-            keyed_by_frame.setdefault(d.frame_idx, []).append(d.bbox_xyxy)
-        missed = sum(
-            1
-            for d in every
-            if d.track_id is not None
-            and not (
-                keyed_by_frame.get(d.frame_idx)
-                and iou_matrix(np.array([d.bbox_xyxy], np.float32), np.array(keyed_by_frame[d.frame_idx], np.float32)).max() >= 0.3
-            )
-        )
+        every_boxes, keyed_boxes = _boxes_by_frame(every), _boxes_by_frame(keyed)
+        ious = [_best_iou(d, every_boxes) for d in keyed if d.interpolated]
+        missed = sum(1 for d in every if d.track_id is not None and _best_iou(d, keyed_boxes) < 0.3)
         seconds = {k: sorted(round(i.visual_s, 2) for i in v[2].identities if i.visual_s > 0) for k, v in runs.items()}
         out[name] = {
             "frames_detected_share": round((runs["kf-default"][1].frames_detected or 0) / max(1, runs["kf-default"][1].frames_sampled), 3),

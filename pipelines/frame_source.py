@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from actors.faces import FrameBatch, SampledFrame
+from actors.faces import FrameBatch, batches_with_total
 
 from .schemas import Segment
 from .segment_decode import decode_segment
@@ -37,13 +37,5 @@ def decode_segments(
         segment = Segment(index=int(batch["index"][i]), start_frame=int(batch["start_frame"][i]), end_frame=int(batch["end_frame"][i]))
         result = SegmentDecodeResult()
         frames = decode_segment(local, segment, fps, options, segment.index == last_segment, result)
-        held: list[SampledFrame] = []
-        count = 0
-        for frame in frames:
-            count += 1
-            held.append(frame)
-            if len(held) > frames_per_batch:  # keep one back: the final batch must carry the total
-                yield FrameBatch(segment.index, held[:frames_per_batch])
-                held = held[frames_per_batch:]
-        if held:  # a segment starts on a sampled frame, so it always has one unless decoding raised
-            yield FrameBatch(segment.index, held, count)
+        for held, total in batches_with_total(frames, frames_per_batch):  # a segment starts on a sampled frame: never empty
+            yield FrameBatch(segment.index, held, total)

@@ -62,7 +62,7 @@ def write_segment(storage: Storage, key: str, summary: SegmentSummary, fingerpri
         "contrast": faces.extra["contrast"].astype(np.float32),
         "chip_jpeg": pa.array(list(faces.extra["chip_jpeg"]), pa.binary()),
         "appearance": _fixed_list(faces.extra["appearance"], DIM),
-        "detected": np.asarray(faces.extra.get("detected", np.ones(len(faces), bool)), bool),
+        "detected": faces.detected,
     }
     table = pa.table(rows, schema=SCHEMA)
     table = table.replace_schema_metadata({_META_SUMMARY: summary.model_dump_json().encode(), _META_FINGERPRINT: fingerprint.encode()})

@@ -262,20 +262,15 @@ def detection_rows(ep_id: str, fps: float, faces: Detections) -> list[DetectionR
             track_id=int(t) if t >= 0 else None,
             interpolated=not seen,
         )
-        for f, k, c, box, marks, t, seen in zip(faces.frame_idx, faces.det_idx, faces.scores, faces.boxes, faces.landmarks, faces.track_id, _detected(faces))
+        for f, k, c, box, marks, t, seen in zip(faces.frame_idx, faces.det_idx, faces.scores, faces.boxes, faces.landmarks, faces.track_id, faces.detected)
     ]
-
-
-def _detected(faces: Detections) -> np.ndarray:
-    """Which rows the detector found (the others were interpolated between keyframes)."""
-    return np.asarray(faces.extra.get("detected", np.ones(len(faces), bool)), bool)
 
 
 def untrack_undetected(faces: Detections) -> Detections:
     """``faces`` with tracks that no detected row supports (only interpolated ones, which the tracker can
     leave over when it splits a carried face from its keyframes) untracked: every track has at least one
     detected face, so a chip to embed."""
-    detected = _detected(faces)
+    detected = faces.detected
     supported = np.unique(faces.track_id[detected & (faces.track_id >= 0)])
     orphan = (faces.track_id >= 0) & ~np.isin(faces.track_id, supported)
     return faces.with_columns(track_id=np.where(orphan, -1, faces.track_id)) if orphan.any() else faces
@@ -349,7 +344,7 @@ def _assemble(ctx: RunContext, meta: VideoMeta, stride: int, segments: list[Segm
         stitched_links=tracked.stitched_links,
         segment_frames=segments[0].end_frame - segments[0].start_frame,
         frames_detected=sum(len(s.summary.sampled_frames) if s.summary.frames_detected is None else s.summary.frames_detected for s in segs),
-        interpolated=int((~_detected(faces)).sum()),
+        interpolated=int((~faces.detected).sum()),
         wall_s=round(time.time() - started, 3),
         work_s={**_sum_work([seg.summary.work_s for seg in segs]), **driver},
         decoders=dict(Counter(seg.summary.decoder for seg in segs)),
