@@ -4,7 +4,7 @@ the way pyannote's own pipeline builds them, without torch:
 1. **Local speakers.** 10 s windows every ``segmentation_step_s`` each say, frame by frame (17 ms),
    which of up to three local speakers talk, two at once included.
 2. **Embeddings.** Each local speaker heard for ``min_speech_s`` gets a speaker embedding: the mean of
-   1.5 s pieces of the audio where it speaks alone (where it only overlaps, of all its frames).
+   consecutive 1.5 s pieces of the audio where it speaks alone (where it only overlaps, of all its frames).
 3. **Voices.** The embeddings are clustered (average linkage at ``voice_threshold``, two local speakers
    of one window never one voice); voices heard for less than ``min_voice_s`` join their nearest voice.
 4. **Turns.** Every frame takes as many voices as its windows, on average, say speak (the speaker
@@ -28,7 +28,12 @@ from ..clustering import cluster_prototypes
 from .diarize import VOICE_KNN, Turn, _fold_small
 
 PIECE_S = 1.5
-"""Length of the pieces a local speaker's audio is embedded in (the encoder was trained on 1.6 s)."""
+"""Length of the pieces a local speaker's audio is embedded in (the encoder was trained on 1.6 s), one
+after the other; a remainder shorter than a piece is left out. Each moment is embedded once per window,
+and the windows (``segmentation_step_s`` apart) already hear it four times over: pieces overlapping by
+half, as resemblyzer embeds an utterance, cost 26% more of the audio stage's CPU for the same DER
+(pyannote's sample 6.28% either way; quick exchanges 22.7% against 22.1%, 22 of 24 the same). Evenly
+spread pieces that also cover the remainder were worse there (24.5%, 5 of 24 worse, none better)."""
 
 
 @dataclass
@@ -86,7 +91,7 @@ def local_speakers(wave: np.ndarray, start_s: float, end_s: float, model: Any, e
                 continue
             audio = _frames_audio(wave, int(s), np.nonzero(use)[0])
             size = int(PIECE_S * RATE)
-            vectors = np.asarray(embed([audio[i : i + size] for i in range(0, max(1, len(audio) - size) + 1, size // 2)]), np.float32)
+            vectors = np.asarray(embed([audio[i : i + size] for i in range(0, max(1, len(audio) - size) + 1, size)]), np.float32)
             vector = vectors.mean(0)
             keys.append((w, k))
             embeddings.append(vector / max(float(np.linalg.norm(vector)), 1e-9))

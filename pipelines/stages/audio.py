@@ -204,7 +204,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=5,
+    version=6,
     outputs=(SPEECH, VOICES, SPEECH_RTTM),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
