@@ -174,6 +174,31 @@ def test_resegmentation_follows_a_short_burst_only_when_switching_is_cheap():
     assert (resegment(features, [(0.0, 9.2)], rare, 3, penalty=5.0)[100:105] == 2).all()
 
 
+def test_pieces_embedded_together_get_the_embeddings_each_gets_alone(encoder):
+    """The segmentation method embeds a stretch's pieces in one call per length: every piece, short or
+    full, gets the embedding it gets on its own (the encoder pads a mixed batch, so lengths never mix)."""
+    from pipelines.audio.overlap import embed_by_length
+
+    path, _ = _pyannote_or_skip()
+    wave = read_audio(path)
+    size = 24000
+    pieces = [wave[k * size : (k + 1) * size] for k in range(6)] + [wave[200_000:209_000], wave[300_000:312_345], wave[400_000 : 400_000 + size]]
+    together = embed_by_length(encoder.embed, pieces)
+    alone = np.stack([encoder.embed([piece])[0] for piece in pieces])
+    assert together.shape == (len(pieces), 256)
+    assert float(np.min(np.sum(together * alone, axis=1))) > 0.99999
+    assert embed_by_length(encoder.embed, []).shape == (0, 256)
+
+
+def _pyannote_or_skip():
+    from pipelines.sample.media import MediaUnavailable, pyannote_sample
+
+    try:
+        return pyannote_sample()
+    except MediaUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 @needs_tts
 def test_synthetic_dialogue_two_voices(vad, encoder):
     from pipelines.audio.diarize import diarize

@@ -24,7 +24,7 @@ import numpy as np
 from actors.cache import cache_dir
 
 
-def _cached_path(source: Path, data: bytes, kind: str, version: str) -> Path:
+def cached_model_path(source: Path, data: bytes, kind: str, version: str) -> Path:
     """Where the ``kind`` rewrite of ``source`` (whose bytes are ``data``) is cached: keyed by the source's
     content and the rewrite's ``version``, so a new model file or a changed rewrite gets a new file."""
     key = hashlib.sha1(data + version.encode()).hexdigest()[:12]
@@ -32,13 +32,16 @@ def _cached_path(source: Path, data: bytes, kind: str, version: str) -> Path:
 
 
 def _save(model, target: Path) -> None:
-    """Write ``model`` to ``target`` atomically. The temporary file is per process: the actors of a pool
-    start together and, on a fresh cache, all of them write the same fixed model."""
-    import onnx
+    """Write ``model`` to ``target`` atomically (see :func:`save_model_bytes`)."""
+    save_model_bytes(model.SerializeToString(), target)
 
+
+def save_model_bytes(data: bytes, target: Path) -> None:
+    """Write a serialized model to ``target`` atomically. The temporary file is per process: the actors
+    of a pool start together and, on a fresh cache, all of them write the same model."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    onnx.save(model, str(tmp))
+    tmp.write_bytes(data)
     tmp.replace(target)
 
 
@@ -60,7 +63,7 @@ def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
 
 def fix_for_onnxruntime(source: Path, dynamic_hw: bool = False) -> Path:
     data = source.read_bytes()
-    target = _cached_path(source, data, "ort", f"v3:{dynamic_hw}")
+    target = cached_model_path(source, data, "ort", f"v3:{dynamic_hw}")
     if target.is_file():
         return target
 
@@ -111,7 +114,7 @@ def branchless_prelu(source: Path) -> Path:
     Returns ``source`` itself when the model has no ``PRelu``.
     """
     data = source.read_bytes()
-    target = _cached_path(source, data, "cpu", "prelu-v1")
+    target = cached_model_path(source, data, "cpu", "prelu-v1")
     if target.is_file():
         return target
 

@@ -81,7 +81,8 @@ def local_speakers(wave: np.ndarray, start_s: float, end_s: float, model: Any, e
         piece = wave[s : s + WINDOW]
         windows[k, : len(piece)] = piece
     soft, hard = model.local_speakers(windows)
-    keys, embeddings, spans = [], [], []
+    size = int(PIECE_S * RATE)
+    keys, pieces_of, spans = [], [], []
     for w, s in enumerate(starts):
         alone = hard[w].sum(1) == 1
         for k in range(LOCAL_SPEAKERS):
@@ -90,13 +91,16 @@ def local_speakers(wave: np.ndarray, start_s: float, end_s: float, model: Any, e
             if use.sum() * FRAME_STEP / RATE < min_speech_s:
                 continue
             audio = _frames_audio(wave, int(s), np.nonzero(use)[0])
-            size = int(PIECE_S * RATE)
-            vectors = np.asarray(embed([audio[i : i + size] for i in range(0, max(1, len(audio) - size) + 1, size)]), np.float32)
-            vector = vectors.mean(0)
             keys.append((w, k))
-            embeddings.append(vector / max(float(np.linalg.norm(vector)), 1e-9))
+            pieces_of.append([audio[i : i + size] for i in range(0, max(1, len(audio) - size) + 1, size)])
             frames = np.nonzero(active)[0]
             spans.append((frame_time(frames[0], offset + int(s)), frame_time(frames[-1], offset + int(s))))
+    vectors = embed_by_length(embed, [piece for pieces in pieces_of for piece in pieces])
+    ends = np.cumsum([len(pieces) for pieces in pieces_of])
+    embeddings = []
+    for a, b in zip(np.concatenate([[0], ends[:-1]]).astype(int), ends):
+        vector = vectors[a:b].mean(0)
+        embeddings.append(vector / max(float(np.linalg.norm(vector)), 1e-9))
     dim = len(embeddings[0]) if embeddings else 256
     return LocalSpeakers(
         starts + offset,
@@ -106,6 +110,24 @@ def local_speakers(wave: np.ndarray, start_s: float, end_s: float, model: Any, e
         np.asarray(embeddings, np.float32).reshape(-1, dim),
         np.asarray(spans, np.float64).reshape(-1, 2),
     )
+
+
+def embed_by_length(embed: Any, pieces: list[np.ndarray]) -> np.ndarray:
+    """``embed(pieces)``, in one call per length: the encoder pads a batch's shorter sequences, which
+    would change their embeddings. A stretch's pieces together cost 40% less than a call per local
+    speaker (most have one or two pieces, and one alone costs twice as much as one in a batch of 4):
+    the audio stage's CPU on the 10-minute episode went from 19.7 to 15.5 s. Batches capped at 8 or
+    32 measured slower than none."""
+    out: np.ndarray | None = None
+    by_length: dict[int, list[int]] = {}
+    for i, piece in enumerate(pieces):
+        by_length.setdefault(len(piece), []).append(i)
+    for rows in by_length.values():
+        vectors = np.asarray(embed([pieces[i] for i in rows]), np.float32)
+        if out is None:
+            out = np.zeros((len(pieces), vectors.shape[1]), np.float32)
+        out[rows] = vectors
+    return out if out is not None else np.zeros((0, 256), np.float32)
 
 
 def _frames_audio(wave: np.ndarray, window_start: int, frames: np.ndarray) -> np.ndarray:

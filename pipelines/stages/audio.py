@@ -64,9 +64,15 @@ def _models(method: str) -> tuple[Any, Any]:
     return SileroVad(), VoiceEncoder()
 
 
-# Half a CPU: the run's detached embedder and facebank actors hold a share of the node, and whole-CPU
-# tasks then ran one at a time on 2 cores (7.6 s against 3.6 s for a 10-minute episode).
-@ray.remote(num_cpus=0.5, max_retries=2)
+TASK_CPUS = 0.75
+"""Ray CPUs per audio task (each runs its models on one thread). Whole CPUs ran one task at a time on 2
+cores, where the run's detached embedder actors hold a share of the node (7.6 s against 3.6 s for a
+10-minute episode with the windows method); half a CPU ran 3-4 at once, each process paying its own
+start-up and model loading on 2 cores: the stage's first run on the 10-minute episode took 10.5-12.1 s
+against 7.7-9.8 s at 0.75, two at once (windows method: 9.7-10.4 s against 5.8-7.3 s)."""
+
+
+@ray.remote(num_cpus=TASK_CPUS, max_retries=2)
 def analyze_segment(
     video: str, start_s: float, end_s: float, settings: dict[str, Any]
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray, FrameFeatures]:
@@ -84,7 +90,7 @@ def analyze_segment(
     return spans, windows, embeddings, features
 
 
-@ray.remote(num_cpus=0.5, max_retries=2)
+@ray.remote(num_cpus=TASK_CPUS, max_retries=2)
 def segment_stretch(video: str, start_s: float, end_s: float, duration_s: float, settings: dict[str, Any]) -> LocalSpeakers:
     """Segmentation method: the local speakers of the 10 s windows starting in ``[start_s, end_s)``."""
     model, encoder = _models("segmentation")
