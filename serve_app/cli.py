@@ -14,7 +14,7 @@ import argparse
 import os
 import signal
 import sys
-import time
+import threading
 from collections.abc import Sequence
 
 from pipelines import cli as pipeline_cli
@@ -29,11 +29,19 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     pipeline_cli.add_address(p)
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """A stop signal, raised where the main thread is. A BaseException, like KeyboardInterrupt, so that
+    no library's ``except Exception`` on the way swallows it."""
+
+
+_stop_requested = threading.Event()
+"""Set by the first SIGINT/SIGTERM: checked again once start-up returns, in case the signal arrived
+inside library code that caught what it raised (an API that said "Ctrl-C stops it" and then did not
+stop was seen once, with the signal sent during ``serve.run``)."""
 
 
 def _raise_stop(signum, frame) -> None:
+    _stop_requested.set()
     raise _Stop(signal.Signals(signum).name)
 
 
@@ -55,7 +63,9 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"error: refusing to listen on {args.host} without an API token: set SCREENALYTICS_API_TOKEN or SCREENALYTICS_API_TOKEN_FILE", file=sys.stderr)
         return 2
     owns_ray = ensure_ray(args.address, **pipeline_cli.ray_options(args))  # RayUnreachable: the CLI's one-line error, exit 2 (pipelines.cli)
+    _stop_requested.clear()
     signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
     code = 0
     try:  # from here on, a signal (even mid start-up) stops the API and cleans up after it
         serve.start(http_options={"host": args.host, "port": args.port})
@@ -70,12 +80,14 @@ def serve_command(args: argparse.Namespace) -> int:
             return code
         serve.run(deployment(args.data_dir), name="screenalytics", route_prefix="/")
         print(f"Screenalytics API on http://{args.host}:{args.port} (docs: /docs); data in {settings.data_uri}. Ctrl-C stops it.", flush=True)
-        while True:
-            time.sleep(3600)
+        while not _stop_requested.wait(1.0):
+            pass
+        raise _Stop("a signal during start-up")
     except (KeyboardInterrupt, _Stop):
         print("stopping", file=sys.stderr, flush=True)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         if owns_ray:
             from pipelines.storage import open_storage
 

@@ -190,6 +190,24 @@ def test_pieces_embedded_together_get_the_embeddings_each_gets_alone(encoder):
     assert embed_by_length(encoder.embed, []).shape == (0, 256)
 
 
+def test_the_speaker_encoder_graph_is_built_once_and_then_read_from_the_cache(tmp_path, monkeypatch):
+    """Every audio worker loads the encoder: the graph built from the checkpoint is cached, so later ones
+    skip building it (and importing onnx), with the same embeddings; a cache that cannot be written
+    costs the build, never the run."""
+    from actors.models.voice_encoder import VoiceEncoder
+
+    rng = np.random.default_rng(3)
+    wave = (0.1 * rng.standard_normal(24000)).astype(np.float32)
+    monkeypatch.setenv("SCREENALYTICS_CACHE_DIR", str(tmp_path / "cache"))
+    built = VoiceEncoder().embed([wave])
+    assert len(list((tmp_path / "cache" / "models").glob("*.encoder-*.onnx"))) == 1
+    assert np.array_equal(VoiceEncoder().embed([wave]), built)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("SCREENALYTICS_CACHE_DIR", str(blocked))
+    assert np.array_equal(VoiceEncoder().embed([wave]), built)
+
+
 def _pyannote_or_skip():
     from pipelines.sample.media import MediaUnavailable, pyannote_sample
 

@@ -173,15 +173,18 @@ GRAPH_VERSION = "lstm3-v1"
 
 def encoder_model(path: Path) -> bytes:
     """The encoder as a serialized ONNX model: built from the checkpoint once, then read from the model
-    cache (:func:`actors.cache.cache_dir`). Building imports ``onnx``, 0.65 s of every new audio
-    worker's start-up otherwise."""
+    cache (:func:`actors.cache.cache_dir`) where it can be written. Building imports ``onnx``, 0.65 s
+    of every new audio worker's start-up otherwise."""
     from .onnx_fixups import cached_model_path, save_model_bytes
 
     cached = cached_model_path(path, path.read_bytes(), "encoder", GRAPH_VERSION)
     if cached.is_file():
         return cached.read_bytes()
     graph = _encoder_graph(load_legacy_checkpoint(path))
-    save_model_bytes(graph, cached)
+    try:
+        save_model_bytes(graph, cached)
+    except OSError:  # a read-only cache: built again by the next process, nothing lost
+        pass
     return graph
 
 
