@@ -36,8 +36,8 @@ class _Stop(BaseException):
 
 _stop_requested = threading.Event()
 """Set by the first SIGINT/SIGTERM: checked again once start-up returns, in case the signal arrived
-inside library code that caught what it raised (an API that said "Ctrl-C stops it" and then did not
-stop was seen once, with the signal sent during ``serve.run``)."""
+inside library code that caught what it raised. (An API that said "Ctrl-C stops it" and then did not
+stop was seen once in the test suite, with SIGINT sent as soon as /health answered; not reproduced.)"""
 
 
 def _raise_stop(signum, frame) -> None:
