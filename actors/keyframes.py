@@ -234,12 +234,14 @@ class KeyframeDetector:
             return
         began = time.perf_counter()
         pairs = pair_faces(a.faces, b.faces, self.settings)
-        if pairs is not None and _still(a, between, b, self.settings.max_picture_change):
+        if pairs is not None and not _still(a, between, b, self.settings.max_picture_change):
+            pairs = None  # the faces agree, the picture around them does not
+        if pairs is not None:
             for frame in between:
                 filled[frame.frame_idx] = interpolate(a, b, pairs, frame)
-            self.judge_s += time.perf_counter() - began
-            return
         self.judge_s += time.perf_counter() - began
+        if pairs is not None:
+            return
         half = len(between) // 2
         middle = self._detect_one(between[half])
         filled[middle.frame.frame_idx] = middle.faces

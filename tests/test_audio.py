@@ -45,6 +45,16 @@ def encoder():
     return VoiceEncoder()
 
 
+def _pyannote_or_skip() -> tuple[Path, Path]:
+    """pyannote's sample recording and its reference RTTM, or the test skipped when it is not installed."""
+    from pipelines.sample.media import MediaUnavailable, pyannote_sample
+
+    try:
+        return pyannote_sample()
+    except MediaUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 def _write(path: Path, signal: np.ndarray, rate: int, channels: int, codec: str = "aac") -> Path:
     layout = "mono" if channels == 1 else "stereo"
     with av.open(str(path), "w") as out:
@@ -93,12 +103,8 @@ def test_silence_noise_and_music_like_tones_are_not_speech(vad):
 def test_real_two_speaker_recording_against_its_reference_turns(vad, encoder):
     from pipelines.audio.diarize import diarize
     from pipelines.audio.metrics import der, read_rttm
-    from pipelines.sample.media import MediaUnavailable, pyannote_sample
 
-    try:
-        path, rttm = pyannote_sample()
-    except MediaUnavailable as exc:
-        pytest.skip(str(exc))
+    path, rttm = _pyannote_or_skip()
     wave = read_audio(path)
     turns, voices = diarize(wave, speech_spans_of(vad.probabilities(wave), AUDIO), encoder.embed, AUDIO)
     hyp = [(t.start, t.end, str(t.voice)) for t in turns]
@@ -206,15 +212,6 @@ def test_the_speaker_encoder_graph_is_built_once_and_then_read_from_the_cache(tm
     blocked.write_text("")
     monkeypatch.setenv("SCREENALYTICS_CACHE_DIR", str(blocked))
     assert np.array_equal(VoiceEncoder().embed([wave]), built)
-
-
-def _pyannote_or_skip():
-    from pipelines.sample.media import MediaUnavailable, pyannote_sample
-
-    try:
-        return pyannote_sample()
-    except MediaUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 @needs_tts

@@ -96,11 +96,11 @@ def local_speakers(wave: np.ndarray, start_s: float, end_s: float, model: Any, e
             frames = np.nonzero(active)[0]
             spans.append((frame_time(frames[0], offset + int(s)), frame_time(frames[-1], offset + int(s))))
     vectors = embed_by_length(embed, [piece for pieces in pieces_of for piece in pieces])
-    ends = np.cumsum([len(pieces) for pieces in pieces_of])
-    embeddings = []
-    for a, b in zip(np.concatenate([[0], ends[:-1]]).astype(int), ends):
-        vector = vectors[a:b].mean(0)
+    embeddings, first = [], 0
+    for pieces in pieces_of:  # each local speaker: the mean of its pieces' rows
+        vector = vectors[first : first + len(pieces)].mean(0)
         embeddings.append(vector / max(float(np.linalg.norm(vector)), 1e-9))
+        first += len(pieces)
     dim = len(embeddings[0]) if embeddings else 256
     return LocalSpeakers(
         starts + offset,
