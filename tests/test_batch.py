@@ -1,6 +1,7 @@
 """Catalog batches: concurrency, failures recorded, summary files, resume without recomputation."""
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -94,11 +95,15 @@ def test_killed_catalog_resumes_without_recomputing(ray_cluster, catalog, tmp_pa
         text=True,
         start_new_session=True,
     )
-    first_done = data / "manifests" / "cat-s01e01" / "runs" / "main" / "screentime.json"
+    marker = data / "manifests" / "cat-s01e01" / "runs" / "main" / "screentime.json"  # says running while the stage writes
+
+    def first_done() -> bool:
+        return marker.exists() and json.loads(marker.read_text())["state"] == "succeeded"
+
     deadline = time.time() + 240
-    while not first_done.exists() and time.time() < deadline and proc.poll() is None:
+    while not first_done() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    assert first_done.exists(), proc.stdout.read() if proc.poll() is not None else "timed out"
+    assert first_done(), proc.stdout.read() if proc.poll() is not None else "timed out"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
