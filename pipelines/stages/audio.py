@@ -136,7 +136,7 @@ def _by_segmentation(ctx: RunContext, video: str, bounds: list[tuple[float, floa
     cfg = ctx.config.audio
     parts = ray.get([segment_stretch.remote(video, a, b, duration, cfg.model_dump()) for a, b in bounds])
     ctx.check_canceled()
-    turns, centroids, per_turn = diarize_local(LocalSpeakers.concat(parts), duration, cfg.voice_threshold, cfg.min_voice_s)
+    turns, centroids, per_turn = diarize_local(LocalSpeakers.concat(parts), duration, cfg)
     return Speech(turns, centroids, per_turn, round(iv.total(iv.union((t.start, t.end) for t in turns)), 3))
 
 
@@ -210,7 +210,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=6,
+    version=7,
     outputs=(SPEECH, VOICES, SPEECH_RTTM),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
