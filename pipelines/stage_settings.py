@@ -290,6 +290,15 @@ class AudioConfig(_Section):
         description="Resegmentation's cost of a change of voice (log-likelihood units; both methods). Lower follows shorter replies "
         "and starts to chatter between similar voices; higher keeps the encoder's (or the segmentation's) turns.",
     )
+    twin_overlap: float = Field(
+        0.5,
+        ge=0,
+        le=1.01,
+        description="Segmentation method: two local speakers of one window whose frames overlap this much (intersection over "
+        "union) are one speaker the model heard twice (it does on some synthetic voices; real people talking over each other "
+        "share far fewer frames: pyannote's sample at most 0.30). Lower catches more such twins and risks making two real "
+        "people talking at once one; above 1, never.",
+    )
     piece_agreement: float = Field(
         0.875,
         ge=-1,

@@ -220,6 +220,41 @@ def test_a_local_speaker_whose_pieces_disagree_joins_a_voice_its_window_has_not_
     assert len(set(clustered.tolist())) == 3 and clustered[5] not in (clustered[0], clustered[2])  # the blend: a voice of its own
 
 
+def test_one_voice_heard_as_two_local_speakers_at_once_is_one_voice():
+    """Two local speakers of one window speaking in mostly the same frames are one speaker the model
+    heard twice: one voice, no overlap. Two that share a fifth of their frames (people talking over each
+    other) stay two."""
+    from actors.models.segmentation import FRAMES, LOCAL_SPEAKERS
+    from pipelines.audio.overlap import LocalSpeakers, diarize_local, merge_twins
+    from pipelines.audio.resegment import FrameFeatures
+
+    def window(second_from: int, second_to: int) -> LocalSpeakers:
+        hard = np.zeros((1, FRAMES, LOCAL_SPEAKERS), np.uint8)
+        hard[0, 100:400, 0] = 1
+        hard[0, second_from:second_to, 1] = 1
+        embeddings = np.array([[1.0, 0.0], [0.8, 0.6]], np.float32)
+        return LocalSpeakers(
+            np.zeros(1, np.int64),
+            hard.astype(np.float16),
+            hard,
+            np.array([[0, 0], [0, 1]]),
+            embeddings,
+            np.array([[1.7, 6.8], [1.7, 6.8]]),
+            np.ones(2, np.float32),
+            FrameFeatures.empty(),
+        )
+
+    twins = window(110, 390)  # IoU 0.93
+    merged = merge_twins(twins, AUDIO.twin_overlap)
+    assert len(merged.keys) == 1 and merged.hard[0, :, 1].sum() == 0 and merged.hard[0, 100:400, 0].all()
+    turns, centroids, _ = diarize_local(twins, 10.0, AUDIO)
+    assert len(centroids) == 1 and len(turns) == 1
+    talking_over = window(340, 580)  # 60 of 480 frames together
+    assert len(merge_twins(talking_over, AUDIO.twin_overlap).keys) == 2
+    turns, centroids, _ = diarize_local(talking_over, 10.0, AUDIO)
+    assert len(centroids) == 2 and len(turns) == 2
+
+
 def test_resegmentation_moves_only_the_frames_it_may():
     """With a mask of movable frames, the others keep their label (and still train their voice's model)."""
     from pipelines.audio.resegment import CEPSTRA, FrameFeatures, resegment
@@ -417,6 +452,26 @@ def test_a_voice_heard_mostly_over_a_listener_is_linked_to_its_speaker_by_the_se
     ]
     linked = link_voices(turns, on_screen, cast_of, {}, 1.0, {"voice_01": voice}, season)[0]
     assert (linked.cast_id, linked.identity_id, linked.source, linked.season_s, linked.evidence_s) == ("host", "id_host", "season", 9.0, 2.0)
+
+
+def test_a_look_alike_voice_lends_no_season_seconds_to_a_voice_clearly_more_like_another_cast_member():
+    """Anna's voice here matches her own voice in one other episode (~0.99) and, above the season
+    threshold too, a look-alike's voice heard in many episodes (~0.86; 30 s over the look-alike's face).
+    Summed, the look-alike's seconds would win; her voice sounds clearly more like hers, so only hers
+    count and the voice stays Anna's."""
+    from pipelines.audio.link import link_voices
+    from pipelines.schemas import VoiceEvidence
+
+    voice = np.asarray(_unit(11))
+    own = voice + 0.1 * np.asarray(_unit(12))
+    alike = voice + 0.6 * np.asarray(_unit(13))
+    season = [VoiceEvidence(voice_id="voice_01", centroid=list(own / np.linalg.norm(own)), speech_s=6.0, on_screen_s={"anna": 4.0})] + [
+        VoiceEvidence(voice_id=f"voice_0{k}", centroid=list(alike / np.linalg.norm(alike)), speech_s=8.0, on_screen_s={"bella": 6.0}) for k in range(2, 7)
+    ]
+    turns = _turns("voice_01", [(0.0, 6.0)])
+    on_screen = {"id_a": [(0.0, 1.5)], "id_b": [(1.5, 6.0)]}  # Anna is seen less while her voice speaks than Bella
+    link = link_voices(turns, on_screen, {"id_a": "anna", "id_b": "bella"}, {}, 1.0, {"voice_01": voice.tolist()}, season)[0]
+    assert (link.cast_id, link.source, link.season_s) == ("anna", "season", 4.0)
 
 
 def test_a_reviewer_s_voice_assignment_carries_to_the_same_voice_elsewhere_and_unseen_cast_speak_off_screen():

@@ -39,8 +39,11 @@ def season_support(
 ) -> tuple[dict[str, float], str | None]:
     """(seconds per cast member that the same voice gathered in other episodes, the cast member a
     reviewer gave the most similar reviewed voice, if any). ``profiles`` (:func:`cast_profiles`): a
-    reviewer's name is not carried when the voice sounds clearly more like another cast member
-    (``SPLIT_MARGIN``), so one assignment cannot rename a similar voice of someone else."""
+    cast member whose voice this one sounds clearly less like than another's (by ``SPLIT_MARGIN``) gets
+    no support, and a reviewer's name is not carried then either, so two similar voices (two espeak-ng
+    voices, 0.8-0.9 alike between episodes) do not lend each other their seconds: summed over a season,
+    a look-alike voice's many matches outweighed the voice's own (the 30-episode design season,
+    segmentation method: voice-to-person 0.921 -> 0.983; windows method 0.976 either way)."""
     support: dict[str, float] = defaultdict(float)
     reviewed, best = None, -1.0
     if centroid is None or not season:
@@ -55,10 +58,12 @@ def season_support(
         if voice.reviewed_cast and sim > best:
             reviewed, best = voice.reviewed_cast, sim
     casts, matrix = profiles
-    if reviewed is not None and reviewed in casts and matrix.shape[1] == len(vec):
+    if casts and matrix.shape[1] == len(vec):
         by_cast = dict(zip(casts, (matrix @ vec).tolist()))
-        if max(by_cast.values()) - by_cast[reviewed] >= SPLIT_MARGIN:
+        closest = max(by_cast.values())
+        if reviewed is not None and reviewed in by_cast and closest - by_cast[reviewed] >= SPLIT_MARGIN:
             reviewed = None
+        support = defaultdict(float, {c: s for c, s in support.items() if c not in by_cast or closest - by_cast[c] < SPLIT_MARGIN})
     return dict(support), reviewed
 
 

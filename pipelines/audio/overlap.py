@@ -181,6 +181,44 @@ def _frames_audio(wave: np.ndarray, window_start: int, frames: np.ndarray) -> np
     return np.concatenate([wave[window_start + r[0] * FRAME_STEP : window_start + r[-1] * FRAME_STEP + FRAME_SIZE] for r in runs])
 
 
+def merge_twins(local: LocalSpeakers, iou_min: float) -> LocalSpeakers:
+    """``local`` with each pair of one window's local speakers that speak in mostly the same frames
+    (intersection over union of their frames at least ``iou_min``) made one. The segmentation model
+    sometimes hears one synthetic voice as two people talking at once (six pairs in the 30 episodes
+    the season linking was designed on, IoU 0.40-0.89), and two local speakers of one window can never
+    be one voice, so that person would become two voices and an extra speaker everywhere they talk.
+    People who really talk over each other share far fewer frames (pyannote's real sample: IoU at most
+    0.30). The longer of the two keeps both's frames and the mean of their embeddings."""
+    hard, soft, keys = local.hard.copy(), local.soft.copy(), local.keys.copy()
+    embeddings, agreement, spans = local.embeddings.copy(), local.agreement.copy(), local.spans.copy()
+    row_of = {(int(w), int(k)): i for i, (w, k) in enumerate(keys)}
+    kept_rows = np.ones(len(keys), bool)
+    for w in range(len(hard)):
+        for a in range(LOCAL_SPEAKERS):
+            for b in range(a + 1, LOCAL_SPEAKERS):
+                first, second = hard[w, :, a] > 0, hard[w, :, b] > 0
+                union = int((first | second).sum())
+                if union == 0 or (first & second).sum() / union < iou_min:
+                    continue
+                keep, fold = (a, b) if first.sum() >= second.sum() else (b, a)
+                hard[w, :, keep] |= hard[w, :, fold]
+                soft[w, :, keep] = np.maximum(soft[w, :, keep], soft[w, :, fold])
+                hard[w, :, fold], soft[w, :, fold] = 0, 0
+                kept, folded = row_of.get((w, keep)), row_of.pop((w, fold), None)
+                if folded is None:
+                    continue
+                if kept is None:  # only the shorter one was heard long enough to be embedded: it stands for both
+                    keys[folded] = (w, keep)
+                    row_of[(w, keep)] = folded
+                    continue
+                mean = embeddings[kept] + embeddings[folded]
+                embeddings[kept] = mean / max(float(np.linalg.norm(mean)), 1e-9)
+                agreement[kept] = min(agreement[kept], agreement[folded])
+                spans[kept] = (min(spans[kept][0], spans[folded][0]), max(spans[kept][1], spans[folded][1]))
+                kept_rows[folded] = False
+    return LocalSpeakers(local.window_starts, soft, hard, keys[kept_rows], embeddings[kept_rows], spans[kept_rows], agreement[kept_rows], local.features)
+
+
 def voices_of(local: LocalSpeakers, threshold: float, min_voice_s: float, agreement_min: float = -1.0) -> np.ndarray:
     """The voice of each embedded local speaker: those whose pieces agree (``agreement >= agreement_min``)
     clustered, never two of one window together; the others each join the nearest voice its window has
@@ -254,6 +292,7 @@ def turns_of(active: np.ndarray, score: np.ndarray) -> list[Turn]:
 def diarize_local(local: LocalSpeakers, duration_s: float, cfg: AudioConfig) -> tuple[list[Turn], np.ndarray, np.ndarray]:
     """(turns, overlapping where two voices speak; one unit centroid per voice; one unit embedding per
     turn), with the audio stage's settings ``cfg``."""
+    local = merge_twins(local, cfg.twin_overlap)
     voices = voices_of(local, cfg.voice_threshold, cfg.min_voice_s, cfg.piece_agreement)
     active, score = reconstruct(local, voices, duration_s)
     active = replace_lumped(local, voices, active, cfg.piece_agreement, cfg.switch_penalty)

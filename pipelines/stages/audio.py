@@ -210,7 +210,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=7,
+    version=8,
     outputs=(SPEECH, VOICES, SPEECH_RTTM),
     run=run,
     fingerprint_inputs=fingerprint_inputs,

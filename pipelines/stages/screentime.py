@@ -49,7 +49,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=3,
+    version=4,
     outputs=(SCREENTIME, SCREENTIME_CSV, EXPORT_CSV, EXPORT_PARQUET),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
