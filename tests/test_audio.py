@@ -193,6 +193,21 @@ def test_two_people_the_segmentation_hears_as_one_are_told_apart_by_their_pieces
     assert np.mean(after) <= THRESHOLDS["lumped_exchange_der_max"], after
 
 
+@needs_tts
+def test_digital_silence_between_two_lines_is_never_speech(encoder):
+    """Two lines of one voice 0.8 s apart with nothing between them: the segmentation model alone
+    hears these voices speak on through the gap; the gap's silent frames are no one's speech."""
+    from pipelines.audio.overlap import diarize_with_overlap
+
+    model = _segmentation_or_skip()
+    for person in ("t1_b", "hanks"):
+        first = tts.Line(person, 0.5, tts.speak(person, tts.LINES[0]))
+        second = tts.Line(person, first.end + 0.8, tts.speak(person, tts.LINES[1]))
+        wave = tts.at_16k(tts.mix([first, second], second.end + 0.5))
+        turns, _ = diarize_with_overlap(wave, model, encoder.embed, AUDIO)
+        assert sum(max(0.0, min(t.end, second.start) - max(t.start, first.end)) for t in turns) < 0.1, turns
+
+
 def test_a_local_speaker_whose_pieces_disagree_joins_a_voice_its_window_has_not_taken():
     """Two voices, each heard alone in its own windows; a third window holds the first voice and a blend
     closer to it whose pieces disagree: kept out of the clustering (where it would be a voice of its own)

@@ -210,7 +210,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=8,
+    version=9,
     outputs=(SPEECH, VOICES, SPEECH_RTTM),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
