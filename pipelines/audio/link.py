@@ -4,7 +4,8 @@ A voice's evidence for an identity is the seconds it spoke while that identity w
 screen (one visible face while a voice speaks is strong evidence; many such moments decide). Named
 identities pool their evidence by cast member, and a cast member also gets what the same voice (its
 centroid within ``similarity`` of this one's) gathered in the show's other episodes
-(:mod:`pipelines.audio.season_voices`). The voice goes to the candidate with the most evidence, when that
+(:mod:`pipelines.audio.season_voices`), unless this voice sounds clearly more like another cast
+member's voice over the season. The voice goes to the candidate with the most evidence, when that
 is at least ``min_s`` seconds. A voice that a reviewer assigned, here or (the same voice) in another
 episode, goes where the reviewer said. A voice that never matches stays an unnamed speaker.
 
