@@ -340,6 +340,23 @@ def test_the_speaker_encoder_graph_is_built_once_and_then_read_from_the_cache(tm
     assert np.array_equal(VoiceEncoder().embed([wave]), built)
 
 
+def test_the_segmentation_model_is_quantized_once_and_then_read_from_the_cache(tmp_path, monkeypatch):
+    """The int8 segmentation model is written to the model cache once, read from there later, gives the
+    same activity either way, and a cache that cannot be written costs the quantization, never the run."""
+    from actors.models.segmentation import WINDOW, SpeakerSegmentation
+
+    path, _ = _pyannote_or_skip()
+    window = read_audio(path)[None, :WINDOW]
+    monkeypatch.setenv("SCREENALYTICS_CACHE_DIR", str(tmp_path / "cache"))
+    _, hard = _segmentation_or_skip().local_speakers(window)
+    assert len(list((tmp_path / "cache" / "models").glob("*.int8-*.onnx"))) == 1 and hard.sum() > 100
+    assert np.array_equal(SpeakerSegmentation().local_speakers(window)[1], hard)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("SCREENALYTICS_CACHE_DIR", str(blocked))
+    assert np.array_equal(SpeakerSegmentation().local_speakers(window)[1], hard)
+
+
 @needs_tts
 def test_synthetic_dialogue_two_voices(vad, encoder):
     from pipelines.audio.diarize import diarize

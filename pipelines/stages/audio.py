@@ -210,7 +210,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=9,
+    version=10,
     outputs=(SPEECH, VOICES, SPEECH_RTTM),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
