@@ -4,7 +4,7 @@ On voices it finds alike (two synthetic voices of one engine, say) the segmentat
 people in one 10 s window as one local speaker. That local speaker's embedding is then a blend of both:
 it bridges their clusters (the two people become one voice), or it goes to one of them and takes every
 frame of the other in that window along. A blend shows in its pieces: each 1.5 s piece sounds like
-whoever spoke in it, so some piece sits far from their mean (:attr:`LocalSpeakers.agreement`). Local
+whoever spoke in it, so some piece sits far from their mean (``LocalSpeakers.agreement``). Local
 speakers whose agreement is under ``piece_agreement`` are kept out of the clustering
 (:func:`pipelines.audio.overlap.voices_of`), and the frames they speak in that have one voice are
 re-placed here, frame by frame, by per-voice MFCC models trained on every frame with one voice
@@ -20,25 +20,19 @@ speakers' frames (whose pieces vary more, with mood and loudness) second-guessed
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from actors.models.segmentation import FRAME_SIZE, FRAME_STEP, RATE
 
-from .resegment import resegment
-
-if TYPE_CHECKING:
-    from .overlap import LocalSpeakers
+from .resegment import FrameFeatures, resegment
 
 
-def replace_lumped(local: LocalSpeakers, voices: np.ndarray, active: np.ndarray, agreement_min: float, switch_penalty: float) -> np.ndarray:
-    """``active`` (frames x voices, from :func:`pipelines.audio.overlap.reconstruct`) with the frames of
-    disagreeing local speakers that have one voice re-placed; overlapped frames and the rest unchanged."""
-    features = local.features
-    if active.shape[1] < 2 or not len(features.times) or not len(local.keys):
+def replace_lumped(active: np.ndarray, suspect: np.ndarray, features: FrameFeatures, switch_penalty: float) -> np.ndarray:
+    """``active`` (frames x voices, from :func:`pipelines.audio.overlap.reconstruct`) with its
+    ``suspect`` frames (where disagreeing local speakers speak) that have one voice re-placed from
+    ``features`` (the speech's MFCCs); overlapped frames and the rest unchanged."""
+    if active.shape[1] < 2 or not len(features.times):
         return active
-    suspect = _frames_of(local, local.agreement < agreement_min, len(active))
     heard = active.sum(1)
     if not (suspect & (heard == 1)).any():
         return active
@@ -53,16 +47,6 @@ def replace_lumped(local: LocalSpeakers, voices: np.ndarray, active: np.ndarray,
     out = active.copy()
     out[moved] = False
     out[moved, votes[moved].argmax(1)] = True
-    return out
-
-
-def _frames_of(local: LocalSpeakers, which: np.ndarray, total: int) -> np.ndarray:
-    """Episode frames where any of the local speakers ``which`` (a mask over ``local.keys``) speaks."""
-    out = np.zeros(total, bool)
-    offsets = (local.window_starts // FRAME_STEP).astype(np.int64)
-    for w, k in local.keys[which]:
-        frames = np.nonzero(local.hard[w, :, k])[0] + offsets[w]
-        out[frames[frames < total]] = True
     return out
 
 

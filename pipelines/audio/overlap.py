@@ -307,13 +307,23 @@ def turns_of(active: np.ndarray, score: np.ndarray) -> list[Turn]:
     return sorted(turns, key=lambda t: (t.start, t.voice))
 
 
+def frames_of(local: LocalSpeakers, which: np.ndarray, total: int) -> np.ndarray:
+    """(total,) bool: episode frames where any of the local speakers ``which`` (a mask over ``local.keys``) speaks."""
+    out = np.zeros(total, bool)
+    offsets = (local.window_starts // FRAME_STEP).astype(np.int64)
+    for w, k in local.keys[which]:
+        frames = np.nonzero(local.hard[w, :, k])[0] + offsets[w]
+        out[frames[frames < total]] = True
+    return out
+
+
 def diarize_local(local: LocalSpeakers, duration_s: float, cfg: AudioConfig) -> tuple[list[Turn], np.ndarray, np.ndarray]:
     """(turns, overlapping where two voices speak; one unit centroid per voice; one unit embedding per
     turn), with the audio stage's settings ``cfg``."""
     local = merge_twins(local, cfg.twin_overlap)
     voices = voices_of(local, cfg.voice_threshold, cfg.min_voice_s, cfg.piece_agreement)
     active, score = reconstruct(local, voices, duration_s)
-    active = replace_lumped(local, voices, active, cfg.piece_agreement, cfg.switch_penalty)
+    active = replace_lumped(active, frames_of(local, local.agreement < cfg.piece_agreement, len(active)), local.features, cfg.switch_penalty)
     turns = turns_of(active, score)
     dim = local.embeddings.shape[1]
     centroids = np.zeros((active.shape[1], dim), np.float32)
