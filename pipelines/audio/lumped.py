@@ -12,7 +12,7 @@ re-placed here, frame by frame, by per-voice MFCC models trained on every frame 
 keep the segmentation's voice: on real voices it is the better judge (pyannote's sample: re-placing
 every frame took DER from 6.3% to 10.4%).
 
-``piece_agreement`` (cosine) measured on the design set (quick exchanges 0-7; pyannote's real sample):
+``piece_agreement`` (cosine) measured on the design set (quick exchanges 0-7; pyannote's real sample; float model):
 0.85 -> DER 12.5% / 6.28%; 0.875 -> 11.9% / 6.32%; 0.9 -> 10.3% / 7.31%; the method without it 19.5% / 6.28%.
 Higher treats more local speakers as blends: more of the synthetic lumping undone, and more real
 speakers' frames (whose pieces vary more, with mood and loudness) second-guessed by MFCCs.
