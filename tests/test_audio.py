@@ -4,6 +4,7 @@ turns), a video without audio, and speaking time through the pipeline (linked to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -157,19 +158,28 @@ def test_short_replies_in_a_quick_exchange_are_found_frame_by_frame(vad, encoder
     frame-by-frame resegmentation brings them back: better in every exchange, and under a stored
     ceiling on average (two and three real voices, overlaps up to 0.25 s)."""
     from pipelines.audio.diarize import diarize
+
+    def turns(wave: np.ndarray, resegment: bool) -> list:
+        return diarize(wave, speech_spans_of(vad.probabilities(wave), AUDIO), encoder.embed, AUDIO.model_copy(update={"resegment": resegment}))[0]
+
+    before, after = _exchange_ders([(1, ["obama", "t1_a"]), (3, ["biden", "hanks"]), (2, ["obama", "t1_a", "t1_c"])], turns)
+    assert all(a < b for a, b in zip(after, before)), (before, after)
+    assert np.mean(after) <= THRESHOLDS["rapid_exchange_der_max"], after
+
+
+def _exchange_ders(exchanges: list[tuple[int, list[str]]], turns_with: Callable[[np.ndarray, bool], list]) -> tuple[list[float], list[float]]:
+    """(DERs without, DERs with) a change, one per quick exchange (seed, people); ``turns_with(wave, on)``
+    diarizes a 16 kHz wave with the change on or off."""
     from pipelines.audio.metrics import der
 
     before, after = [], []
-    for seed, people in ((1, ["obama", "t1_a"]), (3, ["biden", "hanks"]), (2, ["obama", "t1_a", "t1_c"])):
+    for seed, people in exchanges:
         lines, duration = tts.rapid_exchange(seed, people)
         wave = tts.at_16k(tts.mix(lines, duration))
-        spans = speech_spans_of(vad.probabilities(wave), AUDIO)
         ref = [(x.start, x.end, x.person) for x in lines]
-        for resegment, scores in ((False, before), (True, after)):
-            turns, _ = diarize(wave, spans, encoder.embed, AUDIO.model_copy(update={"resegment": resegment}))
-            scores.append(der(ref, [(t.start, t.end, str(t.voice)) for t in turns], duration)["der"])
-    assert all(a < b for a, b in zip(after, before)), (before, after)
-    assert np.mean(after) <= THRESHOLDS["rapid_exchange_der_max"], after
+        for on, scores in ((False, before), (True, after)):
+            scores.append(der(ref, [(t.start, t.end, str(t.voice)) for t in turns_with(wave, on)], duration)["der"])
+    return before, after
 
 
 @needs_tts
@@ -177,18 +187,15 @@ def test_two_people_the_segmentation_hears_as_one_are_told_apart_by_their_pieces
     """Two synthetic voices the segmentation model often hears as one local speaker (flite's awb and
     kal, quick exchanges): the local speakers whose pieces disagree are kept out of the clustering and
     their frames re-placed from MFCCs: better in both exchanges, and under a stored ceiling."""
-    from pipelines.audio.metrics import der
     from pipelines.audio.overlap import diarize_with_overlap
 
     model = _segmentation_or_skip()
-    before, after = [], []
-    for seed in (1, 7):
-        lines, duration = tts.rapid_exchange(seed, ["biden", "hanks"])
-        wave = tts.at_16k(tts.mix(lines, duration))
-        ref = [(x.start, x.end, x.person) for x in lines]
-        for agreement, scores in ((-1.0, before), (AUDIO.piece_agreement, after)):
-            turns, _ = diarize_with_overlap(wave, model, encoder.embed, AUDIO.model_copy(update={"piece_agreement": agreement}))
-            scores.append(der(ref, [(t.start, t.end, str(t.voice)) for t in turns], duration)["der"])
+
+    def turns(wave: np.ndarray, on: bool) -> list:
+        agreement = AUDIO.piece_agreement if on else -1.0
+        return diarize_with_overlap(wave, model, encoder.embed, AUDIO.model_copy(update={"piece_agreement": agreement}))[0]
+
+    before, after = _exchange_ders([(1, ["biden", "hanks"]), (7, ["biden", "hanks"])], turns)
     assert all(a < b for a, b in zip(after, before)), (before, after)
     assert np.mean(after) <= THRESHOLDS["lumped_exchange_der_max"], after
 
