@@ -69,22 +69,26 @@ def quantized_model(path: Path) -> str:
     cached = cached_model_path(path, path.read_bytes(), "int8", QUANTIZED_VERSION)
     if cached.is_file():
         return str(cached)
-    quiet = logging.getLogger()
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # its advice to pre-process the model first, once per machine
-    try:
+
+    def quantize(target: Path) -> None:
+        quiet = logging.getLogger()
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # its advice to pre-process the model first, once per machine
         try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")  # per process: audio tasks start together
-            quantize_dynamic(path, tmp, op_types_to_quantize=["LSTM", "MatMul"], weight_type=QuantType.QInt8)
-            tmp.replace(cached)
-            return str(cached)
-        except OSError:  # a read-only cache
-            target = Path(tempfile.mkdtemp()) / cached.name
             quantize_dynamic(path, target, op_types_to_quantize=["LSTM", "MatMul"], weight_type=QuantType.QInt8)
-            return str(target)
-    finally:
-        quiet.setLevel(level)
+        finally:
+            quiet.setLevel(level)
+
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")  # per process: audio tasks start together
+        quantize(tmp)
+        tmp.replace(cached)
+        return str(cached)
+    except OSError:  # a read-only cache
+        target = Path(tempfile.mkdtemp()) / cached.name
+        quantize(target)
+        return str(target)
 
 
 class SpeakerSegmentation:

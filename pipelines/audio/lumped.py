@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from actors.models.segmentation import FRAME_SIZE, FRAME_STEP, RATE
-
+from .frames import frame_spans, nearest_frame
 from .resegment import FrameFeatures, resegment
 
 
@@ -36,11 +35,11 @@ def replace_lumped(active: np.ndarray, suspect: np.ndarray, features: FrameFeatu
     heard = active.sum(1)
     if not (suspect & (heard == 1)).any():
         return active
-    grid = np.clip(np.round((features.times * RATE - FRAME_SIZE / 2) / FRAME_STEP).astype(np.int64), 0, len(active) - 1)
+    grid = np.clip(nearest_frame(features.times), 0, len(active) - 1)
     single = heard[grid] == 1
     labels = np.where(single, active[grid].argmax(1), -1)
     movable = single & suspect[grid]
-    relabelled = resegment(features, _runs_s(heard > 0), labels, active.shape[1], switch_penalty, movable=movable)
+    relabelled = resegment(features, frame_spans(heard > 0), labels, active.shape[1], switch_penalty, movable=movable)
     votes = np.zeros(active.shape, np.int32)  # each segmentation frame: the voice most of its MFCC frames got
     np.add.at(votes, (grid[movable], relabelled[movable]), 1)
     moved = np.nonzero(votes.sum(1) > 0)[0]
@@ -48,11 +47,3 @@ def replace_lumped(active: np.ndarray, suspect: np.ndarray, features: FrameFeatu
     out[moved] = False
     out[moved, votes[moved].argmax(1)] = True
     return out
-
-
-def _runs_s(mask: np.ndarray) -> list[tuple[float, float]]:
-    """Episode seconds of each run of true frames (each frame owning half a step either side of its centre)."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    centre = (np.arange(len(mask) + 1) * FRAME_STEP + FRAME_SIZE / 2) / RATE
-    half = FRAME_STEP / 2 / RATE
-    return [(float(centre[a] - half), float(centre[b - 1] + half)) for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0])]

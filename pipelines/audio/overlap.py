@@ -31,8 +31,9 @@ from actors.models.segmentation import FRAME_SIZE, FRAME_STEP, FRAMES, LOCAL_SPE
 from ..clustering import cluster_prototypes
 from ..stage_settings import AudioConfig
 from .diarize import VOICE_KNN, Turn, _fold_small
+from .frames import frame_spans, frame_time, frames_span, nearest_frame
 from .lumped import replace_lumped
-from .resegment import FrameFeatures, mfcc_features
+from .resegment import FrameFeatures, _runs, mfcc_features
 
 PIECE_S = 1.5
 """Length of the pieces a local speaker's audio is embedded in (the encoder was trained on 1.6 s), one
@@ -90,11 +91,6 @@ class LocalSpeakers:
             np.concatenate([p.agreement for p in parts]),
             FrameFeatures.concat([p.features for p in parts]),
         )
-
-
-def frame_time(frames: Any, window_start: int = 0) -> Any:
-    """Episode seconds at the centre of output frame(s) ``frames`` of a window starting at sample ``window_start``."""
-    return (window_start + np.asarray(frames) * FRAME_STEP + FRAME_SIZE / 2) / RATE
 
 
 def local_speakers(wave: np.ndarray, start_s: float, end_s: float, model: Any, embed: Any, step_s: float, min_speech_s: float) -> LocalSpeakers:
@@ -165,14 +161,8 @@ def _speech_spans(window_starts: np.ndarray, hard: np.ndarray, start_s: float, e
     for w, s in enumerate(window_starts):
         off = int((s - first) // FRAME_STEP)
         grid[off : off + FRAMES] |= hard[w].any(1)
-    edges = np.diff(np.concatenate([[0], grid.astype(np.int8), [0]]))
-    half = FRAME_STEP / 2 / RATE
-    spans = []
-    for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
-        lo, hi = max(float(frame_time(a, int(first))) - half, start_s), min(float(frame_time(b - 1, int(first))) + half, end_s)
-        if hi > lo:
-            spans.append((lo, hi))
-    return spans
+    clipped = [(max(a, start_s), min(b, end_s)) for a, b in frame_spans(grid, int(first))]
+    return [(a, b) for a, b in clipped if b > a]
 
 
 def embed_by_length(embed: Any, pieces: list[np.ndarray]) -> np.ndarray:
@@ -299,11 +289,9 @@ def reconstruct(local: LocalSpeakers, voices: np.ndarray, duration_s: float) -> 
 def turns_of(active: np.ndarray, score: np.ndarray) -> list[Turn]:
     """One turn per run of frames a voice is active in, each frame owning half a step either side of its centre."""
     turns = []
-    half = FRAME_STEP / 2 / RATE
     for v in range(active.shape[1]):
-        edges = np.diff(np.concatenate([[0], active[:, v].astype(np.int8), [0]]))
-        for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
-            turns.append(Turn(float(frame_time(a)) - half, float(frame_time(b - 1)) + half, v, round(float(score[a:b, v].mean()), 3)))
+        for a, b in _runs(active[:, v]):
+            turns.append(Turn(*frames_span(a, b), v, round(float(score[a:b, v].mean()), 3)))
     return sorted(turns, key=lambda t: (t.start, t.voice))
 
 
@@ -340,7 +328,7 @@ def _turn_embeddings(local: LocalSpeakers, voices: np.ndarray, turns: list[Turn]
     offsets = (local.window_starts // FRAME_STEP).astype(np.int64)
     out = np.zeros((len(turns), centroids.shape[1]), np.float32)
     for i, t in enumerate(turns):
-        first, last = int(round((t.start * RATE - FRAME_SIZE / 2) / FRAME_STEP)), int(round((t.end * RATE - FRAME_SIZE / 2) / FRAME_STEP))
+        first, last = int(nearest_frame(t.start)), int(nearest_frame(t.end))
         vector = np.zeros(centroids.shape[1], np.float64)
         for j in np.nonzero(voices == t.voice)[0]:
             w, k = local.keys[j]
