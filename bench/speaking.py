@@ -137,10 +137,10 @@ def _diarize(method: str, wave: np.ndarray, cfg: AudioConfig | None = None) -> l
     from pipelines.audio.overlap import diarize_with_overlap
 
     cfg = cfg or AUDIO
-    models = _MODELS.setdefault("all", (SileroVad(), VoiceEncoder(), SpeakerSegmentation()))
-    vad, encoder, segmentation = models
-    if method == "segmentation":
-        turns, _ = diarize_with_overlap(wave, segmentation, encoder.embed, cfg)
+    models = _MODELS.setdefault("all", (SileroVad(), VoiceEncoder(), SpeakerSegmentation(), VoiceEncoder(int8=True)))
+    vad, encoder, segmentation, int8_encoder = models
+    if method == "segmentation":  # the models the audio stage's method loads
+        turns, _ = diarize_with_overlap(wave, segmentation, int8_encoder.embed, cfg)
     else:
         turns, _ = diarize(wave, speech_spans_of(vad.probabilities(wave), cfg), encoder.embed, cfg)
     return [(t.start, t.end, str(t.voice)) for t in turns]

@@ -47,6 +47,14 @@ def encoder():
     return VoiceEncoder()
 
 
+@pytest.fixture(scope="module")
+def int8_encoder():
+    """The encoder the segmentation method loads (its upper layers in int8)."""
+    from actors.models.voice_encoder import VoiceEncoder
+
+    return VoiceEncoder(int8=True)
+
+
 def _pyannote_or_skip() -> tuple[Path, Path]:
     """pyannote's sample recording and its reference RTTM, or the test skipped when it is not installed."""
     from pipelines.sample.media import MediaUnavailable, pyannote_sample
@@ -127,7 +135,7 @@ def test_real_two_speaker_recording_against_its_reference_turns(vad, encoder):
     assert der(ref, hyp, len(wave) / 16000, collar=0.25)["der"] <= THRESHOLDS["pyannote_der_collar_max"]
 
 
-def test_overlapping_speech_on_a_real_recording_is_credited_to_both_speakers(encoder):
+def test_overlapping_speech_on_a_real_recording_is_credited_to_both_speakers(int8_encoder):
     """The segmentation method on pyannote's real two-speaker sample: both voices, their overlaps found
     (a turn for each speaker there), DER well under the windows method's."""
     from actors.models.base import ModelFilesMissing
@@ -142,7 +150,7 @@ def test_overlapping_speech_on_a_real_recording_is_credited_to_both_speakers(enc
     except (MediaUnavailable, ModelFilesMissing) as exc:
         pytest.skip(str(exc))
     wave = read_audio(path)
-    turns, voices = diarize_with_overlap(wave, model, encoder.embed, AUDIO)
+    turns, voices = diarize_with_overlap(wave, model, int8_encoder.embed, AUDIO)
     hyp = [(t.start, t.end, str(t.voice)) for t in turns]
     scores = der(read_rttm(rttm), hyp, len(wave) / 16000)
     assert len(voices) == 2
@@ -183,7 +191,7 @@ def _exchange_ders(exchanges: list[tuple[int, list[str]]], turns_with: Callable[
 
 
 @needs_tts
-def test_two_people_the_segmentation_hears_as_one_are_told_apart_by_their_pieces(encoder):
+def test_two_people_the_segmentation_hears_as_one_are_told_apart_by_their_pieces(int8_encoder):
     """Two synthetic voices the segmentation model often hears as one local speaker (flite's awb and
     kal, quick exchanges): the local speakers whose pieces disagree are kept out of the clustering and
     their frames re-placed from MFCCs: better in both exchanges, and under a stored ceiling."""
@@ -193,7 +201,7 @@ def test_two_people_the_segmentation_hears_as_one_are_told_apart_by_their_pieces
 
     def turns(wave: np.ndarray, on: bool) -> list:
         agreement = AUDIO.piece_agreement if on else -1.0
-        return diarize_with_overlap(wave, model, encoder.embed, AUDIO.model_copy(update={"piece_agreement": agreement}))[0]
+        return diarize_with_overlap(wave, model, int8_encoder.embed, AUDIO.model_copy(update={"piece_agreement": agreement}))[0]
 
     before, after = _exchange_ders([(1, ["biden", "hanks"]), (7, ["biden", "hanks"])], turns)
     assert all(a < b for a, b in zip(after, before)), (before, after)
@@ -201,7 +209,7 @@ def test_two_people_the_segmentation_hears_as_one_are_told_apart_by_their_pieces
 
 
 @needs_tts
-def test_digital_silence_between_two_lines_is_never_speech(encoder):
+def test_digital_silence_between_two_lines_is_never_speech(int8_encoder):
     """Two lines of one voice 0.8 s apart with nothing between them: the segmentation model alone
     hears these voices speak on through the gap; the gap's silent frames are no one's speech."""
     from pipelines.audio.overlap import diarize_with_overlap
@@ -211,7 +219,7 @@ def test_digital_silence_between_two_lines_is_never_speech(encoder):
         first = tts.Line(person, 0.5, tts.speak(person, tts.LINES[0]))
         second = tts.Line(person, first.end + 0.8, tts.speak(person, tts.LINES[1]))
         wave = tts.at_16k(tts.mix([first, second], second.end + 0.5))
-        turns, _ = diarize_with_overlap(wave, model, encoder.embed, AUDIO)
+        turns, _ = diarize_with_overlap(wave, model, int8_encoder.embed, AUDIO)
         assert sum(max(0.0, min(t.end, second.start) - max(t.start, first.end)) for t in turns) < 0.1, turns
 
 
@@ -315,38 +323,50 @@ def test_resegmentation_follows_a_short_burst_only_when_switching_is_cheap():
     assert (resegment(features, [(0.0, 9.2)], rare, 3, penalty=5.0)[100:105] == 2).all()
 
 
-def test_pieces_embedded_together_get_the_embeddings_each_gets_alone(encoder):
+def test_pieces_embedded_together_get_the_embeddings_each_gets_alone(int8_encoder):
     """The segmentation method embeds a stretch's pieces in one call per length: every piece, short or
-    full, gets the embedding it gets on its own (the encoder pads a mixed batch, so lengths never mix)."""
+    full, gets the embedding it gets on its own (the encoder pads a mixed batch, so lengths never mix:
+    mixed, the short pieces' embeddings fall to cosine 0.78-0.83). The int8 layers quantize their inputs
+    per batch, so a batch moves an embedding a little (cosine 0.9997 here), never that far."""
     from pipelines.audio.overlap import embed_by_length
 
     path, _ = _pyannote_or_skip()
     wave = read_audio(path)
     size = 24000
     pieces = [wave[k * size : (k + 1) * size] for k in range(6)] + [wave[200_000:209_000], wave[300_000:312_345], wave[400_000 : 400_000 + size]]
-    together = embed_by_length(encoder.embed, pieces)
-    alone = np.stack([encoder.embed([piece])[0] for piece in pieces])
+    together = embed_by_length(int8_encoder.embed, pieces)
+    alone = np.stack([int8_encoder.embed([piece])[0] for piece in pieces])
     assert together.shape == (len(pieces), 256)
-    assert float(np.min(np.sum(together * alone, axis=1))) > 0.99999
-    assert embed_by_length(encoder.embed, []).shape == (0, 256)
+    assert float(np.min(np.sum(together * alone, axis=1))) > 0.999
+    assert embed_by_length(int8_encoder.embed, []).shape == (0, 256)
 
 
-def test_the_speaker_encoder_graph_is_built_once_and_then_read_from_the_cache(tmp_path, monkeypatch):
-    """Every audio worker loads the encoder: the graph built from the checkpoint is cached, so later ones
-    skip building it (and importing onnx), with the same embeddings; a cache that cannot be written
-    costs the build, never the run."""
+@pytest.mark.parametrize("int8", [False, True])
+def test_the_speaker_encoder_graph_is_built_once_and_then_read_from_the_cache(tmp_path, monkeypatch, int8):
+    """Every audio worker loads the encoder: the graph built from the checkpoint (and its int8 copy) is
+    cached, so later ones skip building it (and importing onnx), with the same embeddings; a cache that
+    cannot be written costs the build, never the run."""
     from actors.models.voice_encoder import VoiceEncoder
 
     rng = np.random.default_rng(3)
     wave = (0.1 * rng.standard_normal(24000)).astype(np.float32)
     monkeypatch.setenv("SCREENALYTICS_CACHE_DIR", str(tmp_path / "cache"))
-    built = VoiceEncoder().embed([wave])
-    assert len(list((tmp_path / "cache" / "models").glob("*.encoder-*.onnx"))) == 1
-    assert np.array_equal(VoiceEncoder().embed([wave]), built)
+    built = VoiceEncoder(int8=int8).embed([wave])
+    assert len(list((tmp_path / "cache" / "models").glob("*.encoder-int8-*.onnx" if int8 else "*.encoder-*.onnx"))) == 1
+    assert np.array_equal(VoiceEncoder(int8=int8).embed([wave]), built)
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
     monkeypatch.setenv("SCREENALYTICS_CACHE_DIR", str(blocked))
-    assert np.array_equal(VoiceEncoder().embed([wave]), built)
+    assert np.array_equal(VoiceEncoder(int8=int8).embed([wave]), built)
+
+
+def test_the_int8_encoder_embeds_real_speech_as_the_float_one_does(encoder, int8_encoder):
+    """The int8 upper layers move a real speaker's embeddings by a hair, where the first layer in int8
+    (which reads linear mel power) left them at cosine 0.2-0.5."""
+    path, _ = _pyannote_or_skip()
+    wave = read_audio(path)
+    pieces = [wave[k : k + 24000] for k in range(0, 24000 * 12, 24000)]
+    assert float(np.min(np.sum(encoder.embed(pieces) * int8_encoder.embed(pieces), axis=1))) > 0.995
 
 
 def test_the_segmentation_model_is_quantized_once_and_then_read_from_the_cache(tmp_path, monkeypatch):

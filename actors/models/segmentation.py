@@ -55,40 +55,13 @@ QUANTIZED_VERSION = "dynamic-int8-lstm-matmul-v1"
 
 def quantized_model(path: Path) -> str:
     """The path of ``path``'s model with its LSTM and MatMul weights in int8 (onnxruntime's dynamic
-    quantization; the convolutions stay float): 30% less time per window on one CPU thread, where the
-    LSTM is 43% of it. The same results within noise: pyannote's real sample DER 6.3% -> 6.5%, the
-    held-out quick exchanges 14.8% -> 14.4%, the design ones 10.0% -> 10.4%. Quantized once per model
-    file into the model cache (2 s); where the cache cannot be written, into a temporary file each time."""
-    import logging
-    import tempfile
+    quantization, :mod:`actors.models.model_cache`; the convolutions stay float: quantized, they ran 28%
+    slower): 30% less time per window on one CPU thread, where the LSTM is 43% of it. The same results
+    within noise: pyannote's real sample DER 6.3% -> 6.5%, the held-out quick exchanges 14.8% -> 14.4%,
+    the design ones 10.0% -> 10.4%. Quantized once per model file into the model cache (2 s)."""
+    from .model_cache import cached_model
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from .onnx_fixups import cached_model_path
-
-    cached = cached_model_path(path, path.read_bytes(), "int8", QUANTIZED_VERSION)
-    if cached.is_file():
-        return str(cached)
-
-    def quantize(target: Path) -> None:
-        quiet = logging.getLogger()
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)  # its advice to pre-process the model first, once per machine
-        try:
-            quantize_dynamic(path, target, op_types_to_quantize=["LSTM", "MatMul"], weight_type=QuantType.QInt8)
-        finally:
-            quiet.setLevel(level)
-
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")  # per process: audio tasks start together
-        quantize(tmp)
-        tmp.replace(cached)
-        return str(cached)
-    except OSError:  # a read-only cache
-        target = Path(tempfile.mkdtemp()) / cached.name
-        quantize(target)
-        return str(target)
+    return cached_model(path, "int8", QUANTIZED_VERSION, lambda: path, quantize={"op_types_to_quantize": ["LSTM", "MatMul"]})
 
 
 class SpeakerSegmentation:

@@ -58,7 +58,7 @@ def _models(method: str) -> tuple[Any, Any]:
     if method == "segmentation":
         from actors.models.segmentation import SpeakerSegmentation
 
-        return SpeakerSegmentation(), VoiceEncoder()
+        return SpeakerSegmentation(), VoiceEncoder(int8=True)
     from actors.models.vad import SileroVad
 
     return SileroVad(), VoiceEncoder()
@@ -210,7 +210,7 @@ def fingerprint_inputs(ctx: RunContext) -> list:
 
 SPEC = StageSpec(
     name=STAGE,
-    version=10,
+    version=11,
     outputs=(SPEECH, VOICES, SPEECH_RTTM),
     run=run,
     fingerprint_inputs=fingerprint_inputs,
