@@ -27,28 +27,33 @@ NAMESPACE = "screenalytics"
 
 @ray.remote(num_cpus=0, max_restarts=2, max_task_retries=2)  # a lost node's actor restarts elsewhere; its stretch is retried
 class SpeechActor:
-    def __init__(self, method: str):
+    """Holds ``method``'s models and runs ``work(models, *args)`` on them. ``work`` is given at start, so
+    its module (the audio stage's, unpickled by reference) is imported while the actor loads, not in
+    the stage's first stretch."""
+
+    def __init__(self, method: str, work: Callable[..., Any]):
         from actors.models.speech import load_speech_models
 
         self.models = load_speech_models(method)
+        self.work = work
 
-    def run(self, work: Callable[..., Any], *args: Any) -> Any:
+    def run(self, *args: Any) -> Any:
         """``work(models, *args)``: ``models`` is (the segmentation model or the VAD, the speaker encoder)."""
-        return work(self.models, *args)
+        return self.work(self.models, *args)
 
 
-def start_speech_pool(method: str, size: int | None = None) -> list[ray.actor.ActorHandle]:
-    """Get or create the named speech actors of ``method`` (``segmentation`` or ``windows``); non-blocking."""
+def start_speech_pool(method: str, work: Callable[..., Any], size: int | None = None) -> list[ray.actor.ActorHandle]:
+    """Get or create the named speech actors that run ``work`` with ``method``'s models (``segmentation``
+    or ``windows``); non-blocking."""
     options: dict[str, Any] = {"namespace": NAMESPACE, "get_if_exists": True, "lifetime": "detached", "scheduling_strategy": "SPREAD"}
-    return [SpeechActor.options(name=f"speech-{method}-{i}", **options).remote(method) for i in range(size or speech_pool_size())]  # type: ignore[attr-defined]  # ray.remote classes gain .options at run time
+    name = f"speech-{method}-{work.__name__}"
+    return [SpeechActor.options(name=f"{name}-{i}", **options).remote(method, work) for i in range(size or speech_pool_size())]  # type: ignore[attr-defined]  # ray.remote classes gain .options at run time
 
 
-def map_on_pool(
-    pool: Sequence[ray.actor.ActorHandle], work: Callable[..., Any], calls: Sequence[tuple[Any, ...]], check: Callable[[], None] = lambda: None
-) -> list[Any]:
-    """``work(models, *args)`` for each ``args`` of ``calls``, in order; each actor is given the next call
-    as soon as it finishes one, so a slow stretch never holds the others up. ``check`` runs between calls
-    (it raises to stop: a cancelled run)."""
+def map_on_pool(pool: Sequence[ray.actor.ActorHandle], calls: Sequence[tuple[Any, ...]], check: Callable[[], None] = lambda: None) -> list[Any]:
+    """The pool's work for each ``args`` of ``calls``, in order; each actor is given the next call as soon
+    as it finishes one, so a slow stretch never holds the others up. ``check`` runs between calls (it
+    raises to stop: a cancelled run)."""
     results: list[Any] = [None] * len(calls)
     idle, queue = list(pool), list(enumerate(calls))
     pending: dict[ray.ObjectRef, tuple[int, ray.actor.ActorHandle]] = {}
@@ -56,7 +61,7 @@ def map_on_pool(
         while queue and idle:
             index, args = queue.pop(0)
             actor = idle.pop()
-            pending[actor.run.remote(work, *args)] = (index, actor)
+            pending[actor.run.remote(*args)] = (index, actor)
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
             index, actor = pending.pop(ref)

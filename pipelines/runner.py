@@ -174,10 +174,7 @@ def _warm_up_models(storage: Storage, ep_id: str, config: PipelineConfig, wanted
 
         start_embedder_pool(config.models.model_dump())
     if StageName.audio in wanted and config.audio.enabled:  # wanted only when its models are installed
-        from actors.models.speech import speech_method
-        from actors.speech_actors import start_speech_pool
-
-        start_speech_pool(speech_method(config.audio.method))
+        audio.speech_actors(config.audio)
     if StageName.naming in wanted and config.naming.enabled:
         from actors.models.registry import embedder_identity
 

@@ -269,10 +269,11 @@ def resegment(
         if len(models) < 2:
             return labels
         modelled = np.array(sorted(models))
-        scores = _log_likelihoods(x, [models[v] for v in modelled])
         free = np.isin(labels, modelled) & (span_id >= 0)
         if movable is not None:
             free &= movable
+        scores = np.zeros((len(x), len(modelled)), np.float32)  # only the frames that may move are scored
+        scores[free] = _log_likelihoods(x[free], [models[v] for v in modelled])
         runs = []
         for a, b in _runs(free):  # never across silence between spans
             cuts = np.nonzero(np.diff(span_id[a:b]) != 0)[0] + 1

@@ -21,6 +21,7 @@ so human corrections always apply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import av
 import numpy as np
 
 from actors.models.speech import speech_method
+from actors.speech_actors import map_on_pool
 
 from .. import intervals as iv
 from ..audio.decode import NoAudio, read_audio
@@ -71,11 +73,17 @@ def segment_stretch(models: tuple[Any, Any], video: str, start_s: float, end_s: 
     return local_speakers(wave, start_s, end_s, model, encoder.embed, settings["segmentation_step_s"], settings["min_speech_s"])
 
 
-def _on_speech_actors(ctx: RunContext, method: str, work: Any, calls: list[tuple[Any, ...]]) -> list[Any]:
-    """``work`` for each of ``calls`` on the method's speech actors (started, warm, by the runner)."""
-    from actors.speech_actors import map_on_pool, start_speech_pool
+WORK: dict[str, Callable[..., Any]] = {"segmentation": segment_stretch, "windows": analyze_segment}
+"""What the speech actors of each method run, one stretch a call."""
 
-    return map_on_pool(start_speech_pool(method), work, calls, ctx.check_canceled)
+
+def speech_actors(cfg: AudioConfig) -> list[Any]:
+    """The speech actors of ``cfg``'s method, started (the runner does it at a run's start, so their
+    models load while the detector works) or found warm."""
+    from actors.speech_actors import start_speech_pool
+
+    method = speech_method(cfg.method)
+    return start_speech_pool(method, WORK[method])
 
 
 def _video(ctx: RunContext) -> str | None:
@@ -101,8 +109,8 @@ def _by_windows(ctx: RunContext, video: str, bounds: list[tuple[float, float]]) 
     windows: list[tuple[float, float]] = []
     embeddings = np.zeros((0, 256), np.float32)
     features: list[FrameFeatures] = []
-    for seg_spans, seg_windows, seg_emb, seg_features in _on_speech_actors(
-        ctx, "windows", analyze_segment, [(video, a, b, cfg.model_dump()) for a, b in bounds]
+    for seg_spans, seg_windows, seg_emb, seg_features in map_on_pool(
+        speech_actors(cfg), [(video, a, b, cfg.model_dump()) for a, b in bounds], ctx.check_canceled
     ):
         spans += seg_spans
         windows += seg_windows
@@ -116,7 +124,7 @@ def _by_windows(ctx: RunContext, video: str, bounds: list[tuple[float, float]]) 
 
 def _by_segmentation(ctx: RunContext, video: str, bounds: list[tuple[float, float]], duration: float) -> Speech:
     cfg = ctx.config.audio
-    parts = _on_speech_actors(ctx, "segmentation", segment_stretch, [(video, a, b, duration, cfg.model_dump()) for a, b in bounds])
+    parts = map_on_pool(speech_actors(cfg), [(video, a, b, duration, cfg.model_dump()) for a, b in bounds], ctx.check_canceled)
     ctx.check_canceled()
     turns, centroids, per_turn = diarize_local(LocalSpeakers.concat(parts), duration, cfg)
     return Speech(turns, centroids, per_turn, round(iv.total(iv.union((t.start, t.end) for t in turns)), 3))
