@@ -17,7 +17,8 @@ import faiss
 import numpy as np
 import ray
 
-NAMESPACE = "screenalytics"
+from actors import NAMESPACE
+
 EXACT_UP_TO = 20_000
 """Banks up to this many faces are scored exactly: one matrix product, then the best face per label
 (a 1,000 x 2,000 query takes ~6 ms on one core). Larger banks are searched through the FAISS index for

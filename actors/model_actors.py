@@ -14,9 +14,8 @@ import cv2
 import numpy as np
 import ray
 
+from actors import NAMESPACE
 from actors.pools import embedder_pool, wants_gpu
-
-NAMESPACE = "screenalytics"
 
 
 @ray.remote(max_restarts=2, max_task_retries=2)  # resources: start_embedder_pool, from actors.pools

@@ -20,9 +20,8 @@ from typing import Any
 
 import ray
 
+from actors import NAMESPACE
 from actors.pools import speech_pool_size
-
-NAMESPACE = "screenalytics"
 
 
 @ray.remote(num_cpus=0, max_restarts=2, max_task_retries=2)  # a lost node's actor restarts elsewhere; its stretch is retried

@@ -21,13 +21,13 @@ from typing import Any, Optional
 
 import ray
 
+from actors import NAMESPACE
 from pipelines.schemas import Progress, StageName, StageState
 from pipelines.service import RunLayout, metrics, settle_running_markers
 from pipelines.storage import Storage, open_storage
 
 from .state import FINAL_STATES, StateStore
 
-NAMESPACE = "screenalytics"
 CANCEL_GRACE_S = 5.0
 PROGRESS_EVERY_S = 0.5
 WATCHDOG_EVERY_S = 5.0
